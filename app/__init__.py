@@ -1,0 +1,1 @@
+"""The CLI, the recommendation service and the Gradio UI."""

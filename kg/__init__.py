@@ -1,0 +1,1 @@
+"""Catalog format, dataset adapters, validation, graph stores and path queries."""

@@ -1,0 +1,17 @@
+"""Errors a user can cause. The CLI prints their message and exits non-zero."""
+
+
+class KgrecError(Exception):
+    """Base class: the message is meant for the person running kgrec."""
+
+
+class CatalogError(KgrecError):
+    """A catalog cannot be read at all (missing file, missing column, empty file)."""
+
+
+class StoreError(KgrecError):
+    """The graph store cannot be reached or refused an operation."""
+
+
+class ValidationFailed(KgrecError):
+    """Rows were rejected under --strict; nothing was written."""

@@ -1,0 +1,90 @@
+"""All of kgrec's settings in one place, read from flags and the environment."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kg.errors import KgrecError
+
+STORE_KINDS = ("embedded", "neo4j")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where kgrec keeps its state and how it reaches its graph store.
+
+    Every file kgrec writes lives under ``home`` (``KGREC_HOME``, default ``~/.kgrec``),
+    so two runs with different homes never touch each other.
+    """
+
+    home: Path
+    store: str = "embedded"
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: str | None = field(default=None, repr=False)
+    neo4j_database: str | None = None
+    pseudonym_key: str | None = field(default=None, repr=False)
+    embedding_model: str = "all-MiniLM-L6-v2"
+    device: str = "auto"
+    rating_range: tuple[float, float] = (0.0, 10.0)
+    batch_size: int = 20_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``KGREC_*`` variables; keyword overrides (from CLI flags) win when not None."""
+        env = os.environ if environ is None else environ
+        uri = env.get("KGREC_NEO4J_URI") or None
+        values: dict[str, object] = {
+            "home": Path(env.get("KGREC_HOME") or Path.home() / ".kgrec").expanduser(),
+            "store": env.get("KGREC_STORE") or ("neo4j" if uri else "embedded"),
+            "neo4j_uri": uri,
+            "neo4j_user": env.get("KGREC_NEO4J_USER") or "neo4j",
+            "neo4j_password": env.get("KGREC_NEO4J_PASSWORD"),
+            "neo4j_database": env.get("KGREC_NEO4J_DATABASE") or None,
+            "pseudonym_key": env.get("KGREC_PSEUDONYM_KEY") or None,
+            "embedding_model": env.get("KGREC_EMBEDDING_MODEL") or "all-MiniLM-L6-v2",
+            "device": env.get("KGREC_DEVICE") or "auto",
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["home"] = Path(values["home"]).expanduser()  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.store not in STORE_KINDS:
+            raise KgrecError(f"unknown store {self.store!r}: choose one of {', '.join(STORE_KINDS)}")
+        if self.store == "neo4j" and not self.neo4j_uri:
+            raise KgrecError("the neo4j store needs KGREC_NEO4J_URI (for example bolt://127.0.0.1:7687)")
+        low, high = self.rating_range
+        if not low < high:
+            raise KgrecError(f"rating range {low}:{high} is empty")
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def data_dir(self) -> Path:
+        """Downloaded public data sets."""
+        return self.home / "data"
+
+    @property
+    def store_dir(self) -> Path:
+        """The embedded graph store."""
+        return self.home / "store"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Embedding cache and other derived data."""
+        return self.home / "cache"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Ingest reports and quarantined rows."""
+        return self.home / "reports"

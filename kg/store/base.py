@@ -1,0 +1,81 @@
+"""The graph-store interface. Neo4j and the embedded networkx store both implement it and
+pass the same contract tests (tests/test_store_contract.py)."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef
+
+Progress = Callable[[int], None]
+"""Called with the number of rows just written, to advance a progress bar."""
+
+
+@dataclass
+class GraphCounts:
+    """Node counts per label and relationship counts per type."""
+
+    labels: dict[str, int] = field(default_factory=dict)
+    types: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    node: NodeRef
+    type: str
+    forward: bool
+    """True when the relationship points from the queried node to this neighbour."""
+
+
+class GraphStore(ABC):
+    """A knowledge graph of :Item, :User and :Entity nodes keyed by ``id``."""
+
+    kind: str
+
+    @abstractmethod
+    def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
+        """Merge nodes (by id; properties overwritten) then relationships (one per
+        type and node pair; properties overwritten). Loading the same delta twice
+        leaves the store unchanged."""
+
+    @abstractmethod
+    def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` already exist as nodes with ``label``."""
+
+    @abstractmethod
+    def counts(self) -> GraphCounts: ...
+
+    @abstractmethod
+    def node(self, ref: NodeRef) -> dict[str, object] | None:
+        """The properties of one node (with ``id``), or None when it does not exist."""
+
+    @abstractmethod
+    def neighbours(self, ref: NodeRef, limit: int = 100) -> list[Neighbour]:
+        """Adjacent nodes in both directions, ordered by (type, label, id)."""
+
+    @abstractmethod
+    def paths(self, src: NodeRef, dst: NodeRef, max_hops: int = 3, limit: int = 100) -> list[GraphPath]:
+        """Simple paths of 1..max_hops relationships between two nodes, traversing
+        relationships in either direction, ordered by length then by the ids along the
+        path; at most ``limit``."""
+
+    @abstractmethod
+    def remove_item(self, item_id: str) -> bool:
+        """Delete an item and its relationships; False when it did not exist."""
+
+    @abstractmethod
+    def export(self) -> GraphExport: ...
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Delete everything (used by tests and ``kgrec ingest --replace``)."""
+
+    def close(self) -> None:
+        """Release connections; the store stays on disk / in the server."""
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
