@@ -1,0 +1,1 @@
+"""Graph export to PyTorch Geometric, the model, training, cold-start inference, evaluation and baselines."""

@@ -1,0 +1,97 @@
+"""The one interface every recommender in kgrec implements: the model and each baseline.
+
+One trainer and one evaluator treat them all the same (after RecBole's
+``AbstractRecommender``, without its global config).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from kg.graph import GraphExport
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training settings shared by the model and the trained baselines, so that they get
+    the same embedding size, budget and early stopping."""
+
+    dim: int = 64
+    layers: int = 3
+    epochs: int = 300
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 2048
+    patience: int = 10
+    """Epochs without a better validation NDCG@20 before stopping."""
+    eval_every: int = 1
+    seed: int = 0
+    device: str = "auto"
+    """``auto`` picks ``cuda`` when available, else ``cpu``."""
+
+
+@dataclass
+class TrainData:
+    """What a recommender may learn from.
+
+    ``export`` is the whole graph (all items, entities and users, with their knowledge-graph
+    and attribute edges). Interactions are given separately because a split decides which
+    of them a recommender may see: ``train`` and ``valid`` are ``(2, E)`` arrays of
+    (user index, item index) into ``export.nodes["User"]`` / ``export.nodes["Item"]``;
+    ``valid`` is used only for early stopping. ``item_text`` and ``entity_text`` are text
+    embeddings aligned with the export's Item and Entity rows.
+    """
+
+    export: GraphExport
+    train: np.ndarray
+    valid: np.ndarray
+    item_text: np.ndarray
+    entity_text: np.ndarray
+    train_ratings: np.ndarray | None = None
+
+    @property
+    def n_users(self) -> int:
+        return len(self.export.nodes["User"]) if "User" in self.export.nodes else 0
+
+    @property
+    def n_items(self) -> int:
+        return len(self.export.nodes["Item"])
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    """A user to recommend for: a known user, or a new one described by any mix of liked
+    items, attribute entities and an embedded free-text description.
+
+    ``user`` is an index into the export's users (None for a new user); ``liked`` are item
+    indices (for a known user: interactions on top of those seen in training);
+    ``attributes`` are Entity indices; ``text`` is the encoder's embedding of free text.
+    """
+
+    user: int | None = None
+    liked: Sequence[int] = field(default_factory=tuple)
+    attributes: Sequence[int] = field(default_factory=tuple)
+    text: np.ndarray | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.user is None and not self.liked and not self.attributes and self.text is None
+
+
+class Recommender(ABC):
+    """Scores every item of the export for a batch of users."""
+
+    name: str
+
+    @abstractmethod
+    def fit(self, data: TrainData, settings: TrainSettings) -> None:
+        """Learn from ``data``; trained recommenders early-stop on ``data.valid``."""
+
+    @abstractmethod
+    def score(self, queries: Sequence[UserQuery]) -> torch.Tensor:
+        """A ``(len(queries), n_items)`` float tensor on the CPU; higher is better.
+        Masking of already-seen items is the caller's job."""
