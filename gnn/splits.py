@@ -1,0 +1,297 @@
+"""The three evaluation protocols as seeded, deterministic splits of a graph's interactions.
+
+- ``warm``: per user, a random 20% of its interactions is the test set; of the other 80%,
+  a random 10% (per user) is held out as validation for early stopping.
+- ``cold-item``: 20% of the items that have interactions are held out with all their
+  interactions (the test set); validation is a random 10% per user of the rest.
+- ``cold-user``: 20% of the users that have interactions are held out with all their
+  interactions (the test set); validation is a random 10% per user of the rest. At
+  evaluation each held-out user is revealed with 0, 1, 3 or 5 of its interactions, the
+  *earliest* by timestamp (ties and missing timestamps broken at random by the seed),
+  so the revealed sets are nested and mimic a user arriving; the rest are its test items.
+
+Counts per user are floored as RecBole does (``int(0.2 * n)`` test items), so a user with
+fewer than 5 interactions keeps them all in training under ``warm``.
+
+A split is indices into one export; ``save`` writes it as CSV files of ids plus a
+``split.json`` manifest (protocol, seed, counts, a fingerprint of the catalog), so an
+outside harness can score on exactly the same split, and ``load`` maps the ids back.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kg.errors import KgrecError
+from kg.graph import GraphExport, RelKey
+
+log = logging.getLogger(__name__)
+
+INTERACTED = RelKey("INTERACTED", "User", "Item")
+HAS_ATTRIBUTE = RelKey("HAS_ATTRIBUTE", "User", "Entity")
+PROTOCOLS = ("warm", "cold-item", "cold-user")
+REVEAL_COUNTS = (0, 1, 3, 5)
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Split:
+    """Which interactions a recommender may learn from and which it is scored on.
+
+    ``train``, ``valid`` and ``test`` are ``(2, E)`` int64 arrays of (user index, item
+    index) into the export they were made from; together they hold every interaction
+    exactly once. ``cold_items`` / ``cold_users`` are the held-out item / user indices
+    (empty for the other protocols). For ``cold-user``, ``test`` holds all the held-out
+    users' interactions and ``reveal_rank[j]`` is the order in which ``test[:, j]`` is
+    revealed within its user (0 = first); use ``revealed(n)`` and ``test_after(n)``.
+    """
+
+    protocol: str
+    seed: int
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    cold_items: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    cold_users: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    reveal_rank: np.ndarray | None = None
+    fingerprint: str = ""
+
+    def revealed(self, n: int) -> np.ndarray:
+        """The first ``n`` interactions of each held-out user (cold-user only)."""
+        if self.reveal_rank is None:
+            return np.empty((2, 0), np.int64)
+        return self.test[:, self.reveal_rank < n]
+
+    def test_after(self, n: int) -> np.ndarray:
+        """The test pairs when ``n`` interactions per held-out user are revealed."""
+        if self.reveal_rank is None:
+            return self.test
+        return self.test[:, self.reveal_rank >= n]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "train": self.train.shape[1],
+            "valid": self.valid.shape[1],
+            "test": self.test.shape[1],
+            "cold_items": len(self.cold_items),
+            "cold_users": len(self.cold_users),
+        }
+
+
+def interactions(export: GraphExport) -> np.ndarray:
+    """All (user, item) interaction pairs of an export, ``(2, E)`` int64."""
+    if INTERACTED not in export.edges:
+        return np.empty((2, 0), np.int64)
+    return export.edge_index(INTERACTED)
+
+
+def make_split(export: GraphExport, protocol: str, seed: int = 0, test_ratio: float = 0.2, valid_ratio: float = 0.1) -> Split:
+    """Split ``export``'s interactions under ``protocol`` (see the module docstring)."""
+    if protocol not in PROTOCOLS:
+        raise KgrecError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    pairs = interactions(export)
+    if pairs.shape[1] == 0:
+        raise KgrecError("the graph has no interactions to split; ingest a catalog with interactions first")
+    rng = np.random.default_rng(seed)
+    cold_items = cold_users = np.empty(0, np.int64)
+    rank = None
+    if protocol == "warm":
+        is_test = _per_user_fraction(pairs[0], test_ratio, rng)
+    elif protocol == "cold-item":
+        cold_items = _choose(np.unique(pairs[1]), test_ratio, rng)
+        is_test = np.isin(pairs[1], cold_items)
+    else:
+        cold_users = _choose(np.unique(pairs[0]), test_ratio, rng)
+        is_test = np.isin(pairs[0], cold_users)
+    rest = pairs[:, ~is_test]
+    is_valid = _per_user_fraction(rest[0], valid_ratio, rng)
+    test = pairs[:, is_test]
+    if protocol == "cold-user":
+        ts = _timestamps(export)[is_test]
+        rank = _rank_by_time(test[0], ts, rng)
+    return Split(
+        protocol=protocol,
+        seed=seed,
+        train=rest[:, ~is_valid],
+        valid=rest[:, is_valid],
+        test=test,
+        cold_items=cold_items,
+        cold_users=cold_users,
+        reveal_rank=rank,
+        fingerprint=fingerprint(export),
+    )
+
+
+def _per_user_fraction(users: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """A mask picking ``int(ratio * n_u)`` random interactions of each user."""
+    order = _random_rank(users, rng.random(len(users)))
+    sizes = np.bincount(users, minlength=users.max() + 1 if len(users) else 0)
+    return order < np.floor(ratio * sizes[users] + 1e-9).astype(np.int64)
+
+
+def _random_rank(groups: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Rank of each element within its group when sorted by ``keys``."""
+    order = np.lexsort((keys, groups))
+    rank = np.empty(len(groups), np.int64)
+    g = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    first = np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    rank[order] = np.arange(len(g)) - first
+    return rank
+
+
+def _rank_by_time(users: np.ndarray, ts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rank within each user by timestamp (missing last), ties broken at random."""
+    tie = rng.random(len(users))
+    ts = np.where(np.isnan(ts), np.inf, ts)
+    order = np.lexsort((tie, ts, users))
+    rank = np.empty(len(users), np.int64)
+    g = users[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    first = np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    rank[order] = np.arange(len(g)) - first
+    return rank
+
+
+def _choose(population: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    n = int(round(ratio * len(population)))
+    return np.sort(rng.choice(population, size=n, replace=False)).astype(np.int64)
+
+
+def _timestamps(export: GraphExport) -> np.ndarray:
+    frame = export.edges[INTERACTED]
+    if "ts" not in frame:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame["ts"], errors="coerce").to_numpy(np.float64)
+
+
+def fingerprint(export: GraphExport) -> str:
+    """A short hash of the item and user ids and the interaction pairs (as ids)."""
+    h = hashlib.sha256()
+    users, items = export.ids("User"), export.ids("Item")
+    for label, ids in (("Item", items), ("User", users)):
+        h.update(label.encode())
+        h.update("\x1f".join(map(str, ids)).encode())
+    pairs = interactions(export)
+    h.update(b"INTERACTED")
+    u = np.asarray(users, dtype=object)[pairs[0]] if pairs.size else np.empty(0, object)
+    i = np.asarray(items, dtype=object)[pairs[1]] if pairs.size else np.empty(0, object)
+    h.update("\x1e".join(sorted(f"{a}\x1f{b}" for a, b in zip(u, i))).encode())
+    return h.hexdigest()[:16]
+
+
+# --- files -------------------------------------------------------------------------------
+
+PAIR_FILES = ("train", "valid", "test")
+
+
+def save(split: Split, directory: Path | str, export: GraphExport) -> Path:
+    """Write ``split`` under ``directory`` as ``train.csv``, ``valid.csv``, ``test.csv``
+    (``user_id,item_id``; cold-user tests add ``reveal_rank``), ``cold_items.csv`` /
+    ``cold_users.csv`` where the protocol has them, and ``split.json``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    users = np.asarray(export.ids("User"), dtype=object)
+    items = np.asarray(export.ids("Item"), dtype=object)
+    for name in PAIR_FILES:
+        pairs = getattr(split, name)
+        frame = pd.DataFrame({"user_id": users[pairs[0]], "item_id": items[pairs[1]]})
+        if name == "test" and split.reveal_rank is not None:
+            frame["reveal_rank"] = split.reveal_rank
+        frame.to_csv(directory / f"{name}.csv", index=False)
+    if split.protocol == "cold-item":
+        pd.DataFrame({"item_id": items[split.cold_items]}).to_csv(directory / "cold_items.csv", index=False)
+    if split.protocol == "cold-user":
+        pd.DataFrame({"user_id": users[split.cold_users]}).to_csv(directory / "cold_users.csv", index=False)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "protocol": split.protocol,
+        "seed": split.seed,
+        "counts": split.counts(),
+        "fingerprint": split.fingerprint or fingerprint(export),
+        "reveal_counts": list(REVEAL_COUNTS) if split.protocol == "cold-user" else [],
+        "reveal_order": "earliest by timestamp, ties at random" if split.protocol == "cold-user" else None,
+        "ids": "user_id and item_id are the catalog's ids",
+    }
+    (directory / "split.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+def load(directory: Path | str, export: GraphExport) -> Split:
+    """Read a split written by ``save`` and map its ids onto ``export``'s indices.
+
+    Raises ``KgrecError`` when the folder is not a split, or when an id or an interaction
+    in it is not in the catalog. A fingerprint that differs from the catalog's is logged
+    as a warning (the catalog changed since the split was made) but is not an error while
+    every id still resolves.
+    """
+    directory = Path(directory)
+    manifest_path = directory / "split.json"
+    if not manifest_path.is_file():
+        raise KgrecError(f"{directory} holds no split (no split.json)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        protocol, seed = manifest["protocol"], int(manifest["seed"])
+    except (ValueError, KeyError) as error:
+        raise KgrecError(f"{manifest_path} is not a valid split manifest: {error}") from error
+    if protocol not in PROTOCOLS:
+        raise KgrecError(f"{manifest_path}: unknown protocol {protocol!r}")
+    current = fingerprint(export)
+    if manifest.get("fingerprint") != current:
+        log.warning("split %s was made from a different catalog (fingerprint %s, now %s)", directory, manifest.get("fingerprint"), current)
+    user_index = {str(k): v for k, v in export.index("User").items()}
+    item_index = {str(k): v for k, v in export.index("Item").items()}
+    known = set(zip(*interactions(export).tolist())) if interactions(export).size else set()
+    parts: dict[str, np.ndarray] = {}
+    rank = None
+    for name in PAIR_FILES:
+        frame = _read_csv(directory / f"{name}.csv", ("user_id", "item_id"))
+        u = _to_index(frame["user_id"], user_index, "user", directory / f"{name}.csv")
+        i = _to_index(frame["item_id"], item_index, "item", directory / f"{name}.csv")
+        pairs = np.vstack([u, i]).astype(np.int64).reshape(2, -1)
+        missing = [(a, b) for a, b in zip(pairs[0].tolist(), pairs[1].tolist()) if (a, b) not in known]
+        if missing:
+            a, b = missing[0]
+            raise KgrecError(
+                f"{directory / f'{name}.csv'}: {len(missing)} interaction(s) are not in the catalog, "
+                f"e.g. user {export.ids('User')[a]!r} - item {export.ids('Item')[b]!r}"
+            )
+        parts[name] = pairs
+        if name == "test" and protocol == "cold-user":
+            if "reveal_rank" not in frame:
+                raise KgrecError(f"{directory / 'test.csv'}: a cold-user split needs a reveal_rank column")
+            rank = pd.to_numeric(frame["reveal_rank"]).to_numpy(np.int64)
+    cold_items = cold_users = np.empty(0, np.int64)
+    if protocol == "cold-item":
+        cold_items = _to_index(_read_csv(directory / "cold_items.csv", ("item_id",))["item_id"], item_index, "item", directory / "cold_items.csv")
+    if protocol == "cold-user":
+        cold_users = _to_index(_read_csv(directory / "cold_users.csv", ("user_id",))["user_id"], user_index, "user", directory / "cold_users.csv")
+    split = Split(protocol, seed, parts["train"], parts["valid"], parts["test"], np.sort(cold_items), np.sort(cold_users), rank, manifest.get("fingerprint", ""))
+    total = sum(p.shape[1] for p in parts.values())
+    if total != len(known):
+        log.warning("split %s covers %d interactions; the catalog has %d", directory, total, len(known))
+    return split
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    if not path.is_file():
+        raise KgrecError(f"split file {path} is missing")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    lacking = [c for c in columns if c not in frame.columns]
+    if lacking:
+        raise KgrecError(f"{path} lacks column(s) {', '.join(lacking)}")
+    return frame
+
+
+def _to_index(ids: pd.Series, index: dict[str, int], what: str, path: Path) -> np.ndarray:
+    mapped = ids.map(index)
+    if mapped.isna().any():
+        unknown = ids[mapped.isna()].unique()
+        raise KgrecError(f"{path}: {len(unknown)} {what} id(s) are not in the catalog, e.g. {unknown[0]!r}")
+    return mapped.to_numpy(np.int64)
