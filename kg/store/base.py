@@ -3,10 +3,13 @@ pass the same contract tests (tests/test_store_contract.py)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef
+from kg.identifiers import ENTITY
 
 Progress = Callable[[int], None]
 """Called with the number of rows just written, to advance a progress bar."""
@@ -55,10 +58,12 @@ class GraphStore(ABC):
         """Adjacent nodes in both directions, ordered by (type, label, id)."""
 
     @abstractmethod
-    def paths(self, src: NodeRef, dst: NodeRef, max_hops: int = 3, limit: int = 100) -> list[GraphPath]:
-        """Simple paths of 1..max_hops relationships between two nodes, traversing
-        relationships in either direction, ordered by length then by the ids along the
-        path; at most ``limit``."""
+    def paths(
+        self, src: NodeRef, dst: NodeRef, max_hops: int = 3, limit: int = 100, types: Collection[str] | None = None
+    ) -> list[GraphPath]:
+        """Simple paths (no node twice) of 1..max_hops relationships between two nodes,
+        traversing relationships in either direction and only of ``types`` when given,
+        ordered by length, then the ids along the path, then the types; at most ``limit``."""
 
     @abstractmethod
     def remove_item(self, item_id: str) -> bool:
@@ -79,3 +84,14 @@ class GraphStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def with_entity_defaults(nodes: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Entities implied by triples have no name or type: the name falls back to the id."""
+    entities = nodes[ENTITY]
+    for column in ("name", "type"):
+        if column not in entities.columns:
+            entities[column] = None
+    entities["name"] = entities["name"].where(entities["name"].notna(), entities["id"])
+    entities["type"] = entities["type"].where(entities["type"].notna(), "entity")
+    return nodes

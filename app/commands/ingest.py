@@ -1,0 +1,51 @@
+"""``kgrec ingest``: validate a catalog and load it into the graph store."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kg.ingest import ingest
+from kg.reader import read_catalog
+from kg.settings import STORE_KINDS, Settings
+from kg.store import open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("ingest", help="validate a catalog and load it into the graph store")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a public dataset: ml-100k or ml-1m (fetched if missing)")
+    source.add_argument("--catalog", type=Path, help="a catalog folder (items.csv, interactions.csv, ...)")
+    parser.add_argument("--store", choices=STORE_KINDS, help="default: neo4j when KGREC_NEO4J_URI is set, else embedded")
+    parser.add_argument("--strict", action="store_true", help="any rejected row fails the ingest before anything is written")
+    parser.add_argument("--pseudonymize-users", action="store_true", help="store keyed hashes of user ids (key: KGREC_PSEUDONYM_KEY)")
+    parser.add_argument("--rating-range", type=_rating_range, help="accepted ratings, MIN:MAX (default 0:10)")
+    parser.set_defaults(handler=run)
+
+
+def _rating_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX, got {text!r}") from None
+    return low, high
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.rating_range:
+        settings = settings.with_(rating_range=args.rating_range)
+        settings.check()
+    if args.dataset:
+        from kg.datasets import load_dataset
+
+        catalog, files, rejections = load_dataset(args.dataset, settings), None, []
+    else:
+        catalog, files, rejections = read_catalog(args.catalog)
+    with open_store(settings) as store:
+        result = ingest(catalog, store, settings, files, rejections, strict=args.strict, pseudonymize=args.pseudonymize_users)
+    print(result.report.render())
+    print(f"loaded into the {settings.store} store in {result.seconds:.1f} s")
+    print(f"report: {result.report_path}")
+    if result.report.rejections:
+        print(f"rejected rows: {result.quarantine_path}")
+    return 0
+

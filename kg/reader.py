@@ -1,0 +1,227 @@
+"""Read the tables of a catalog folder (CSV or JSONL) row by row, so that one bad row is
+rejected with its line number and the rest are kept.
+
+Bad encodings are found per line; a ragged row or a broken quote rejects that row only:
+when an unclosed quote swallows the lines after it, only its first line is rejected and
+reading starts again on the next line.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from kg.catalog import Catalog
+from kg.errors import CatalogError
+from kg.report import Rejection
+
+LINE = "_line"
+"""Column holding each row's 1-based line number in its file."""
+
+MAX_FIELD = 1_000_000
+
+
+@dataclass
+class Table:
+    """The rows of one file that parsed, as strings, with their line numbers in ``_line``."""
+
+    file: str
+    frame: pd.DataFrame
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def find_table(folder: Path, name: str) -> Path | None:
+    """``name.csv`` or ``name.jsonl`` in ``folder``; both present is an error."""
+    found = [p for p in (folder / f"{name}.csv", folder / f"{name}.jsonl") if p.is_file()]
+    if len(found) > 1:
+        raise CatalogError(f"{folder} has both {name}.csv and {name}.jsonl: keep one")
+    return found[0] if found else None
+
+
+def read_table(path: Path, required: Sequence[str]) -> Table:
+    """Read one table; file-level problems (empty file, header without a required column)
+    raise CatalogError, row-level problems become rejections."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise CatalogError(f"{path.name} is empty: expected a header row with {', '.join(required)}")
+    reader = _read_jsonl if path.suffix == ".jsonl" else _read_csv
+    return reader(path.name, data, required)
+
+
+def _decoded_lines(file: str, data: bytes, rejections: list[Rejection]) -> list[tuple[int, str]]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines: list[tuple[int, str]] = []
+    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            lines.append((number, raw.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            rejections.append(Rejection(
+                file, number, None, "not_utf8",
+                f"not UTF-8 text (byte 0x{raw[error.start]:02x} at column {error.start + 1}); save the file as UTF-8",
+                raw.decode("utf-8", "replace").rstrip("\r\n"),
+            ))
+    return lines
+
+
+class _Feed:
+    """Feeds decoded lines to csv.reader and remembers where each record started."""
+
+    def __init__(self, lines: list[tuple[int, str]], start: int) -> None:
+        self.lines, self.next = lines, start
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self.next >= len(self.lines):
+            raise StopIteration
+        self.next += 1
+        return self.lines[self.next - 1][1]
+
+
+def _records(file: str, lines: list[tuple[int, str]], rejections: list[Rejection]) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, fields) per CSV record, recovering from broken quoting."""
+    csv.field_size_limit(MAX_FIELD)
+    position = 0
+    width: int | None = None
+    while position < len(lines):
+        feed = _Feed(lines, position)
+        reader = csv.reader(feed, strict=True)
+        restart = None
+        while True:
+            start = feed.next
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                restart = start
+                message = f"broken quoting ({error})"
+                break
+            if not fields or fields == [""] and width != 1:
+                continue
+            spans = feed.next - start
+            if width is None:
+                width = len(fields)
+            elif len(fields) != width and spans > 1:
+                restart = start
+                message = f"broken quoting: an unclosed quote joins lines {lines[start][0]}-{lines[feed.next - 1][0]}"
+                break
+            yield lines[start][0], fields
+        number, text = lines[restart]
+        rejections.append(Rejection(file, number, None, "broken_quoting", message, text.rstrip("\r\n")))
+        position = restart + 1
+
+
+def _read_csv(file: str, data: bytes, required: Sequence[str]) -> Table:
+    rejections: list[Rejection] = []
+    lines = _decoded_lines(file, data, rejections)
+    records = _records(file, lines, rejections)
+    try:
+        header_line, header = next(records)
+    except StopIteration:
+        raise CatalogError(f"{file} has no readable header row") from None
+    header = [h.strip() for h in header]
+    _check_header(file, header, required)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    for number, fields in records:
+        if len(fields) != len(header):
+            rejections.append(Rejection(
+                file, number, None, "malformed_row",
+                f"has {len(fields)} fields, the header has {len(header)}", ",".join(fields),
+            ))
+            continue
+        rows.append(fields)
+        numbers.append(number)
+    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
+    frame[LINE] = numbers
+    rejections.sort(key=lambda r: r.line)
+    return Table(file, frame, rejections)
+
+
+def _check_header(file: str, header: Sequence[str], required: Sequence[str]) -> None:
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise CatalogError(
+            f"{file}: missing required column(s) {', '.join(missing)} (header has: {', '.join(header)})"
+        )
+    seen: set[str] = set()
+    for position, name in enumerate(header, start=1):
+        if not name:
+            raise CatalogError(f"{file}: column {position} of the header has no name")
+        if name in seen:
+            raise CatalogError(f"{file}: column '{name}' appears twice in the header")
+        if name == LINE:
+            raise CatalogError(f"{file}: column name '{LINE}' is reserved")
+        seen.add(name)
+
+
+def _read_jsonl(file: str, data: bytes, required: Sequence[str]) -> Table:
+    rejections: list[Rejection] = []
+    records: list[dict[str, str]] = []
+    numbers: list[int] = []
+    columns: dict[str, None] = {c: None for c in required}
+    for number, text in _decoded_lines(file, data, rejections):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            rejections.append(Rejection(file, number, None, "invalid_json", f"not valid JSON ({error.msg})", text.strip()))
+            continue
+        if not isinstance(value, dict):
+            rejections.append(Rejection(file, number, None, "invalid_json", "a line must be a JSON object", text.strip()))
+            continue
+        row = {str(k): _json_text(v) for k, v in value.items()}
+        columns.update(dict.fromkeys(row))
+        records.append(row)
+        numbers.append(number)
+    _check_header(file, list(columns), required)
+    frame = pd.DataFrame.from_records(records, columns=list(columns)) if records else pd.DataFrame(columns=list(columns))
+    frame = frame.astype(object).where(frame.notna(), "")
+    frame[LINE] = numbers
+    return Table(file, frame, rejections)
+
+
+def _json_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+TABLES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "items": (("item_id", "title"), True),
+    "interactions": (("user_id", "item_id"), True),
+    "users": (("user_id",), False),
+    "triples": (("head", "relation", "tail"), False),
+    "entities": (("entity_id",), False),
+}
+"""Table name -> (required columns, whether the file is required)."""
+
+
+def read_catalog(folder: Path) -> tuple[Catalog, dict[str, str], list[Rejection]]:
+    """Read a catalog folder: the catalog (rows keep their ``_line``), the file name of each
+    table, and the rows that could not be parsed."""
+    if not folder.is_dir():
+        raise CatalogError(f"catalog folder {folder} does not exist")
+    frames: dict[str, pd.DataFrame] = {}
+    files: dict[str, str] = {}
+    rejections: list[Rejection] = []
+    for name, (required, needed) in TABLES.items():
+        path = find_table(folder, name)
+        if path is None:
+            if needed:
+                raise CatalogError(f"{folder} has no {name}.csv (or {name}.jsonl); it is required, header row at least")
+            continue
+        table = read_table(path, required)
+        frames[name], files[name] = table.frame, table.file
+        rejections.extend(table.rejections)
+    return Catalog(name=folder.name, **frames), files, rejections

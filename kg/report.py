@@ -1,0 +1,80 @@
+"""What an ingest accepted and rejected: counted by file and reason, every rejected row kept
+with the reason, written as JSON plus a quarantine CSV, and printed as a short summary."""
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected row: ``line`` is the 1-based line in ``file`` (the header is line 1)."""
+
+    file: str
+    line: int
+    field: str | None
+    reason: str
+    message: str
+    raw: str = ""
+
+    def describe(self) -> str:
+        where = f"{self.file}, line {self.line}" + (f", field '{self.field}'" if self.field else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class IngestReport:
+    catalog: str
+    accepted: dict[str, int] = field(default_factory=dict)
+    rejections: list[Rejection] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)
+    """Nodes per label and relationships per type written to the store (empty when nothing was)."""
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejections.append(rejection)
+
+    @property
+    def rejected(self) -> dict[str, dict[str, int]]:
+        """Counts of rejected rows by file, then by reason."""
+        counts: dict[str, Counter[str]] = {}
+        for r in self.rejections:
+            counts.setdefault(r.file, Counter())[r.reason] += 1
+        return {f: dict(sorted(c.items())) for f, c in sorted(counts.items())}
+
+    def to_dict(self, examples: int = 20) -> dict[str, object]:
+        return {
+            "catalog": self.catalog,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "rejected_total": len(self.rejections),
+            "examples": [r.describe() for r in self.rejections[:examples]],
+            "written": self.written,
+        }
+
+    def save(self, folder: Path) -> tuple[Path, Path]:
+        """Write ``report.json`` and ``rejected.csv`` (every rejected row with its reason)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        report_path, quarantine_path = folder / "report.json", folder / "rejected.csv"
+        report_path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        with quarantine_path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["file", "line", "field", "reason", "message", "raw"])
+            for r in self.rejections:
+                writer.writerow([r.file, r.line, r.field or "", r.reason, r.message, r.raw])
+        return report_path, quarantine_path
+
+    def render(self, examples: int = 10) -> str:
+        lines = ["accepted: " + ", ".join(f"{n:,} {f}" for f, n in self.accepted.items())]
+        if not self.rejections:
+            lines.append("rejected: none")
+        else:
+            lines.append(f"rejected: {len(self.rejections):,} rows")
+            for file, reasons in self.rejected.items():
+                lines.append(f"  {file}: " + ", ".join(f"{n:,} {reason}" for reason, n in reasons.items()))
+            lines.extend(f"  - {r.describe()}" for r in self.rejections[:examples])
+            if len(self.rejections) > examples:
+                lines.append(f"  ... and {len(self.rejections) - examples:,} more in the quarantine file")
+        return "\n".join(lines)

@@ -1,0 +1,190 @@
+"""The Neo4j store, over Bolt with the official driver.
+
+Writes are ``UNWIND $rows ... MERGE`` batches, one transaction per batch through
+``session.execute_write`` (which retries transient errors), relationships grouped by
+type and label pair so each batch is one plan with index lookups on both ends. Values
+always travel as parameters; labels come from a fixed set and relationship types are
+checked by ``kg.identifiers.checked_type`` right before they are placed in a statement.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import neo4j
+import pandas as pd
+from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
+
+from kg.errors import StoreError
+from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathStep, RelKey
+from kg.identifiers import LABELS, checked_label, checked_type
+from kg.settings import Settings
+from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress, with_entity_defaults
+from kg.to_graph import properties
+
+LOOKUP_CHUNK = 50_000
+
+
+class Neo4jStore(GraphStore):
+    kind = "neo4j"
+
+    def __init__(self, settings: Settings) -> None:
+        self.uri = settings.neo4j_uri or ""
+        self.database = settings.neo4j_database
+        self.batch_size = settings.batch_size
+        try:
+            self.driver = neo4j.GraphDatabase.driver(self.uri, auth=(settings.neo4j_user, settings.neo4j_password or ""))
+            self.driver.verify_connectivity()
+        except AuthError:
+            raise StoreError(
+                f"Neo4j at {self.uri} refused user {settings.neo4j_user!r}: check KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD"
+            ) from None
+        except (ServiceUnavailable, OSError, ValueError, neo4j.exceptions.ConfigurationError) as error:
+            raise StoreError(f"cannot reach Neo4j at {self.uri} ({_first_line(error)}); is it running?") from None
+        self._ensure_schema()
+
+    def _query(self, cypher: str, **params: Any) -> list[neo4j.Record]:
+        try:
+            records, _, _ = self.driver.execute_query(cypher, params, database_=self.database)
+        except ServiceUnavailable as error:
+            raise StoreError(f"lost the connection to Neo4j at {self.uri} ({_first_line(error)})") from None
+        return records
+
+    def _write_batches(self, cypher: str, rows: list[Any], progress: Progress | None) -> None:
+        def work(tx: neo4j.ManagedTransaction, batch: list[Any]) -> None:
+            tx.run(cypher, rows=batch).consume()
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                for start in range(0, len(rows), self.batch_size):
+                    batch = rows[start:start + self.batch_size]
+                    session.execute_write(work, batch)
+                    if progress:
+                        progress(len(batch))
+        except ServiceUnavailable as error:
+            raise StoreError(
+                f"lost the connection to Neo4j at {self.uri} during a load ({_first_line(error)}); "
+                "loads are idempotent: run the same ingest again to complete it"
+            ) from None
+        except Neo4jError as error:
+            raise StoreError(f"Neo4j refused a write: {_first_line(error)}") from None
+
+    def _ensure_schema(self) -> None:
+        for label in LABELS:
+            self._query(f"CREATE CONSTRAINT {label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE")
+
+    def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
+        for label, frame in delta.nodes.items():
+            rows = [{"id": i, "p": p} for i, p in zip(frame["id"].tolist(), properties(frame, ("id",)))]
+            cypher = f"UNWIND $rows AS row MERGE (n:{checked_label(label)} {{id: row.id}}) SET n += row.p"
+            self._write_batches(cypher, rows, progress)
+        for rel, frame in delta.rels.items():
+            props = properties(frame, ("src", "dst"))
+            rows = [[s, d, p] for s, d, p in zip(frame["src"].tolist(), frame["dst"].tolist(), props)]
+            cypher = (
+                f"UNWIND $rows AS row MATCH (a:{checked_label(rel.src)} {{id: row[0]}}) "
+                f"MATCH (b:{checked_label(rel.dst)} {{id: row[1]}}) "
+                f"MERGE (a)-[r:`{checked_type(rel.type)}`]->(b) SET r += row[2]"
+            )
+            self._write_batches(cypher, rows, progress)
+
+    def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
+        wanted = list(ids)
+        found: set[str] = set()
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            records = self._query(
+                f"UNWIND $ids AS id MATCH (n:{checked_label(label)} {{id: id}}) RETURN n.id AS id",
+                ids=wanted[start:start + LOOKUP_CHUNK],
+            )
+            found.update(r["id"] for r in records)
+        return found
+
+    def counts(self) -> GraphCounts:
+        labels = {label: self._query(f"MATCH (n:{label}) RETURN count(n) AS n")[0]["n"] for label in LABELS}
+        types = {}
+        for record in self._query("CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType AS t ORDER BY t"):
+            count = self._query(f"MATCH ()-[r:`{checked_type(record['t'])}`]->() RETURN count(r) AS n")[0]["n"]
+            if count:
+                types[record["t"]] = count
+        return GraphCounts(labels, types)
+
+    def node(self, ref: NodeRef) -> dict[str, object] | None:
+        records = self._query(f"MATCH (n:{checked_label(ref.label)} {{id: $id}}) RETURN properties(n) AS p", id=ref.id)
+        return dict(records[0]["p"]) if records else None
+
+    def neighbours(self, ref: NodeRef, limit: int = 100) -> list[Neighbour]:
+        records = self._query(
+            f"MATCH (n:{checked_label(ref.label)} {{id: $id}})-[r]-(m) "
+            "WITH type(r) AS t, startNode(r) = n AS forward, labels(m)[0] AS label, m.id AS id "
+            "RETURN t, forward, label, id ORDER BY t, label, id LIMIT $limit",
+            id=ref.id, limit=limit,
+        )
+        return [Neighbour(NodeRef(r["label"], r["id"]), r["t"], r["forward"]) for r in records]
+
+    def paths(
+        self, src: NodeRef, dst: NodeRef, max_hops: int = 3, limit: int = 100, types: Collection[str] | None = None
+    ) -> list[GraphPath]:
+        if not 1 <= int(max_hops) <= 5:
+            raise ValueError("max_hops must be between 1 and 5")
+        type_filter = " AND all(r IN relationships(p) WHERE type(r) IN $types)" if types is not None else ""
+        records = self._query(
+            f"MATCH p = (a:{checked_label(src.label)} {{id: $src}})-[*1..{int(max_hops)}]-(b:{checked_label(dst.label)} {{id: $dst}}) "
+            "WHERE all(i IN range(0, length(p) - 1) WHERE NOT nodes(p)[i] IN nodes(p)[i + 1..])" + type_filter + " "
+            "WITH p, [n IN nodes(p) | n.id] AS ids, [r IN relationships(p) | type(r)] AS ts "
+            "RETURN [n IN nodes(p) | [labels(n)[0], n.id]] AS nodes, ts, "
+            "[i IN range(0, length(p) - 1) | startNode(relationships(p)[i]) = nodes(p)[i]] AS forward "
+            "ORDER BY length(p), ids, ts LIMIT $limit",
+            src=src.id, dst=dst.id, limit=limit, types=list(types or []),
+        )
+        return [
+            GraphPath(
+                tuple(NodeRef(label, node_id) for label, node_id in r["nodes"]),
+                tuple(PathStep(t, f) for t, f in zip(r["ts"], r["forward"])),
+            )
+            for r in records
+        ]
+
+    def remove_item(self, item_id: str) -> bool:
+        records = self._query("MATCH (n:Item {id: $id}) DETACH DELETE n RETURN count(*) AS n", id=item_id)
+        return bool(records and records[0]["n"])
+
+    def export(self) -> GraphExport:
+        nodes: dict[str, pd.DataFrame] = {}
+        for label in LABELS:
+            rows = [dict(r["p"]) for r in self._query(f"MATCH (n:{label}) RETURN properties(n) AS p")]
+            frame = pd.DataFrame(rows, columns=["id"] if not rows else None)
+            nodes[label] = frame.sort_values("id", kind="stable").reset_index(drop=True)
+        positions = {label: pd.Series(range(len(f)), index=f["id"]) for label, f in nodes.items()}
+        edges: dict[RelKey, pd.DataFrame] = {}
+        for record in self._query("CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType AS t ORDER BY t"):
+            rel_type = checked_type(record["t"])
+            rows = self._query(
+                f"MATCH (a)-[r:`{rel_type}`]->(b) RETURN labels(a)[0] AS sl, a.id AS s, labels(b)[0] AS dl, b.id AS d, properties(r) AS p"
+            )
+            frame = pd.DataFrame([{"sl": r["sl"], "s": r["s"], "dl": r["dl"], "d": r["d"], **r["p"]} for r in rows])
+            if frame.empty:
+                continue
+            for (src_label, dst_label), group in frame.groupby(["sl", "dl"], sort=True):
+                out = group.drop(columns=["sl", "dl", "s", "d"]).assign(
+                    src=positions[src_label].loc[group["s"]].to_numpy(),
+                    dst=positions[dst_label].loc[group["d"]].to_numpy(),
+                )
+                out = out[["src", "dst"] + [c for c in out.columns if c not in ("src", "dst")]]
+                out = out.dropna(axis=1, how="all") if len(out.columns) > 2 else out
+                edges[RelKey(rel_type, src_label, dst_label)] = out.sort_values(["src", "dst"], kind="stable").reset_index(drop=True)
+        return GraphExport(with_entity_defaults(nodes), dict(sorted(edges.items())))
+
+    def clear(self) -> None:
+        try:
+            with self.driver.session(database=self.database) as session:
+                session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+        except ClientError as error:
+            raise StoreError(f"Neo4j refused to clear the graph: {_first_line(error)}") from None
+
+    def close(self) -> None:
+        self.driver.close()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

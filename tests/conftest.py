@@ -1,0 +1,53 @@
+"""Shared fixtures. Neo4j tests use the server named by KGREC_NEO4J_URI (``scripts/neo4j-local
+start`` prints it); with KGREC_REQUIRE_NEO4J=1, as in CI, an unreachable server fails them."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kg.errors import StoreError
+from kg.settings import Settings
+from kg.store.base import GraphStore
+from kg.store.embedded import EmbeddedStore
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def neo4j_settings(home: Path) -> Settings:
+    """Settings for the test Neo4j, or a skip (a failure when KGREC_REQUIRE_NEO4J=1)."""
+    required = os.environ.get("KGREC_REQUIRE_NEO4J") == "1"
+    if not os.environ.get("KGREC_NEO4J_URI"):
+        if required:
+            pytest.fail("KGREC_REQUIRE_NEO4J=1 but KGREC_NEO4J_URI is not set: start scripts/neo4j-local")
+        pytest.skip("no Neo4j: set KGREC_NEO4J_URI (scripts/neo4j-local start)")
+    return Settings.from_env(home=home, store="neo4j")
+
+
+def open_neo4j(home: Path) -> GraphStore:
+    from kg.store.neo4j import Neo4jStore
+
+    settings = neo4j_settings(home)
+    try:
+        return Neo4jStore(settings)
+    except StoreError as error:
+        if os.environ.get("KGREC_REQUIRE_NEO4J") == "1":
+            pytest.fail(f"KGREC_REQUIRE_NEO4J=1 but Neo4j is unreachable: {error}")
+        pytest.skip(f"Neo4j unreachable: {error}")
+
+
+@pytest.fixture(params=["embedded", "neo4j"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty store of each kind."""
+    opened = EmbeddedStore(tmp_path / "store") if request.param == "embedded" else open_neo4j(tmp_path)
+    opened.clear()
+    yield opened
+    opened.clear()
+    opened.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(environ={}, home=tmp_path / "home")

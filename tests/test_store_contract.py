@@ -1,0 +1,114 @@
+"""The contract both graph stores pass: the same tests, run on each (see the ``store`` fixture)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kg.graph import NodeRef
+from kg.store.base import GraphStore
+from kg.store.embedded import EmbeddedStore
+from tests.conftest import FIXTURES, open_neo4j
+from tests.helpers import ingest_folder, normalised, write_catalog
+
+TINY = FIXTURES / "tiny"
+
+
+def test_load_counts_by_label_and_type(store: GraphStore, settings) -> None:
+    ingest_folder(TINY, store, settings)
+    counts = store.counts()
+    assert counts.labels == {"Item": 4, "User": 3, "Entity": 9}
+    assert counts.types == {"BORN_IN": 1, "DIRECTED_BY": 2, "HAS_ATTRIBUTE": 5, "INTERACTED": 5, "IN_GENRE": 4}
+
+
+def test_reingest_is_idempotent(store: GraphStore, settings) -> None:
+    ingest_folder(TINY, store, settings)
+    first = normalised(store.export())
+    ingest_folder(TINY, store, settings)
+    assert normalised(store.export()) == first
+    assert store.node(NodeRef("Item", "heat"))["title"] == "Heat"
+
+
+def test_incremental_load_touches_nothing_else(store: GraphStore, settings, tmp_path: Path) -> None:
+    ingest_folder(TINY, store, settings)
+    before = normalised(store.export())
+    extra = write_catalog(
+        tmp_path / "extra",
+        items="item_id,title,description\nthief,Thief,A safecracker takes one last job.\n",
+        interactions="user_id,item_id,rating\n1,thief,5\n4,heat,4\n",
+        triples="head,relation,tail\nthief,directed_by,mann\n",
+    )
+    result = ingest_folder(extra, store, settings)
+    assert result.report.rejections == []
+    after = normalised(store.export())
+    for label, rows in before["nodes"].items():
+        assert set(rows) <= set(after["nodes"][label])
+    for key, rows in before["edges"].items():
+        assert set(rows) <= set(after["edges"][key])
+    counts = store.counts()
+    assert counts.labels == {"Item": 5, "User": 4, "Entity": 9}
+    assert counts.types["INTERACTED"] == 7 and counts.types["DIRECTED_BY"] == 3
+    assert store.node(NodeRef("Entity", "mann"))["name"] == "Michael Mann"
+
+
+def test_neighbours_in_both_directions(store: GraphStore, settings) -> None:
+    ingest_folder(TINY, store, settings)
+    found = [(n.type, n.node.label, n.node.id, n.forward) for n in store.neighbours(NodeRef("Item", "heat"))]
+    assert found == [
+        ("DIRECTED_BY", "Entity", "mann", True),
+        ("INTERACTED", "User", "1", False),
+        ("IN_GENRE", "Entity", "genre:crime", True),
+    ]
+    assert store.neighbours(NodeRef("Item", "missing")) == []
+
+
+def test_paths_of_at_most_three_hops(store: GraphStore, settings) -> None:
+    ingest_folder(TINY, store, settings)
+    paths = store.paths(NodeRef("User", "1"), NodeRef("Item", "collateral"))
+    assert [[n.id for n in p.nodes] for p in paths] == [
+        ["1", "heat", "genre:crime", "collateral"],
+        ["1", "heat", "mann", "collateral"],
+    ]
+    assert [(s.type, s.forward) for s in paths[1].steps] == [("INTERACTED", True), ("DIRECTED_BY", True), ("DIRECTED_BY", False)]
+    only_people = store.paths(NodeRef("User", "1"), NodeRef("Item", "collateral"), types={"INTERACTED", "DIRECTED_BY"})
+    assert [[n.id for n in p.nodes] for p in only_people] == [["1", "heat", "mann", "collateral"]]
+    assert store.paths(NodeRef("User", "1"), NodeRef("Item", "collateral"), max_hops=2) == []
+    assert len(store.paths(NodeRef("Item", "heat"), NodeRef("Entity", "chicago"))) == 1
+    assert store.paths(NodeRef("User", "1"), NodeRef("Item", "collateral"), limit=1) == paths[:1]
+
+
+def test_remove_item(store: GraphStore, settings) -> None:
+    ingest_folder(TINY, store, settings)
+    assert store.remove_item("alien") is True
+    assert store.remove_item("alien") is False
+    counts = store.counts()
+    assert counts.labels["Item"] == 3
+    assert counts.types["INTERACTED"] == 4 and counts.types["IN_GENRE"] == 3
+    assert store.node(NodeRef("Item", "alien")) is None
+
+
+def test_export_for_training(store: GraphStore, settings) -> None:
+    ingest_folder(TINY, store, settings)
+    export = store.export()
+    assert export.ids("Item") == ["alien", "collateral", "heat", "toy"]
+    assert export.ids("User") == ["1", "2", "3"]
+    interactions = export.edges[("INTERACTED", "User", "Item")]
+    pairs = {(export.ids("User")[s], export.ids("Item")[d]) for s, d in export.edge_index(("INTERACTED", "User", "Item")).T}
+    assert pairs == {("1", "heat"), ("1", "toy"), ("2", "collateral"), ("2", "alien"), ("3", "toy")}
+    assert np.nansum(interactions["rating"]) == 21
+    entities = export.nodes["Entity"].set_index("id")
+    assert entities.loc["mann", "name"] == "Michael Mann"
+    assert entities.loc["attr:gender:female", "type"] == "gender"
+
+
+def test_both_stores_hold_the_same_graph(tmp_path: Path, settings) -> None:
+    embedded = EmbeddedStore(tmp_path / "embedded")
+    neo4j = open_neo4j(tmp_path)
+    neo4j.clear()
+    try:
+        for store in (embedded, neo4j):
+            ingest_folder(TINY, store, settings)
+        assert normalised(embedded.export()) == normalised(neo4j.export())
+    finally:
+        neo4j.clear()
+        neo4j.close()
