@@ -1,0 +1,147 @@
+"""Bad catalogs: each problem is reported with file, line and field; valid rows are kept;
+nothing rejected reaches the store, and under --strict nothing at all."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kg.errors import CatalogError, ValidationFailed
+from kg.graph import NodeRef
+from kg.reader import read_catalog
+from kg.store.base import GraphStore
+from tests.helpers import ingest_folder, write_catalog
+
+ITEMS = "item_id,title,description\ni1,Heat,A heist\ni2,Collateral,A hitman\n"
+INTERACTIONS = "user_id,item_id,rating,timestamp\nu1,i1,5,881250949\n"
+
+
+def rejections(folder: Path, store: GraphStore, settings) -> list[tuple[str, int, str | None, str]]:
+    result = ingest_folder(folder, store, settings)
+    return [(r.file, r.line, r.field, r.reason) for r in result.report.rejections]
+
+
+def test_ragged_rows_and_broken_quoting(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(
+        tmp_path / "c",
+        items='item_id,title,description\ni1,Heat,"A heist"\ni2,Broken,"never closed\ni3,Alien,fine\ni4,Ragged,a,b\ni5,"Two\nlines",ok\n',
+        interactions=INTERACTIONS,
+    )
+    assert rejections(folder, store, settings) == [
+        ("items.csv", 3, None, "broken_quoting"),
+        ("items.csv", 5, None, "malformed_row"),
+    ]
+    assert store.counts().labels["Item"] == 3
+    assert store.node(NodeRef("Item", "i5"))["title"] == "Two\nlines"
+
+
+def test_file_that_is_not_utf8(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(tmp_path / "c", items=b"item_id,title\ni1,Caf\xe9 Society\ni2,Heat\n", interactions=INTERACTIONS.replace("i1", "i2"))
+    result = ingest_folder(folder, store, settings)
+    [rejected] = result.report.rejections
+    assert (rejected.file, rejected.line, rejected.reason) == ("items.csv", 2, "not_utf8")
+    assert "byte 0xe9" in rejected.message
+    assert store.counts().labels["Item"] == 1
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"items": "item_id,description\ni1,x\n", "interactions": INTERACTIONS}, "items.csv: missing required column(s) title"),
+        ({"items": "", "interactions": INTERACTIONS}, "items.csv is empty"),
+        ({"items": ITEMS}, "no interactions.csv"),
+        ({"items": ITEMS, "interactions": INTERACTIONS, "triples": "head,tail\n"}, "triples.csv: missing required column(s) relation"),
+        ({"items": "item_id,title,title\n", "interactions": INTERACTIONS}, "column 'title' appears twice"),
+    ],
+)
+def test_file_level_problems_stop_before_writing(files: dict[str, str], message: str, tmp_path: Path) -> None:
+    folder = write_catalog(tmp_path / "c", **files)
+    with pytest.raises(CatalogError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_catalog(folder)
+
+
+def test_ratings_timestamps_unknown_ids_and_duplicates(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(
+        tmp_path / "c",
+        items=ITEMS + "i1,Heat again,dup\n",
+        interactions="user_id,item_id,rating,timestamp\n"
+        "u1,i1,5,881250949\nu1,i2,five,\nu2,i2,11,\nu2,i1,-1,\nu3,nope,4,\nu3,i2,4,yesterday\n,i2,3,\nu4,i1,3,2021-05-01T10:00:00Z\nu4,i1,4,2021-06-01T10:00:00Z\n",
+    )
+    assert rejections(folder, store, settings) == [
+        ("interactions.csv", 3, "rating", "invalid_rating"),
+        ("interactions.csv", 4, "rating", "rating_out_of_range"),
+        ("interactions.csv", 5, "rating", "rating_out_of_range"),
+        ("interactions.csv", 6, "item_id", "unknown_item"),
+        ("interactions.csv", 7, "timestamp", "invalid_timestamp"),
+        ("interactions.csv", 8, "user_id", "missing_value"),
+        ("interactions.csv", 9, None, "duplicate_interaction"),
+        ("items.csv", 4, "item_id", "duplicate_id"),
+    ]
+    export = store.export()
+    assert export.ids("User") == ["u1", "u4"]
+    kept = export.edges[("INTERACTED", "User", "Item")]
+    assert sorted(kept["rating"].tolist()) == [4.0, 5.0]
+    assert store.node(NodeRef("Item", "i1"))["title"] == "Heat"
+
+
+def test_triples_with_unknown_ids_and_a_cypher_injection(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(
+        tmp_path / "c",
+        items=ITEMS,
+        interactions=INTERACTIONS,
+        entities="entity_id,name,type\nmann,Michael Mann,director\ni2,Clash,director\n",
+        triples="head,relation,tail\ni1,directed_by,mann\ni2,directed_by,ghost\n"
+        "i1,X]->() DETACH DELETE n //,mann\ni1,`evil`,mann\ni1,has_attribute,mann\ni1,directed_by,mann\n",
+    )
+    assert rejections(folder, store, settings) == [
+        ("entities.csv", 3, "entity_id", "id_collision"),
+        ("triples.csv", 3, "tail", "unknown_id"),
+        ("triples.csv", 4, "relation", "invalid_relation"),
+        ("triples.csv", 5, "relation", "invalid_relation"),
+        ("triples.csv", 6, "relation", "reserved_relation"),
+        ("triples.csv", 7, None, "duplicate_triple"),
+    ]
+    counts = store.counts()
+    assert counts.types == {"DIRECTED_BY": 1, "INTERACTED": 1}
+    assert counts.labels == {"Item": 2, "User": 1, "Entity": 1}
+
+
+def test_strict_writes_nothing(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(tmp_path / "c", items=ITEMS, interactions=INTERACTIONS + "u2,i9,4,\n")
+    with pytest.raises(ValidationFailed, match="interactions.csv, line 3, field 'item_id'"):
+        ingest_folder(folder, store, settings, strict=True)
+    counts = store.counts()
+    assert sum(counts.labels.values()) == 0 and counts.types == {}
+
+
+def test_quarantine_keeps_every_rejected_row(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(tmp_path / "c", items=ITEMS + ",No id,\n", interactions=INTERACTIONS + "u2,i9,4,\n")
+    result = ingest_folder(folder, store, settings)
+    lines = result.quarantine_path.read_text().splitlines()
+    assert lines[0] == "file,line,field,reason,message,raw"
+    assert len(lines) == 3 and "u2,i9,4," in result.quarantine_path.read_text()
+    report = result.report.to_dict()
+    assert report["rejected"] == {"interactions.csv": {"unknown_item": 1}, "items.csv": {"missing_value": 1}}
+
+
+def test_jsonl_tables(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(
+        tmp_path / "c",
+        **{
+            "items.jsonl": '{"item_id": "i1", "title": "Heat", "year": 1995}\n{"item_id": "i2"}\nnot json\n',
+            "interactions.jsonl": '{"user_id": "u1", "item_id": "i1", "rating": 4.5}\n',
+        },
+    )
+    assert rejections(folder, store, settings) == [
+        ("items.jsonl", 2, "title", "empty_title"),
+        ("items.jsonl", 3, None, "invalid_json"),
+    ]
+    assert store.node(NodeRef("Item", "i1"))["year"] == "1995"
+
+
+def test_pseudonymized_users_never_reach_the_store(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(tmp_path / "c", items=ITEMS, interactions=INTERACTIONS, users="user_id,gender\nu1,female\n")
+    ingest_folder(folder, store, settings.with_(pseudonym_key="secret"), pseudonymize=True)
+    [user] = store.export().ids("User")
+    assert user.startswith("u_") and "u1" not in user
+    assert store.counts().types == {"HAS_ATTRIBUTE": 1, "INTERACTED": 1}

@@ -1,0 +1,61 @@
+"""The CLI as a user runs it: exit codes, JSON output, and one-sentence errors (no traceback)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, neo4j_settings
+
+
+def kgrec(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KGREC_")} | {"KGREC_HOME": str(home)} | env
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=environ, timeout=300)
+
+
+def test_ingest_then_stats_json(tmp_path: Path) -> None:
+    done = kgrec("ingest", "--catalog", str(FIXTURES / "tiny"), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "rejected: none" in done.stdout
+    stats = json.loads(kgrec("stats", "--json", home=tmp_path).stdout)
+    assert {k: stats[k] for k in ("items", "users", "entities", "interactions", "triples")} == {
+        "items": 4, "users": 3, "entities": 9, "interactions": 5, "triples": 7,
+    }
+    assert stats["relationships"]["DIRECTED_BY"] == 2
+
+
+def test_strict_failure_exits_non_zero_without_traceback(tmp_path: Path) -> None:
+    catalog = tmp_path / "bad"
+    catalog.mkdir()
+    (catalog / "items.csv").write_text("item_id,title\ni1,\n")
+    (catalog / "interactions.csv").write_text("user_id,item_id\n")
+    done = kgrec("ingest", "--catalog", str(catalog), "--strict", home=tmp_path / "home")
+    assert done.returncode == 2
+    assert done.stderr.startswith("kgrec: error: --strict: 1 row(s) rejected, nothing was written. First: items.csv, line 2, field 'title'")
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_catalog_folder(tmp_path: Path) -> None:
+    done = kgrec("ingest", "--catalog", str(tmp_path / "nowhere"), home=tmp_path)
+    assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unreachable_neo4j_is_one_sentence(tmp_path: Path) -> None:
+    done = kgrec("stats", home=tmp_path, KGREC_NEO4J_URI="bolt://127.0.0.1:9", KGREC_NEO4J_PASSWORD="x")
+    assert done.returncode == 2
+    assert done.stderr.startswith("kgrec: error: cannot reach Neo4j at bolt://127.0.0.1:9")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.neo4j
+def test_wrong_neo4j_password_is_one_sentence(tmp_path: Path) -> None:
+    uri = neo4j_settings(tmp_path).neo4j_uri
+    done = kgrec("stats", home=tmp_path, KGREC_NEO4J_URI=uri, KGREC_NEO4J_PASSWORD="wrong-password")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"kgrec: error: Neo4j at {uri} refused user 'neo4j': check KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD"
+    )
