@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kgrec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped, e.g. `| head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
