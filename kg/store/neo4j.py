@@ -74,17 +74,24 @@ class Neo4jStore(GraphStore):
             self._query(f"CREATE CONSTRAINT {label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE")
 
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
+        """Labels and types the store does not hold yet are written with CREATE (nothing to
+        match against; ids and pairs are de-duplicated first), the others with MERGE."""
+        present = self.counts()
         for label, frame in delta.nodes.items():
+            frame = frame.drop_duplicates("id", keep="last")
             rows = [{"id": i, "p": p} for i, p in zip(frame["id"].tolist(), properties(frame, ("id",)))]
-            cypher = f"UNWIND $rows AS row MERGE (n:{checked_label(label)} {{id: row.id}}) SET n += row.p"
+            write = "CREATE" if not present.labels.get(label) else "MERGE"
+            cypher = f"UNWIND $rows AS row {write} (n:{checked_label(label)} {{id: row.id}}) SET n += row.p"
             self._write_batches(cypher, rows, progress)
         for rel, frame in delta.rels.items():
+            frame = frame.drop_duplicates(["src", "dst"], keep="last")
             props = properties(frame, ("src", "dst"))
             rows = [[s, d, p] for s, d, p in zip(frame["src"].tolist(), frame["dst"].tolist(), props)]
+            write = "CREATE" if not present.types.get(rel.type) else "MERGE"
             cypher = (
                 f"UNWIND $rows AS row MATCH (a:{checked_label(rel.src)} {{id: row[0]}}) "
                 f"MATCH (b:{checked_label(rel.dst)} {{id: row[1]}}) "
-                f"MERGE (a)-[r:`{checked_type(rel.type)}`]->(b) SET r += row[2]"
+                f"{write} (a)-[r:`{checked_type(rel.type)}`]->(b) SET r += row[2]"
             )
             self._write_batches(cypher, rows, progress)
 
