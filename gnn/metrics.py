@@ -123,8 +123,8 @@ def full_ranking(
     metrics = RankingMetrics(k)
     truth = np.asarray(truth, dtype=np.int64).reshape(2, -1)
     users = np.unique(truth[0])
-    exclude_by_user = _group(exclude, users)
-    truth_by_user = _group(truth, users)
+    exclude_by_user = group_by_user(exclude, users)
+    truth_by_user = group_by_user(truth, users)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         scores = score_batch(torch.as_tensor(batch))
@@ -135,8 +135,9 @@ def full_ranking(
     return metrics.compute()
 
 
-def _group(pairs: np.ndarray | None, users: np.ndarray) -> dict[int, np.ndarray]:
-    """Items per user, for the users given."""
+def group_by_user(pairs: np.ndarray | None, users: np.ndarray) -> dict[int, np.ndarray]:
+    """The items of each of ``users`` in ``(2, E)`` (user, item) ``pairs``; users without
+    any are absent."""
     if pairs is None or np.size(pairs) == 0:
         return {}
     pairs = np.asarray(pairs, dtype=np.int64).reshape(2, -1)
