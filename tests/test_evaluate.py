@@ -1,0 +1,145 @@
+"""The evaluation harness: every recommender, same split, every condition."""
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+import torch
+
+from eval_fixtures import random_export
+from gnn.baselines import MostPopular, TextKNN
+from gnn.evaluate import conditions_for, evaluate, rank, training_export
+from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
+from gnn.splits import INTERACTED, interactions, make_split
+from kg.errors import KgrecError
+
+
+@pytest.fixture(scope="module")
+def export():
+    return random_export(n_users=40, n_items=30, per_user=10)
+
+
+@pytest.fixture(scope="module")
+def text():
+    rng = np.random.default_rng(0)
+    return {"Item": rng.normal(size=(30, 8)).astype(np.float32), "Entity": rng.normal(size=(2, 8)).astype(np.float32)}
+
+
+class Oracle(Recommender):
+    """Knows every interaction of the full graph (it is handed it in the constructor), so
+    its test scores are perfect; also records what it was given."""
+
+    name = "oracle"
+    seen: list = []
+
+    def __init__(self, full_pairs):
+        self.full = full_pairs
+
+    def fit(self, data: TrainData, settings: TrainSettings) -> None:
+        Oracle.seen.append((data, settings))
+        self.n_items = data.n_items
+
+    def score(self, queries: Sequence[UserQuery]) -> torch.Tensor:
+        out = torch.zeros(len(queries), self.n_items)
+        for row, q in enumerate(queries):
+            if q.user is not None:
+                out[row, self.full[1][self.full[0] == q.user]] = 1.0
+        return out
+
+
+def test_warm_table_and_json(export, text, tmp_path):
+    result = evaluate("warm", export, text, [MostPopular, TextKNN], seeds=(0, 1), settings=TrainSettings(epochs=1))
+    rows = result.summary()
+    assert [(r["recommender"], r["condition"]) for r in rows] == [("most-popular", "warm"), ("text-knn", "warm")]
+    assert all(r["seeds"] == 2 and 0 <= r["recall@20_mean"] <= 1 for r in rows)
+    table = result.table()
+    assert "most-popular" in table and "Recall@20" in table and "±" in table
+    result.write_json(tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["protocol"] == "warm" and len(data["runs"]) == 4 and data["seeds"] == [0, 1]
+
+
+def test_each_seed_gets_a_fresh_recommender_and_its_seed(export, text):
+    Oracle.seen = []
+    full = interactions(export)
+    evaluate("warm", export, text, [lambda: Oracle(full)], seeds=(3, 5))
+    assert [s.seed for _, s in Oracle.seen] == [3, 5]
+
+
+def test_recommenders_see_only_training_interactions(export, text):
+    Oracle.seen = []
+    full = interactions(export)
+    result = evaluate("warm", export, text, [lambda: Oracle(full)], seeds=(0,))
+    data, _ = Oracle.seen[0]
+    split = make_split(export, "warm", 0)
+    assert data.export.edges[INTERACTED].shape[0] == split.train.shape[1]
+    assert np.array_equal(data.train, split.train)
+    # the oracle scores every held-out item 1: recall is perfect when it fits in K
+    assert result.summary()[0]["recall@20_mean"] == pytest.approx(1.0)
+
+
+def test_cold_item_conditions(export, text):
+    result = evaluate("cold-item", export, text, [MostPopular], seeds=(0,), k=5)
+    conditions = [r["condition"] for r in result.summary()]
+    assert conditions == ["cold-item/among-cold", "cold-item/among-all"]
+    among_cold, among_all = result.summary()
+    assert among_all["recall@5_mean"] == 0.0  # cold items have no popularity: never in the top 5 of all
+    assert among_cold["recall@5_mean"] > 0.0
+
+
+def test_cold_item_among_cold_ranks_only_cold_items(export):
+    split = make_split(export, "cold-item", 0)
+    (condition,) = conditions_for(split, export)
+
+    class WarmFirst(Recommender):
+        name = "warm-first"
+
+        def fit(self, data, settings):
+            pass
+
+        def score(self, queries):
+            s = torch.zeros(len(queries), 30)
+            s[:, split.cold_items] = -1.0  # every warm item above every cold one
+            return s
+
+    out = rank(WarmFirst(), condition, k=20)
+    # among the cold items only, the warm items cannot take the top places
+    assert out["cold-item/among-cold"]["recall@20"] == pytest.approx(1.0)
+    assert out["cold-item/among-all"]["recall@20"] < 1.0
+
+
+def test_cold_user_reveals_earliest_items_and_masks_them(export, text):
+    split = make_split(export, "cold-user", 0)
+    conditions = conditions_for(split, export)
+    assert [list(c.candidates) for c in conditions] == [[f"cold-user/reveal-{n}"] for n in (0, 1, 3, 5)]
+    for n, condition in zip((0, 1, 3, 5), conditions):
+        assert all(q.user is None and len(q.liked) == n for q in condition.queries)
+        assert all(q.attributes for q in condition.queries)  # attributes always come along
+        truth = set(zip(*condition.truth.tolist()))
+        shown = set(zip(*condition.exclude.tolist()))
+        assert not (truth & shown)
+        assert len(truth) + len(shown) == split.test.shape[1]
+    result = evaluate("cold-user", export, text, [MostPopular, TextKNN], seeds=(0,))
+    assert len(result.summary()) == 8
+
+
+def test_split_dir_written_then_reused(export, text, tmp_path):
+    first = evaluate("cold-item", export, text, [MostPopular], seeds=(2,), split_dir=tmp_path)
+    assert (tmp_path / "cold-item-seed2" / "split.json").is_file()
+    (tmp_path / "cold-item-seed2" / "cold_items.csv").write_text("item_id\n" + "\n".join(f"i{i:03d}" for i in range(30)) + "\n")
+    # the stored split is read back (a changed file changes the result), not remade
+    second = evaluate("cold-item", export, text, [MostPopular], seeds=(2,), split_dir=tmp_path)
+    assert first.summary()[0] != second.summary()[0]
+
+
+def test_missing_item_text_is_a_user_error(export):
+    with pytest.raises(KgrecError, match="item text"):
+        evaluate("warm", export, {}, [MostPopular])
+
+
+def test_training_export_keeps_nodes_and_properties(export):
+    split = make_split(export, "warm", 0)
+    train_export = training_export(export, split.train)
+    assert train_export.nodes is export.nodes
+    assert set(train_export.edges[INTERACTED].columns) == {"src", "dst", "rating", "ts"}
+    assert len(train_export.edges[INTERACTED]) == split.train.shape[1]
