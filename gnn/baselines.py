@@ -7,6 +7,7 @@ INTERACTED edges: they learn only from ``data.train`` (and early-stop on ``data.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 import warnings
@@ -115,11 +116,21 @@ class LightGCNBaseline(Recommender):
 
     name = "lightgcn"
 
-    def __init__(self, seed_offset: int = 0) -> None:
+    TUNED: dict[str, object] = {"lr": 0.02, "batch_size": 8192}
+    """Overrides of the shared settings, tuned on ml-100k's warm split (validation NDCG@20):
+    with the shared ``lr=1e-3, batch_size=2048`` LightGCN needs several hundred epochs of
+    36 full-graph propagations each, far past a 5-minute CPU budget; with these it
+    early-stops after about 50 epochs at RecBole's reference quality. ``dim``, ``layers``,
+    ``epochs``, ``patience``, ``weight_decay`` and the seed stay shared."""
+
+    def __init__(self, overrides: dict[str, object] | None = None, seed_offset: int = 0) -> None:
+        self.overrides = dict(self.TUNED if overrides is None else overrides)
         self.seed_offset = seed_offset
         self.history: list[dict[str, float]] = []
 
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
+        settings = dataclasses.replace(settings, **self.overrides)
+        self.settings = settings
         torch.manual_seed(settings.seed + self.seed_offset)
         rng = np.random.default_rng(settings.seed + self.seed_offset)
         device = resolve_device(settings.device)
@@ -203,7 +214,7 @@ class LightGCNBaseline(Recommender):
         return out
 
     def __repr__(self) -> str:
-        return "LightGCNBaseline()"
+        return f"LightGCNBaseline(overrides={self.overrides})"
 
 
 class _SymmetricSpmm(torch.autograd.Function):
@@ -254,8 +265,11 @@ def sample_negatives(users: np.ndarray, seen: np.ndarray, n_items: int, rng: np.
     """One uniformly drawn item per interaction that the user has not interacted with in
     training (``seen`` is the sorted array of ``user * n_items + item`` keys)."""
     negatives = rng.integers(0, n_items, size=len(users))
+    if len(seen) == 0:
+        return negatives
     for _ in range(tries):
-        clash = np.isin(users * n_items + negatives, seen, assume_unique=False)
+        keys = users * n_items + negatives
+        clash = seen[np.searchsorted(seen, keys).clip(max=len(seen) - 1)] == keys
         if not clash.any():
             break
         negatives[clash] = rng.integers(0, n_items, size=int(clash.sum()))

@@ -123,16 +123,33 @@ def full_ranking(
     metrics = RankingMetrics(k)
     truth = np.asarray(truth, dtype=np.int64).reshape(2, -1)
     users = np.unique(truth[0])
-    exclude_by_user = group_by_user(exclude, users)
-    truth_by_user = group_by_user(truth, users)
-    for start in range(0, len(users), batch_size):
-        batch = users[start : start + batch_size]
-        scores = score_batch(torch.as_tensor(batch))
-        rows = np.arange(len(batch))
-        mask = _rows_pairs(exclude_by_user, batch, rows)
-        top = topk_masked(scores, mask, k, candidates)
-        metrics.update(top, _rows_pairs(truth_by_user, batch, rows))
+    truth_batches = _batched_pairs(truth, users, batch_size)
+    exclude_batches = _batched_pairs(exclude, users, batch_size)
+    for b, start in enumerate(range(0, len(users), batch_size)):
+        scores = score_batch(torch.as_tensor(users[start : start + batch_size]))
+        top = topk_masked(scores, exclude_batches[b], k, candidates)
+        metrics.update(top, truth_batches[b])
     return metrics.compute()
+
+
+def _batched_pairs(pairs: np.ndarray | None, users: np.ndarray, batch_size: int) -> list[Tensor]:
+    """Split (user, item) ``pairs`` into per-batch ``(2, E)`` (row in batch, item) tensors,
+    for the sorted unique ``users`` cut into batches of ``batch_size``; pairs of other
+    users are dropped."""
+    n_batches = (len(users) + batch_size - 1) // batch_size
+    if pairs is None or np.size(pairs) == 0:
+        return [torch.empty(2, 0, dtype=torch.long) for _ in range(n_batches)]
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(2, -1)
+    pos = np.searchsorted(users, pairs[0]).clip(max=max(len(users) - 1, 0))
+    keep = users[pos] == pairs[0] if len(users) else np.zeros(pairs.shape[1], bool)
+    pos, items = pos[keep], pairs[1, keep]
+    order = np.argsort(pos, kind="stable")
+    pos, items = pos[order], items[order]
+    bounds = np.searchsorted(pos, np.arange(n_batches + 1) * batch_size)
+    return [
+        torch.as_tensor(np.vstack([pos[a:b] - i * batch_size, items[a:b]]), dtype=torch.long)
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
+    ]
 
 
 def group_by_user(pairs: np.ndarray | None, users: np.ndarray) -> dict[int, np.ndarray]:
@@ -147,11 +164,3 @@ def group_by_user(pairs: np.ndarray | None, users: np.ndarray) -> dict[int, np.n
     u, i = pairs[0, order], pairs[1, order]
     bounds = np.flatnonzero(np.diff(u)) + 1
     return {int(us[0]): it for us, it in zip(np.split(u, bounds), np.split(i, bounds)) if len(us)}
-
-
-def _rows_pairs(by_user: dict[int, np.ndarray], batch: np.ndarray, rows: np.ndarray) -> Tensor:
-    """``(2, E)`` (row, item) pairs for the users of one batch."""
-    parts = [(np.full(len(by_user[u]), r), by_user[u]) for r, u in zip(rows, batch.tolist()) if u in by_user]
-    if not parts:
-        return torch.empty(2, 0, dtype=torch.long)
-    return torch.as_tensor(np.vstack([np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])]), dtype=torch.long)

@@ -143,3 +143,39 @@ def test_training_export_keeps_nodes_and_properties(export):
     assert train_export.nodes is export.nodes
     assert set(train_export.edges[INTERACTED].columns) == {"src", "dst", "rating", "ts"}
     assert len(train_export.edges[INTERACTED]) == split.train.shape[1]
+
+
+def test_cli_evaluate_prints_table_and_writes_json_and_splits(export, text, tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from app.commands import evaluate as command
+    from kg.settings import Settings
+
+    class FakeStore:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def export(self):
+            return export
+
+    monkeypatch.setattr(command, "open_store", lambda settings: FakeStore())
+    monkeypatch.setattr(command, "text_features", lambda ex, settings: text)
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["evaluate", "--protocol", "cold-user", "--seeds", "0,1", "--json", str(tmp_path / "out.json"), "--split-dir", str(tmp_path / "splits"), "--recommenders", "most-popular,text-knn"]
+    )
+    assert args.handler(args, Settings(home=tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "cold-user/reveal-5" in out and "text-knn" in out
+    assert json.loads((tmp_path / "out.json").read_text())["seeds"] == [0, 1]
+    assert (tmp_path / "splits" / "cold-user-seed1" / "split.json").is_file()
+
+    args = parser.parse_args(["evaluate", "--protocol", "warm", "--recommenders", "nope"])
+    with pytest.raises(KgrecError, match="unknown recommender"):
+        args.handler(args, Settings(home=tmp_path))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["evaluate", "--protocol", "warm", "--seeds", "a,b"])

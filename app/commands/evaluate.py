@@ -1,0 +1,87 @@
+"""``kgrec evaluate``: the model and the baselines on one protocol, same split, over seeds."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from gnn.evaluate import default_recommenders, evaluate
+from gnn.recommender import TrainSettings
+from gnn.splits import PROTOCOLS
+from kg.errors import KgrecError
+from kg.graph import GraphExport
+from kg.settings import STORE_KINDS, Settings
+from kg.store import open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "evaluate",
+        help="Recall@20 / NDCG@20 of the model and the baselines (full ranking) on the ingested catalog",
+    )
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated split/training seeds (default 0)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--split-dir", type=Path, metavar="DIR", help="read each seed's split from DIR if there, else write it there")
+    parser.add_argument("--epochs", type=int, help="training epoch budget (default %d)" % TrainSettings.epochs)
+    parser.add_argument("--dim", type=int, help="embedding size (default %d)" % TrainSettings.dim)
+    parser.add_argument("--recommenders", type=_names, metavar="NAMES", help="comma-separated subset, e.g. most-popular,text-knn (default: all)")
+    parser.add_argument("--store", choices=STORE_KINDS)
+    parser.set_defaults(handler=run)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seeds given")
+    return seeds
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    for flag in ("epochs", "dim"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise KgrecError(f"--{flag} must be at least 1")
+    factories = _select(args.recommenders)
+    with open_store(settings) as store:
+        export = store.export()
+    if "Item" not in export.nodes or export.nodes["Item"].empty:
+        raise KgrecError("the graph store holds no items: run `kgrec ingest` first")
+    text = text_features(export, settings)
+    overrides = {k: getattr(args, k) for k in ("epochs", "dim") if getattr(args, k) is not None}
+    train_settings = TrainSettings(device=settings.device, **overrides)
+    result = evaluate(args.protocol, export, text, factories, args.seeds, train_settings, split_dir=args.split_dir)
+    print(result.table())
+    if args.json:
+        result.write_json(args.json)
+        print(f"results: {args.json}")
+    if args.split_dir:
+        print(f"splits: {args.split_dir}")
+    return 0
+
+
+def text_features(export: GraphExport, settings: Settings) -> dict[str, np.ndarray]:
+    """Item and entity text embeddings (cached under KGREC_HOME after the first run)."""
+    from text.encoder import TextEncoder
+    from text.features import node_text_features
+
+    return node_text_features(export, TextEncoder(settings))
+
+
+def _select(names: list[str] | None) -> list:
+    factories = default_recommenders()
+    if not names:
+        return factories
+    by_name = {getattr(f, "name", getattr(f, "__name__", "")): f for f in factories}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise KgrecError(f"unknown recommender {unknown[0]!r}: choose from {', '.join(by_name)}")
+    return [by_name[n] for n in names]
