@@ -32,6 +32,12 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     """``auto`` picks ``cuda`` when available, else ``cpu``."""
+    amp: bool = True
+    """Mixed precision on CUDA (bfloat16 where supported, else float16); ignored on the CPU."""
+    full_graph_max_edges: int = 20_000_000
+    """Graphs with more (directed) edges than this train on sampled neighbourhoods."""
+    num_neighbors: int = 15
+    """Neighbours sampled per node and hop when training on sampled neighbourhoods."""
 
 
 @dataclass

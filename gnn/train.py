@@ -1,0 +1,420 @@
+"""Training the fusion model: seeded, early-stopped on validation NDCG@20, with a curve.
+
+One epoch visits every training interaction once, in batches of ``settings.batch_size``
+positives. Each step:
+
+1. simulates arrivals (see :class:`~gnn.model.KGRecConfig`): a random share of the warm
+   items becomes cold — ID embedding hidden *and* interaction edges removed, so their
+   embeddings come from text and knowledge-graph edges only, as a new item's will — and
+   random users and entities lose their ID embedding;
+2. propagates over the whole graph (where it has at most
+   ``settings.full_graph_max_edges`` edges) or over a neighbourhood sampled around the
+   batch with PyG's :class:`~torch_geometric.loader.LinkNeighborLoader` (larger graphs);
+3. scores each positive against uniformly sampled negative items (warm items only: a
+   cold item sampled as a negative would teach the model that text without history is
+   bad) with the BPR or the sampled-softmax loss, plus L2 on the batch's layer-0 inputs.
+
+After every ``settings.eval_every`` epochs it ranks all items for the validation users
+(their training items masked) and keeps the weights with the best NDCG@20; it stops after
+``settings.patience`` evaluations without improvement.
+
+Repeatable: :func:`seed_everything` seeds Python, NumPy and torch (CPU and CUDA) and asks
+torch for deterministic algorithms (``warn_only``: a CUDA kernel without a deterministic
+version warns instead of failing). On CUDA the dense work runs under ``torch.autocast``
+(bfloat16 where supported, else float16 with a ``GradScaler``); propagation stays float32.
+"""
+from __future__ import annotations
+
+import copy
+import ctypes
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from gnn.graph_tensors import EDGE_INTERACTION, PropagationGraph
+from gnn.metrics import full_ranking
+from gnn.model import LOSSES, KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
+from gnn.recommender import TrainSettings
+from gnn.sampling import LinkSampler
+from kg.errors import KgrecError
+
+log = logging.getLogger(__name__)
+
+CURVE_JSON = "training_curve.json"
+CURVE_PNG = "training_curve.png"
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed ``random``, NumPy and torch; with ``deterministic``, ask torch for
+    deterministic kernels (cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG``, set here if unset)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory instead of returning it to the OS (Linux only).
+
+    Training allocates and frees the same few megabyte-sized tensors every step; by
+    default glibc serves blocks that large with fresh ``mmap`` pages and unmaps them on
+    free, so every step pays page faults on all of them — on small virtual machines that
+    costs more than the arithmetic (a 3 MB ``torch.zeros`` took 5 ms instead of 0.02 ms).
+    Raising the mmap and trim thresholds makes freed blocks reusable. The process keeps
+    its peak memory for the rest of its life."""
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+        libc.mallopt(m_trim_threshold, 1 << 30)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return
+    _ALLOCATOR_TUNED = True
+
+
+_ALLOCATOR_TUNED = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → ``cuda`` when available, else ``cpu``; asking for ``cuda`` without one is
+    an error the user can fix."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise KgrecError(f"device {name!r} was asked for but torch sees no CUDA GPU: use --device cpu or auto")
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise KgrecError(f"unknown device {name!r}: choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    loss: float
+    seconds: float
+    """Wall time of the epoch's training steps."""
+    valid_ndcg: float | None = None
+    valid_recall: float | None = None
+
+
+@dataclass
+class TrainingCurve:
+    """Loss and validation metrics per epoch, and where training stopped."""
+
+    records: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    best_ndcg: float = float("-inf")
+    stopped_early: bool = False
+    seconds: float = 0.0
+    mode: str = "full-graph"
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["best_ndcg"] = None if math.isinf(self.best_ndcg) else self.best_ndcg
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> TrainingCurve:
+        records = [EpochRecord(**r) for r in raw.get("records", [])]  # type: ignore[arg-type, union-attr]
+        best = raw.get("best_ndcg")
+        return cls(
+            records=records,
+            best_epoch=int(raw.get("best_epoch", 0)),  # type: ignore[arg-type]
+            best_ndcg=float("-inf") if best is None else float(best),  # type: ignore[arg-type]
+            stopped_early=bool(raw.get("stopped_early", False)),
+            seconds=float(raw.get("seconds", 0.0)),  # type: ignore[arg-type]
+            mode=str(raw.get("mode", "full-graph")),
+            device=str(raw.get("device", "cpu")),
+        )
+
+    def save(self, directory: Path | str) -> tuple[Path, Path]:
+        """Write ``training_curve.json`` and ``training_curve.png`` into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        json_path = directory / CURVE_JSON
+        json_path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+        png_path = directory / CURVE_PNG
+        plot_curve(self, png_path)
+        return json_path, png_path
+
+
+def plot_curve(curve: TrainingCurve, path: Path) -> None:
+    """Training loss and validation NDCG@20 per epoch, best epoch marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
+    epochs = [r.epoch for r in curve.records]
+    loss_axis.plot(epochs, [r.loss for r in curve.records], color="tab:blue", label="training loss")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("training loss", color="tab:blue")
+    evaluated = [r for r in curve.records if r.valid_ndcg is not None]
+    if evaluated:
+        ndcg_axis = loss_axis.twinx()
+        ndcg_axis.plot([r.epoch for r in evaluated], [r.valid_ndcg for r in evaluated], color="tab:orange",
+                       marker=".", label="validation NDCG@20")
+        ndcg_axis.set_ylabel("validation NDCG@20", color="tab:orange")
+        ndcg_axis.axvline(curve.best_epoch, color="gray", linestyle=":", linewidth=1)
+    loss_axis.set_title(f"{curve.mode} on {curve.device}: best NDCG@20 "
+                        f"{curve.best_ndcg:.4f} at epoch {curve.best_epoch} ({curve.seconds:.0f} s)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+@dataclass
+class TrainProblem:
+    """What the loop trains on, already on the device.
+
+    ``train`` ``(2, E)``: (user, item) positives; ``valid`` ``(2, V)`` (NumPy, used by the
+    evaluator); ``warm_items`` ``(I,)`` bool: items with training interactions (the only
+    ones sampled as negatives or made cold)."""
+
+    graph: PropagationGraph
+    nodes: NodeInputs
+    train: Tensor
+    valid: np.ndarray
+    warm_items: Tensor
+
+
+def train_model(
+    model: KGRecModel,
+    problem: TrainProblem,
+    settings: TrainSettings,
+    config: KGRecConfig,
+    progress: bool = True,
+) -> TrainingCurve:
+    """Train ``model`` in place (it ends holding the best validation weights)."""
+    if config.loss not in LOSSES:
+        raise KgrecError(f"unknown loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
+    device = problem.train.device
+    if device.type == "cpu":
+        keep_freed_memory()
+    sampled = problem.graph.num_edges > settings.full_graph_max_edges
+    curve = TrainingCurve(mode="neighbour-sampling" if sampled else "full-graph", device=str(device))
+    if problem.train.size(1) == 0:
+        raise KgrecError("there are no training interactions to learn from")
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    amp_dtype = _amp_dtype(device, settings)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    step = _SampledStep(model, problem, settings, config) if sampled else _FullGraphStep(model, problem, config)
+    best_state = copy.deepcopy(model.state_dict())
+    bad_evals = 0
+    started = time.perf_counter()
+    bar = tqdm(range(1, settings.epochs + 1), desc=f"training ({curve.mode}, {device.type})", disable=not progress,
+               unit="epoch", mininterval=1.0)
+    for epoch in bar:
+        model.train()
+        t0 = time.perf_counter()
+        total, count = 0.0, 0
+        for batch in _batches(problem.train.size(1), settings.batch_size, device):
+            positives = problem.train[:, batch]
+            negatives = _negatives(problem.warm_items, positives.size(1), config.negatives, device)
+            with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                loss = step(positives, negatives, settings.weight_decay)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            total += float(loss.detach()) * batch.numel()
+            count += batch.numel()
+        record = EpochRecord(epoch=epoch, loss=total / max(count, 1), seconds=time.perf_counter() - t0)
+        if not math.isfinite(record.loss):
+            raise KgrecError(f"training diverged at epoch {epoch} (loss {record.loss}): lower the learning rate")
+        if epoch % settings.eval_every == 0 or epoch == settings.epochs:
+            metrics = evaluate(model, problem)
+            record.valid_ndcg, record.valid_recall = metrics["ndcg@20"], metrics["recall@20"]
+            if record.valid_ndcg > curve.best_ndcg:
+                curve.best_ndcg, curve.best_epoch = record.valid_ndcg, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                bad_evals = 0
+            else:
+                bad_evals += 1
+            bar.set_postfix(loss=f"{record.loss:.4f}", ndcg=f"{record.valid_ndcg:.4f}", best=f"{curve.best_ndcg:.4f}")
+        curve.records.append(record)
+        if bad_evals >= settings.patience:
+            curve.stopped_early = True
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    curve.seconds = time.perf_counter() - started
+    log.info("trained %d epochs in %.1f s; best validation NDCG@20 %.4f at epoch %d",
+             len(curve.records), curve.seconds, curve.best_ndcg, curve.best_epoch)
+    return curve
+
+
+@torch.no_grad()
+def final_embeddings(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs) -> tuple[Tensor, Tensor]:
+    """All layers ``(L + 1, N, d)`` and final embeddings ``(N, d)`` over the whole graph,
+    no dropout."""
+    model.eval()
+    layers = torch.stack(model(graph, nodes))
+    return layers, layers.mean(0)
+
+
+@torch.no_grad()
+def evaluate(model: KGRecModel, problem: TrainProblem, k: int = 20) -> dict[str, float]:
+    """Recall@k and NDCG@k over the validation pairs, training items masked, all items ranked."""
+    if problem.valid.size == 0:
+        return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
+    _, z = final_embeddings(model, problem.graph, problem.nodes)
+    space = problem.graph.space
+    users, items = z[: space.n_users], z[space.items()]
+
+    def score_batch(batch: Tensor) -> Tensor:
+        return (users[batch.to(users.device)] @ items.T).float().cpu()
+
+    return full_ranking(score_batch, problem.valid, problem.train.cpu().numpy(), k=k)
+
+
+class _FullGraphStep:
+    """One loss evaluation with propagation over the whole (arrival-simulated) graph."""
+
+    def __init__(self, model: KGRecModel, problem: TrainProblem, config: KGRecConfig) -> None:
+        self.model, self.problem, self.config = model, problem, config
+        graph = problem.graph
+        space = graph.space
+        src, dst = graph.edge_index
+        is_interaction = graph.edge_kind == EDGE_INTERACTION
+        self.edge_item = torch.where(is_interaction, torch.maximum(src, dst) - space.item_offset, -1)
+        self.adjacency = adjacency_matrix(graph)
+
+    def __call__(self, positives: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
+        graph, config = self.problem.graph, self.config
+        space = graph.space
+        keep = _id_keep(space.n_users, space.n_items, space.n_entities, self.problem.warm_items, config, graph.edge_index.device)
+        adjacency = self.adjacency
+        if config.cold_item_rate > 0:
+            cold_item = ~keep[space.items()]
+            dropped = (self.edge_item >= 0) & cold_item[self.edge_item.clamp(min=0)]
+            adjacency = adjacency_matrix(graph.subgraph(~dropped))
+        x0 = self.model.inputs(space, self.problem.nodes, keep)
+        layers = self.model.propagate(x0, adjacency=adjacency)
+        users = positives[0]
+        items = positives[1] + space.item_offset
+        neg = negatives + space.item_offset
+        b, k = negatives.shape
+        index = torch.cat([users, items, neg.reshape(-1)])
+        z = self.model.combine([layer[index] for layer in layers])
+        z_neg = z[2 * b :].view(b, k, -1)
+        x0 = layers[0][index]
+        return _loss(z[:b], z[b : 2 * b], z_neg, config) + _l2(x0[:b], x0[b : 2 * b], x0[2 * b :].view(b, k, -1), weight_decay)
+
+
+class _SampledStep:
+    """One loss evaluation over a neighbourhood sampled around the batch.
+
+    The batch's seed pairs go to a :class:`LinkNeighborLoader` as one block of positives
+    followed by its block of negatives; the sampled edges keep the whole graph's
+    normalisation, rescaled by ``degree / sampled in-edges`` so that each node's sum is an
+    unbiased estimate of the full one."""
+
+    def __init__(self, model: KGRecModel, problem: TrainProblem, settings: TrainSettings, config: KGRecConfig) -> None:
+        self.model, self.problem, self.config = model, problem, config
+        self.fanout = [settings.num_neighbors] * model.layers
+        graph = problem.graph
+        self.sampler = LinkSampler(graph.edge_index, graph.space.num_nodes, self.fanout)
+        src, dst = graph.edge_index
+        is_interaction = graph.edge_kind == EDGE_INTERACTION
+        self.edge_item = torch.where(is_interaction, torch.maximum(src, dst) - graph.space.item_offset, -1)
+
+    def __call__(self, positives: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
+        graph, config, model = self.problem.graph, self.config, self.model
+        space = graph.space
+        device = positives.device
+        b, k = positives.size(1), negatives.size(1)
+        users = positives[0]
+        seeds = torch.cat([
+            torch.stack([users, positives[1] + space.item_offset]),
+            torch.stack([users.repeat_interleave(k), negatives.reshape(-1) + space.item_offset]),
+        ], dim=1).cpu()
+        batch = self.sampler.sample(seeds)
+        n_id, e_id = batch.n_id.to(device), batch.e_id.to(device)
+        edge_index = batch.edge_index.to(device)
+        label = batch.edge_label_index.to(device)
+        keep_all = _id_keep(space.n_users, space.n_items, space.n_entities, self.problem.warm_items, config, device)
+        keep = keep_all[n_id]
+        edge_keep = torch.ones(e_id.numel(), dtype=torch.bool, device=device)
+        if config.cold_item_rate > 0:
+            cold_item = ~keep_all[space.items()]
+            item = self.edge_item[e_id]
+            edge_keep = ~((item >= 0) & cold_item[item.clamp(min=0)])
+        edge_index, e_id = edge_index[:, edge_keep], e_id[edge_keep]
+        sampled_in = torch.bincount(edge_index[1], minlength=n_id.numel()).clamp(min=1).float()
+        weight = graph.edge_weight[e_id] * graph.degree[n_id[edge_index[1]]] / sampled_in[edge_index[1]]
+        x0 = model.inputs(space, self.problem.nodes, keep, index=n_id)
+        layers = model.propagate(x0, edge_index=edge_index, edge_weight=weight)
+        z = model.combine(layers)
+        u, i = label[0, :b], label[1, :b]
+        j = label[1, b:].view(b, k)
+        return _loss(z[u], z[i], z[j], config) + _l2(layers[0][u], layers[0][i], layers[0][j], weight_decay)
+
+
+def _id_keep(n_users: int, n_items: int, n_entities: int, warm_items: Tensor, config: KGRecConfig,
+             device: torch.device) -> Tensor:
+    """``(N,)`` bool: which nodes keep their ID embedding this step."""
+    keep_users = torch.rand(n_users, device=device) >= config.user_id_dropout
+    keep_items = ~((torch.rand(n_items, device=device) < config.cold_item_rate) & warm_items)
+    keep_entities = torch.rand(n_entities, device=device) >= config.entity_id_dropout
+    return torch.cat([keep_users, keep_items, keep_entities])
+
+
+def _loss(user: Tensor, positive: Tensor, negative: Tensor, config: KGRecConfig) -> Tensor:
+    """``user``, ``positive`` ``(B, d)``, ``negative`` ``(B, K, d)`` → mean loss."""
+    pos = (user * positive).sum(-1)
+    neg = torch.einsum("bd,bkd->bk", user, negative)
+    if config.loss == "bpr":
+        return -F.logsigmoid(pos.unsqueeze(1) - neg).mean()
+    logits = torch.cat([pos.unsqueeze(1), neg], dim=1).float() / config.temperature
+    return F.cross_entropy(logits, torch.zeros(logits.size(0), dtype=torch.long, device=logits.device))
+
+
+def _l2(users: Tensor, items: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
+    """LightGCN's regulariser on layer-0 inputs ``(B, d)``, ``(B, d)``, ``(B, K, d)``:
+    ``weight_decay / 2 * (|x_u|² + |x_i|² + mean_k |x_j|²)``, batch mean."""
+    if weight_decay == 0:
+        return users.new_zeros(())
+    reg = users.pow(2).sum(-1) + items.pow(2).sum(-1) + negatives.pow(2).sum(-1).mean(-1)
+    return weight_decay * 0.5 * reg.mean()
+
+
+def _batches(n: int, batch_size: int, device: torch.device):
+    order = torch.randperm(n, device="cpu").to(device)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def _negatives(warm_items: Tensor, b: int, k: int, device: torch.device) -> Tensor:
+    """``(b, k)`` item indices drawn uniformly from the warm items."""
+    candidates = torch.nonzero(warm_items).flatten()
+    return candidates[torch.randint(candidates.numel(), (b, max(k, 1)), device=device)]
+
+
+def _amp_dtype(device: torch.device, settings: TrainSettings) -> torch.dtype | None:
+    if device.type != "cuda" or not settings.amp:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

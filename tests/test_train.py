@@ -1,0 +1,117 @@
+"""The training loop: the loss goes down, runs repeat, the curve is saved, neighbour
+sampling works. Tiny graphs from tests/test_model.py."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from gnn.graph_tensors import build_propagation_graph, export_to_hetero_data
+from gnn.inference import KGRec
+from gnn.model import KGRecConfig
+from gnn.recommender import UserQuery
+from gnn.sampling import LinkSampler
+from gnn.train import TrainingCurve, resolve_device
+from kg.errors import KgrecError
+from test_model import A_ITEMS, B_ITEMS, SMALL, tiny_data, tiny_world
+
+QUICK = replace(SMALL, epochs=25, patience=25)
+
+
+def _fit(settings=QUICK, config: KGRecConfig | None = None) -> KGRec:
+    rec = KGRec(config or KGRecConfig(), progress=False)
+    rec.fit(tiny_data(), settings)
+    return rec
+
+
+def test_loss_decreases() -> None:
+    rec = _fit()
+    curve = rec.curve
+    assert curve is not None and len(curve.records) == QUICK.epochs
+    first, last = curve.records[0], curve.records[-1]
+    assert last.loss < 0.8 * first.loss
+    assert curve.best_ndcg >= curve.records[0].valid_ndcg  # type: ignore[operator]
+    assert all(r.seconds >= 0 for r in curve.records)
+
+
+def test_same_seed_same_weights_other_seed_other_weights() -> None:
+    a, b = _fit(), _fit()
+    c = _fit(replace(QUICK, seed=1))
+    assert a.model is not None and b.model is not None and c.model is not None
+    for (name, wa), wb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(wa, wb), name
+    assert not torch.equal(a.model.item_emb.weight, c.model.item_emb.weight)
+    assert a.curve is not None and b.curve is not None
+    assert [r.loss for r in a.curve.records] == [r.loss for r in b.curve.records]
+
+
+def test_early_stopping_keeps_the_best_epoch() -> None:
+    rec = _fit(replace(QUICK, epochs=200, patience=3, lr=0.2))
+    curve = rec.curve
+    assert curve is not None and curve.stopped_early
+    assert len(curve.records) < 200
+    evaluated = [r.valid_ndcg for r in curve.records if r.valid_ndcg is not None]
+    assert curve.best_ndcg == max(evaluated)  # type: ignore[type-var]
+    assert len(curve.records) - curve.best_epoch == 3
+
+
+def test_training_curve_is_saved_as_json_and_png(tmp_path: Path) -> None:
+    rec = _fit(replace(QUICK, epochs=4, eval_every=2))
+    assert rec.curve is not None
+    json_path, png_path = rec.curve.save(tmp_path)
+    raw = json.loads(json_path.read_text())
+    assert [r["epoch"] for r in raw["records"]] == [1, 2, 3, 4]
+    assert raw["records"][0]["valid_ndcg"] is None and raw["records"][1]["valid_ndcg"] is not None
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert TrainingCurve.from_dict(raw).best_epoch == rec.curve.best_epoch
+
+
+def test_without_id_dropout_the_model_still_trains() -> None:
+    rec = _fit(config=KGRecConfig(cold_item_rate=0.0, user_id_dropout=0.0, entity_id_dropout=0.0))
+    assert rec.curve is not None and rec.curve.records[-1].loss < rec.curve.records[0].loss
+
+
+def test_softmax_loss_trains() -> None:
+    rec = _fit(config=KGRecConfig(loss="softmax", negatives=4, temperature=0.5))
+    assert rec.curve is not None and rec.curve.records[-1].loss < rec.curve.records[0].loss
+    with pytest.raises(KgrecError, match="unknown loss"):
+        _fit(config=KGRecConfig(loss="hinge"))
+
+
+def test_neighbour_sampler_returns_real_edges_within_the_fanout() -> None:
+    export, pairs, _, _ = tiny_world()
+    graph = build_propagation_graph(export_to_hetero_data(export, interactions=pairs))
+    sampler = LinkSampler(graph.edge_index, graph.space.num_nodes, [2, 2])
+    seeds = torch.tensor([[0, 1, 6], [12, 13, 19]])
+    torch.manual_seed(0)
+    batch = sampler.sample(seeds)
+    assert torch.equal(batch.n_id[batch.edge_label_index], seeds)
+    global_edges = batch.n_id[batch.edge_index]
+    assert torch.equal(graph.edge_index[:, batch.e_id], global_edges), "e_id points at the sampled edges"
+    hop1 = batch.edge_index[:, : batch.num_sampled_edges[0]]
+    assert int(torch.bincount(hop1[1]).max()) <= 2, "at most 2 neighbours per seed"
+
+
+def test_neighbour_sampling_path_trains_and_scores() -> None:
+    settings = replace(QUICK, full_graph_max_edges=0, num_neighbors=3)
+    rec = _fit(settings)
+    curve = rec.curve
+    assert curve is not None and curve.mode == "neighbour-sampling"
+    assert curve.records[-1].loss < curve.records[0].loss
+    scores = rec.score([UserQuery(user=u) for u in range(12)])
+    assert torch.isfinite(scores).all()
+    a, b = list(A_ITEMS), list(B_ITEMS)
+    assert scores[:6, a].mean() > scores[:6, b].mean() and scores[6:, b].mean() > scores[6:, a].mean()
+
+
+def test_device_names() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(KgrecError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(KgrecError, match="no CUDA"):
+            resolve_device("cuda")
