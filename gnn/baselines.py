@@ -105,8 +105,8 @@ class LightGCNBaseline(Recommender):
     ``score(u, i) = e_u . e_i``. Loss per batch of (u, i+, i-) triples, one uniformly
     sampled negative per training interaction (never a training item of u):
     ``-mean log sigmoid(s(u,i+) - s(u,i-)) + weight_decay * ||E0[u, i+, i-]||^2 / B``
-    (the regularisation is on the batch's layer-0 embeddings, as in the paper and RecBole,
-    not Adam weight decay on the whole table). Adam with ``settings.lr``; one epoch is one
+    (the regularisation is on the batch's layer-0 embeddings, as in the LightGCN paper;
+    RecBole uses unsquared norms; not Adam weight decay on the whole table). Adam with ``settings.lr``; one epoch is one
     pass over the training interactions; early stopping on validation NDCG@20 every
     ``eval_every`` epochs with ``patience``, keeping the best epoch's weights.
 
@@ -123,16 +123,15 @@ class LightGCNBaseline(Recommender):
     early-stops after about 50 epochs at RecBole's reference quality. ``dim``, ``layers``,
     ``epochs``, ``patience``, ``weight_decay`` and the seed stay shared."""
 
-    def __init__(self, overrides: dict[str, object] | None = None, seed_offset: int = 0) -> None:
+    def __init__(self, overrides: dict[str, object] | None = None) -> None:
         self.overrides = dict(self.TUNED if overrides is None else overrides)
-        self.seed_offset = seed_offset
         self.history: list[dict[str, float]] = []
 
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
         settings = dataclasses.replace(settings, **self.overrides)
         self.settings = settings
-        torch.manual_seed(settings.seed + self.seed_offset)
-        rng = np.random.default_rng(settings.seed + self.seed_offset)
+        torch.manual_seed(settings.seed)
+        rng = np.random.default_rng(settings.seed)
         device = resolve_device(settings.device)
         n_users, n_items = data.n_users, data.n_items
         self.n_users, self.n_items = n_users, n_items
