@@ -180,6 +180,15 @@ class KGRec(Recommender):
         assert self._final is not None
         return self._final[self.space.items()].float().cpu()
 
+    def node_embeddings(self, label: str, rows: Sequence[int]) -> Tensor:
+        """Final embeddings ``(len(rows), d)`` of nodes of ``label`` ("User", "Item" or
+        "Entity") by their row in the current export, on the CPU. Explanations rank paths
+        by how close their nodes are to the item in this space."""
+        self._require_ready()
+        assert self._final is not None
+        index = torch.as_tensor(list(rows), dtype=torch.long) + self.space.offset(label)
+        return self._final[index.to(self.device)].float().cpu()
+
     @torch.no_grad()
     def score(self, queries: Sequence[UserQuery]) -> Tensor:
         self._require_ready()
