@@ -45,12 +45,16 @@ def popularity(pairs: np.ndarray, n_items: int) -> np.ndarray:
 
 
 class MostPopular(Recommender):
-    """Scores every item by its number of training interactions, the same for every user."""
+    """Scores every item by its number of training interactions, the same for every user.
+
+    Ties (all the items without training interactions, say) are broken at random with the
+    seed, so ranking among tied items scores at chance rather than by id order."""
 
     name = "most-popular"
 
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
-        self.counts = torch.as_tensor(popularity(data.train, data.n_items))
+        jitter = np.random.default_rng(settings.seed).random(data.n_items).astype(np.float32) * 0.5
+        self.counts = torch.as_tensor(popularity(data.train, data.n_items) + jitter)
 
     def score(self, queries: Sequence[UserQuery]) -> Tensor:
         return self.counts.expand(len(queries), -1).clone()
