@@ -1,0 +1,269 @@
+"""The Gradio app: five tabs over one :class:`~app.ui.actions.UiActions`.
+
+- **Recommend**: a known user, or a new one (liked items, attribute values, free text);
+  the top K with each item's explanation sentences.
+- **Explain**: one recommendation's paths, drawn as a graph.
+- **Catalog**: upload catalog files (validated, valid rows ingested, report shown) or
+  add one item through a form; the service reloads, so new items are served at once.
+- **Explore**: search items (title or meaning) and see a node's neighbourhood.
+- **Model**: the loaded model, its evaluation results and its training curve.
+
+Each event has an ``api_name`` (see docs/API.md), and ``/recommend_json`` answers the
+recommendation contract's JSON requests. The page loads nothing from outside the server:
+the theme's fonts are system fonts and pictures are drawn server-side.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from app.ui.actions import MAX_DESCRIPTION, UiActions  # noqa: E402
+from kg.identifiers import LABELS  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+TITLE = "kgrec: explained recommendations"
+CHOICES_LIMIT = 5_000
+"""Items listed in the liked-items picker before any search (all of them in small catalogs)."""
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "monospace"]
+
+
+def theme() -> gr.themes.Theme:
+    """The default look with system fonts only: no font files from Google or a CDN."""
+    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+
+
+def _guarded(fn: Callable[..., Any], fallback: Callable[[str], Any]) -> Callable[..., Any]:
+    """Call ``fn``; on an unexpected error, log it and return ``fallback(message)`` so the
+    page shows one sentence instead of a stack trace and the app stays up."""
+    def run(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as error:  # the last line of defence for the page
+            log.exception("UI handler %s failed", getattr(fn, "__name__", fn))
+            return fallback(f"**Something went wrong:** {type(error).__name__}: {error}. The app is still running.")
+    run.__name__ = getattr(fn, "__name__", "handler")
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def build_app(actions: UiActions) -> gr.Blocks:
+    attributes = actions.attribute_choices()
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+        gr.Markdown(f"## {TITLE}\nRecommendations from a knowledge graph and a text-fused GNN, each with the "
+                    "graph paths that explain it. New items and users are served without retraining.")
+        items_state = gr.State([])
+
+        with gr.Tab("Recommend", id="recommend"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    user = gr.Dropdown(choices=actions.known_users(), value=None, label="Known user id (optional)",
+                                       allow_custom_value=True, filterable=True, elem_id="user-id")
+                    item_search = gr.Textbox(label="Search items by title", placeholder="e.g. star wars",
+                                             elem_id="item-search")
+                    liked = gr.Dropdown(choices=_all_items(actions),
+                                        value=[], multiselect=True, allow_custom_value=True, filterable=True,
+                                        label="Items the user liked", elem_id="liked")
+                    attribute_inputs = [
+                        gr.Dropdown(choices=values, value=None, label=f"{name}", allow_custom_value=True,
+                                    elem_id=f"attr-{name}")
+                        for name, values in attributes.items()
+                    ]
+                    text = gr.Textbox(label="What the user wants, in words (optional)", lines=2, elem_id="free-text")
+                    k = gr.Slider(1, 100, value=10, step=1, label="How many (k)", elem_id="k")
+                    only_new = gr.Checkbox(False, label="Only new items (nobody has interacted with them yet)",
+                                           elem_id="only-new")
+                    recommend_button = gr.Button("Recommend", variant="primary", elem_id="recommend-button")
+                with gr.Column(scale=2):
+                    table = gr.Dataframe(value=pd.DataFrame(columns=["rank", "item_id", "title", "score"]),
+                                         label="Top K", interactive=False, elem_id="recommendations")
+                    sentences = gr.Markdown(elem_id="explanations")
+
+        with gr.Tab("Explain", id="explain"):
+            which = gr.Dropdown(choices=[], label="Recommendation to explain", elem_id="explain-item")
+            path_text = gr.Markdown("Get recommendations first (Recommend tab).", elem_id="path-text")
+            path_image = gr.Image(type="pil", label="Paths through the graph", interactive=False, elem_id="path-image",
+                                  format="png")
+            path_table = gr.Dataframe(label="Hops", interactive=False, elem_id="path-table")
+
+        with gr.Tab("Catalog", id="catalog"):
+            gr.Markdown("**Upload catalog files**: `items.csv`, `interactions.csv` (and `users.csv`, `triples.csv`, "
+                        "`entities.csv` if you have them; `.jsonl` works too), or one zip of the catalog folder. "
+                        "Valid rows are ingested, rejected rows are listed with the reason.")
+            files = gr.File(file_count="multiple", file_types=[".csv", ".jsonl", ".zip"], type="filepath",
+                            label="Catalog files", elem_id="catalog-files")
+            strict = gr.Checkbox(False, label="Strict: ingest nothing if any row is rejected", elem_id="strict")
+            upload_button = gr.Button("Validate and ingest", variant="primary", elem_id="upload-button")
+            upload_report = gr.Markdown(elem_id="upload-report")
+            rejected = gr.Dataframe(label="Rejected rows", interactive=False, elem_id="rejected")
+            gr.Markdown(f"**Add one item** (served at once, no retraining). Title required; description up to "
+                        f"{MAX_DESCRIPTION:,} characters.")
+            with gr.Row():
+                new_title = gr.Textbox(label="Title", elem_id="new-title")
+                new_id = gr.Textbox(label="Item id (optional; one is made up when empty)", elem_id="new-id")
+            new_description = gr.Textbox(label="Description", lines=3, elem_id="new-description")
+            new_links = gr.Dropdown(choices=actions.link_choices(), value=[], multiselect=True, label="Links (genres, ...)",
+                                    elem_id="new-links")
+            with gr.Row():
+                new_more_links = gr.Textbox(label="More links: one 'RELATION = entity id or name' per line",
+                                            placeholder="DIRECTED_BY = George Lucas", lines=2, elem_id="new-more-links")
+                new_properties = gr.Textbox(label="Properties: one 'name = value' per line", placeholder="year = 2024",
+                                            lines=2, elem_id="new-properties")
+            add_button = gr.Button("Add item", variant="primary", elem_id="add-button")
+            add_report = gr.Markdown(elem_id="add-report")
+
+        with gr.Tab("Explore", id="explore"):
+            with gr.Row():
+                query = gr.Textbox(label="Search items", placeholder="a title, or what it is about", elem_id="explore-query")
+                semantic = gr.Checkbox(False, label="By meaning (text embeddings)", elem_id="explore-semantic")
+            search_button = gr.Button("Search", elem_id="explore-search")
+            results = gr.Dataframe(label="Items (click a row to see its neighbourhood)", interactive=False,
+                                   elem_id="explore-results")
+            with gr.Row():
+                label = gr.Dropdown(choices=list(LABELS), value="Item", label="Label", elem_id="node-label")
+                node_id = gr.Textbox(label="Node id", elem_id="node-id")
+                neighbours_button = gr.Button("Neighbourhood", elem_id="neighbours-button")
+            node_text = gr.Markdown(elem_id="node-text")
+            node_image = gr.Image(type="pil", label="Neighbourhood", interactive=False, format="png", elem_id="node-image")
+            node_table = gr.Dataframe(label="Neighbours", interactive=False, elem_id="node-table")
+
+        with gr.Tab("Model", id="model"):
+            model_text = gr.Markdown(elem_id="model-text")
+            evaluation = gr.Dataframe(label="Evaluation (Recall@20 / NDCG@20, full ranking)", interactive=False,
+                                      elem_id="evaluation")
+            curve = gr.Image(type="filepath", label="Training curve", interactive=False, elem_id="training-curve")
+            model_button = gr.Button("Refresh", elem_id="model-refresh")
+
+        # --- events ---------------------------------------------------------------------
+        names = list(attributes)
+
+        def recommend(user_id: str | None, liked_ids: list[str] | None, free_text: str | None, k_value: float,
+                      new_only: bool, *attribute_values: str | None):
+            """Top K for a known user (user_id) or a new one (liked item ids, attribute values, free text)."""
+            view = actions.recommend(user_id, liked_ids or [], dict(zip(names, attribute_values)), free_text,
+                                     int(k_value), only_new=bool(new_only))
+            choices = view.choices()
+            return (view.table, view.markdown, view.items,
+                    gr.update(choices=choices, value=choices[0][1] if choices else None))
+
+        recommend_button.click(
+            _guarded(recommend, lambda m: (gr.skip(), m, [], gr.skip())),
+            [user, liked, text, k, only_new, *attribute_inputs], [table, sentences, items_state, which], api_name="recommend",
+        ).then(_guarded(lambda items, item: _explain(actions, items, item), lambda m: (m, None, None)),
+               [items_state, which], [path_text, path_image, path_table], api_visibility="private")
+
+        def explain(items: list[dict], item_id: str | None):
+            """The explanation paths of one of the current recommendations."""
+            return _explain(actions, items, item_id)
+
+        which.input(_guarded(explain, lambda m: (m, None, None)), [items_state, which],
+                    [path_text, path_image, path_table], api_name="explain")
+
+        def search_liked(query_text: str, selected: list[str] | None):
+            """Narrow the liked-items picker to titles containing the query (the picked ones stay)."""
+            selected = list(selected or [])
+            found = actions.item_choices(query_text, limit=CHOICES_LIMIT) if query_text.strip() else _all_items(actions)
+            kept = [(actions.item_label(i), i) for i in selected]
+            return gr.update(choices=kept + [c for c in found if c[1] not in selected], value=selected)
+
+        item_search.submit(_guarded(search_liked, lambda m: gr.skip()), [item_search, liked], [liked],
+                           api_name="search_liked")
+
+        def upload(paths: list[str] | None, strict_value: bool):
+            """Validate uploaded catalog files and ingest the valid rows."""
+            view = actions.ingest_upload(paths or [], strict=strict_value)
+            return view.markdown, view.rejected
+
+        upload_button.click(_guarded(upload, lambda m: (m, None)), [files, strict], [upload_report, rejected],
+                            api_name="upload_catalog", concurrency_id="write", concurrency_limit=1)
+
+        def add_item(title: str, item_id: str, description: str, links: list[str] | None, more_links: str,
+                     properties: str):
+            """Add one item (title, description, links, properties) to the graph."""
+            view = actions.add_item(title, description, item_id, properties, links or [], more_links)
+            return view.markdown
+
+        add_button.click(_guarded(add_item, lambda m: m),
+                         [new_title, new_id, new_description, new_links, new_more_links, new_properties], [add_report],
+                         api_name="add_item", concurrency_id="write", concurrency_limit=1)
+
+        def search(query_text: str, by_meaning: bool):
+            """Items by title substring, or by meaning."""
+            return actions.search_items(query_text, semantic=by_meaning)
+
+        search_button.click(_guarded(search, lambda m: None), [query, semantic], [results], api_name="search_items")
+        query.submit(_guarded(search, lambda m: None), [query, semantic], [results], api_visibility="private")
+
+        def neighbourhood(label_value: str, node: str):
+            """A node's properties, neighbours and picture."""
+            view = actions.neighbourhood(label_value, node)
+            return view.markdown, view.image, view.table
+
+        neighbours_button.click(_guarded(neighbourhood, lambda m: (m, None, None)), [label, node_id],
+                                [node_text, node_image, node_table], api_name="neighbours")
+
+        def pick_result(frame: pd.DataFrame, event: gr.SelectData):
+            row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+            item = str(frame.iloc[int(row)]["item_id"])
+            view = actions.neighbourhood("Item", item)
+            return "Item", item, view.markdown, view.image, view.table
+
+        results.select(_guarded(pick_result, lambda m: (gr.skip(), gr.skip(), m, None, None)), [results],
+                       [label, node_id, node_text, node_image, node_table], api_visibility="private")
+
+        def model_info():
+            """The loaded model, its evaluation results and training curve."""
+            return actions.model_info()
+
+        model_button.click(_guarded(model_info, lambda m: (m, None, None)), None, [model_text, evaluation, curve],
+                           api_name="model_info")
+        app.load(_guarded(model_info, lambda m: (m, None, None)), None, [model_text, evaluation, curve],
+                 api_visibility="private")
+
+        def recommend_json(request: dict) -> dict:
+            """Answer one request of the recommendation contract (JSON object, as in
+            `kgrec recommend --batch`), with explanations."""
+            if not isinstance(request, dict):
+                return {"id": None, "items": [], "fallback": None, "error": "a request must be a JSON object"}
+            answer, note = actions.answer(request)
+            if note:
+                answer.setdefault("warnings", []).append(note)
+            return answer
+
+        gr.api(_guarded(recommend_json, lambda m: {"id": None, "items": [], "fallback": None, "error": m}),
+               api_name="recommend_json")
+    return app
+
+
+def _explain(actions: UiActions, items: list[dict], item_id: str | None):  # type: ignore[no-untyped-def]
+    view = actions.explain_view(items or [], item_id)
+    return view.markdown, view.image, view.table
+
+
+def _all_items(actions: UiActions) -> list[tuple[str, str]]:
+    """Every item (up to CHOICES_LIMIT) as (title (id), id), by title."""
+    with actions.lock.reading():
+        items = actions.service.export.nodes.get("Item")
+    if items is None or items.empty:
+        return []
+    frame = items[["id", "title"]].head(CHOICES_LIMIT).astype(str).sort_values("title", kind="stable")
+    return [(f"{t} ({i})", i) for i, t in zip(frame["id"], frame["title"])]
+
+
+def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True, quiet: bool = False):  # type: ignore[no-untyped-def]
+    """Serve ``app``; with ``block`` until interrupted. Returns (fastapi app, local url)."""
+    app.queue(default_concurrency_limit=4)
+    server, url, _ = app.launch(
+        server_name=host, server_port=port, prevent_thread_lock=not block, share=False, inbrowser=False,
+        quiet=quiet, show_error=False, ssr_mode=False, theme=theme(), footer_links=["api"], pwa=False,
+        mcp_server=False, enable_monitoring=False, max_file_size="2gb",
+    )
+    return server, url

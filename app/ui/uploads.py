@@ -1,0 +1,96 @@
+"""Uploaded catalog files, staged as a catalog folder that :func:`kg.reader.read_catalog` reads.
+
+An upload is either the tables themselves (``items.csv``, ``interactions.csv``, ... or
+``.jsonl``), or one zip of a catalog folder (the tables at its top, or in one folder
+inside it). Zips are read member by member with limits on size and count; a member's
+path is never used to write outside the staging folder (only its base name is kept).
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from kg.errors import KgrecError
+from kg.reader import TABLES
+
+SUFFIXES = (".csv", ".jsonl")
+MAX_UNZIPPED = 2 * 1024**3
+"""Bytes a zip may expand to."""
+MAX_MEMBERS = 1_000
+
+
+class UploadError(KgrecError):
+    """The upload is not a catalog: the message says what to send instead."""
+
+
+@contextmanager
+def staged_catalog(paths: Sequence[Path]) -> Iterator[Path]:
+    """A temporary catalog folder holding the uploaded tables (removed afterwards)."""
+    if not paths:
+        raise UploadError("no files were uploaded: send items.csv and interactions.csv (and users.csv, "
+                          "triples.csv, entities.csv if you have them), or one zip of the catalog folder.")
+    folder = Path(tempfile.mkdtemp(prefix="kgrec-upload-"))
+    try:
+        zips = [p for p in paths if p.suffix.lower() == ".zip"]
+        if zips:
+            if len(paths) > 1:
+                raise UploadError("send either one zip of the catalog folder or the table files, not both.")
+            _unzip(zips[0], folder)
+        else:
+            for path in paths:
+                _copy_table(path, path.name, folder)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _table_name(name: str) -> str:
+    """The catalog file name for an uploaded file name, or UploadError."""
+    base = Path(name).name
+    stem, suffix = Path(base).stem.lower(), Path(base).suffix.lower()
+    if suffix not in SUFFIXES or stem not in TABLES:
+        raise UploadError(f"{base!r} is not a catalog table: expected one of "
+                          f"{', '.join(f'{t}.csv' for t in TABLES)} (or .jsonl), or a zip of the catalog folder.")
+    return f"{stem}{suffix}"
+
+
+def _copy_table(path: Path, name: str, folder: Path) -> None:
+    target = folder / _table_name(name)
+    if target.exists():
+        raise UploadError(f"{target.name} was uploaded twice: send each table once.")
+    shutil.copyfile(path, target)
+
+
+def _unzip(path: Path, folder: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise UploadError(f"{path.name} is not a readable zip file ({error}).") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and not _hidden(m.filename)]
+        if len(members) > MAX_MEMBERS:
+            raise UploadError(f"{path.name} has {len(members):,} files; a catalog has at most five tables.")
+        if sum(m.file_size for m in members) > MAX_UNZIPPED:
+            raise UploadError(f"{path.name} expands to more than {MAX_UNZIPPED // 1024**3} GB.")
+        tables = [m for m in members if Path(m.filename).suffix.lower() in SUFFIXES]
+        folders = {str(Path(m.filename).parent) for m in tables if Path(m.filename).stem.lower() == "items"}
+        if len(folders) != 1:
+            raise UploadError(f"{path.name} must hold one catalog folder with an items.csv (or items.jsonl); "
+                              + ("it has none." if not folders else f"it has {len(folders)}: {', '.join(sorted(folders))}."))
+        [top] = folders
+        for member in tables:
+            if str(Path(member.filename).parent) != top or Path(member.filename).stem.lower() not in TABLES:
+                continue
+            target = folder / _table_name(member.filename)
+            if target.exists():
+                raise UploadError(f"{path.name} has {target.name} twice.")
+            with archive.open(member) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out)
+
+
+def _hidden(name: str) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in Path(name).parts)
