@@ -1,0 +1,435 @@
+"""The app's actions without a browser: recommend, explain, search, explore, upload, add an
+item, model info; plus the layout's endpoints and the serve command's checks.
+
+All tests share one tiny model trained once on a small real catalog
+(tests/test_ui_support.py); tests that write to the store work on a copy of it.
+"""
+from __future__ import annotations
+
+import argparse
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from app.ui.actions import MAX_DESCRIPTION, ReadWriteLock, UiActions, evaluation_table
+from kg.catalog import Catalog
+from kg.errors import KgrecError
+from kg.settings import Settings
+from tests.test_ui_support import STAR_WARS, copy_home, settings_for, trained_home
+
+SCI_FI_LINKS = ["IN_GENRE|genre:Sci-Fi", "IN_GENRE|genre:Action", "IN_GENRE|genre:Adventure"]
+STAR_WARS_DIRECTOR = "m.07nznf"
+"""Star Wars' director in the linked Freebase graph (named only by its id there)."""
+
+
+@pytest.fixture(scope="session")
+def ui_home(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trained_home(ml100k_catalog, tmp_path_factory.mktemp("ui"), data_settings.home / "cache")
+
+
+def _actions(home: Path) -> Iterator[UiActions]:
+    from app.service import RecommendationService
+
+    service = RecommendationService(settings_for(home))
+    try:
+        yield UiActions(service)
+    finally:
+        service.close()
+
+
+@pytest.fixture(scope="module")
+def actions(ui_home: Path) -> Iterator[UiActions]:
+    """Over the shared home: read only."""
+    yield from _actions(ui_home)
+
+
+@pytest.fixture(scope="module")
+def writable(ui_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiActions]:
+    """Over a copy of the shared home: tests here add items and users (each its own ids)."""
+    yield from _actions(copy_home(ui_home, tmp_path_factory.mktemp("ui-writable") / "home"))
+
+
+# --- recommend ------------------------------------------------------------------------------
+
+
+def test_a_new_user_from_liked_items_gets_explained_recommendations(actions: UiActions) -> None:
+    view = actions.recommend(liked=list(STAR_WARS), k=5)
+    assert view.ok
+    assert list(view.table.columns) == ["rank", "item_id", "title", "score"]
+    assert view.table["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert not set(view.table["item_id"]) & set(STAR_WARS)
+    assert view.table["title"].str.len().min() > 0
+    assert "You liked *" in view.markdown
+    assert all(item.get("explanations") for item in view.items)
+    assert [value for _, value in view.choices()] == view.table["item_id"].tolist()
+
+
+def test_a_known_user_and_attributes(actions: UiActions) -> None:
+    user = actions.known_users()[0]
+    view = actions.recommend(user_id=user, k=3)
+    assert view.ok and len(view.table) == 3
+    attributes = actions.attribute_choices()
+    assert {"female", "male"} <= set(attributes["gender"])
+    view = actions.recommend(attributes={"gender": "female", "occupation": "no-such-job"}, k=3)
+    assert view.ok and len(view.table) == 3
+    assert "**Warning:** attribute occupation='no-such-job' is not in the graph" in view.markdown
+
+
+def test_free_text_alone(actions: UiActions) -> None:
+    view = actions.recommend(text="a space adventure with jedi knights", k=3)
+    assert view.ok and len(view.table) == 3
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"user_id": "no-such-user"}, "unknown user_id 'no-such-user'"),
+    ({"liked": ["50", "no-such-item"]}, "unknown item id(s) in liked: 'no-such-item'"),
+])
+def test_unknown_ids_give_a_message(actions: UiActions, kwargs: dict, message: str) -> None:
+    view = actions.recommend(**kwargs)
+    assert not view.ok
+    assert view.markdown == f"**Error:** {message}"
+    assert view.table.empty and view.items == []
+
+
+def test_an_empty_request_falls_back_to_popularity(actions: UiActions) -> None:
+    view = actions.recommend(k=3)
+    assert view.ok and len(view.table) == 3
+    assert "**Fallback:** popularity" in view.markdown
+
+
+def test_only_new_items_when_there_are_none(actions: UiActions) -> None:
+    view = actions.recommend(liked=list(STAR_WARS), only_new=True)
+    assert not view.ok and "there is no new item" in view.markdown
+
+
+# --- explain ---------------------------------------------------------------------------------
+
+
+def test_explain_view_draws_the_paths(actions: UiActions) -> None:
+    view = actions.recommend(liked=list(STAR_WARS), k=3)
+    item = view.items[0]
+    shown = actions.explain_view(view.items, str(item["item_id"]))
+    assert isinstance(shown.image, Image.Image) and shown.image.size == (1000, 560)
+    assert shown.markdown.startswith(f"**{item['title']}**") or item["title"] in shown.markdown
+    assert "1. You liked" in shown.markdown
+    assert list(shown.table.columns) == ["path", "hop", "from", "relationship", "to"]
+    assert shown.table["path"].max() == len(item["explanations"])
+    # Every hop drawn is a real relationship in the store.
+    for explanation in item["explanations"]:
+        for node in explanation["nodes"]:
+            assert actions.service.store.node(_ref(node)) is not None
+
+
+def test_explain_view_messages(actions: UiActions) -> None:
+    assert "Get recommendations first" in actions.explain_view([], None).markdown
+    view = actions.recommend(liked=list(STAR_WARS), k=2)
+    wrong = actions.explain_view(view.items, "no-such-item")
+    assert wrong.image is None and "is not among the current recommendations" in wrong.markdown
+
+
+# --- search and explore ------------------------------------------------------------------
+
+
+def test_search_by_title_substring(actions: UiActions) -> None:
+    found = actions.search_items("STAR wars")
+    assert set(found["item_id"]) == {"50"}
+    assert list(found.columns) == ["item_id", "title", "description", "match"]
+    assert set(actions.search_items("star")["item_id"]) >= {"50", "228"}
+    assert actions.search_items("").empty
+    assert actions.search_items("no such title at all").empty
+    assert actions.item_choices("star wars") == [("Star Wars (50)", "50")]
+
+
+def test_search_by_meaning(actions: UiActions) -> None:
+    found = actions.search_items("jedi knights and the galactic empire", semantic=True, limit=10)
+    assert len(found) == 10
+    assert set(found["item_id"]) & set(STAR_WARS)
+    assert found["match"].is_monotonic_decreasing
+
+
+def test_neighbourhood(actions: UiActions) -> None:
+    view = actions.neighbourhood("Item", "50")
+    assert "**Star Wars** (Item `50`)" in view.markdown
+    relations = view.table["relationship"].tolist()
+    assert "IN_GENRE" in relations and "INTERACTED" in relations
+    assert relations.index("IN_GENRE") < relations.index("INTERACTED")  # facts before users
+    assert isinstance(view.image, Image.Image)
+    entity = actions.neighbourhood("Entity", "genre:Sci-Fi")
+    assert "50" in entity.table["id"].tolist()
+
+
+@pytest.mark.parametrize(("label", "node", "message"), [
+    ("Item", "no-such-item", "there is no Item with id 'no-such-item'"),
+    ("Movie", "50", "unknown label 'Movie'"),
+    ("Item", "  ", "Give a node id"),
+])
+def test_neighbourhood_messages(actions: UiActions, label: str, node: str, message: str) -> None:
+    view = actions.neighbourhood(label, node)
+    assert message in view.markdown and view.image is None and view.table.empty
+
+
+# --- the model -----------------------------------------------------------------------------
+
+
+def test_model_info(actions: UiActions) -> None:
+    text, table, curve = actions.model_info()
+    assert "**Model folder:**" in text and "16 dimensions, 2 layers" in text
+    assert "run `kgrec evaluate" in text and table.empty
+    assert curve is not None and Path(curve).name == "training_curve.png" and Path(curve).is_file()
+
+
+def test_evaluation_table_reads_evaluate_json(tmp_path: Path) -> None:
+    (tmp_path / "evaluation-warm.json").write_text(
+        '{"protocol": "warm", "k": 20, "summary": [{"recommender": "kgrec", "condition": "warm", '
+        '"recall@20_mean": 0.3, "recall@20_std": 0.01, "ndcg@20_mean": 0.4, "ndcg@20_std": 0.02, "seeds": 2}]}')
+    (tmp_path / "model.json").write_text('{"kind": "kgrec"}')
+    (tmp_path / "broken.json").write_text("{not json")
+    table = evaluation_table(tmp_path)
+    assert table.to_dict("records") == [{
+        "protocol": "warm", "recommender": "kgrec", "condition": "warm", "Recall@20": "0.3000 ± 0.0100",
+        "NDCG@20": "0.4000 ± 0.0200", "seeds": 2, "file": "evaluation-warm.json",
+    }]
+
+
+# --- add an item ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"title": "  "}, "the title is empty"),
+    ({"title": "t" * 501}, "at most 500 are allowed"),
+    ({"title": "Long", "description": "d" * 100_000}, f"at most {MAX_DESCRIPTION:,} are allowed"),
+    ({"title": "Dup", "item_id": "50"}, "an item with id '50' already exists"),
+    ({"title": "Props", "properties": "no equals sign"}, "write one 'name = value' per line"),
+    ({"title": "Props", "properties": "bad name = 1"}, "write one 'name = value' per line"),
+    ({"title": "Link", "more_links": "DIRECTED_BY = Nobody Famous"}, "no entity has the id or name 'Nobody Famous'"),
+    ({"title": "Link", "more_links": "BAD`REL = genre:Drama"}, "is not a valid relation name"),
+    ({"title": "Link", "links": ["nonsense"]}, "pick links from the list"),
+])
+def test_add_item_refuses_bad_input(writable: UiActions, fields: dict, message: str) -> None:
+    before = len(writable.service.item_ids)
+    view = writable.add_item(**fields)
+    assert not view.ok
+    assert view.markdown.startswith("**The item was not added.**")
+    assert message.replace("_", "\\_").replace("`", "\\`") in view.markdown or message in view.markdown
+    assert len(writable.service.item_ids) == before
+
+
+def test_an_added_item_is_served_at_once(writable: UiActions) -> None:
+    view = writable.add_item(
+        "Star Wars: The Clone Saga", "Jedi knights fight the empire again, in a galaxy far, far away.",
+        item_id="ui-sw", properties="year = 2025", links=SCI_FI_LINKS, more_links=f"DIRECTED_BY = {STAR_WARS_DIRECTOR}",
+    )
+    assert view.ok, view.markdown
+    assert "**Added** *Star Wars: The Clone Saga* as item `ui-sw`" in view.markdown
+    assert writable.add_item("The Quiet Farm", "A documentary about a year on a dairy farm.", item_id="ui-farm",
+                             links=["IN_GENRE|genre:Documentary"]).ok
+    assert {"ui-sw", "ui-farm"} <= set(writable.new_items())
+    assert writable.service.store.node(_ref({"label": "Item", "id": "ui-sw"}))["year"] == "2025"
+    assert set(writable.search_items("clone saga")["item_id"]) == {"ui-sw"}
+
+    # Among the new items, a Star Wars fan gets the Star Wars-like one first, explained
+    # by a path through what it shares with the liked movies.
+    fan = writable.recommend(liked=list(STAR_WARS), k=2, only_new=True)
+    assert fan.ok and fan.table["item_id"].tolist()[0] == "ui-sw"
+    sentences = [e["sentence"] for e in fan.items[0]["explanations"]]
+    assert any("*Star Wars: The Clone Saga*" in s for s in sentences), sentences
+    # And it is ranked among all items, with no retraining.
+    everything = writable.recommend(liked=list(STAR_WARS), k=1000)
+    assert "ui-sw" in everything.table["item_id"].tolist()
+
+
+# --- upload a catalog ---------------------------------------------------------------------------
+
+
+def _write(folder: Path, **files: str | bytes) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, content in files.items():
+        path = folder / name.replace("_csv", ".csv").replace("_jsonl", ".jsonl")
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        paths.append(path)
+    return paths
+
+
+def test_upload_ingests_valid_rows_and_lists_rejected_ones(writable: UiActions, tmp_path: Path) -> None:
+    files = _write(
+        tmp_path,
+        items_csv="item_id,title,description\nup-1,Upload One,A film about uploads\nup-2,,no title\n",
+        interactions_csv="user_id,item_id,rating\nup-user,up-1,5\nup-user,50,4\nup-user,no-such-item,3\n",
+        users_csv="user_id,gender\nup-user,female\n",
+    )
+    view = writable.ingest_upload(files)
+    assert view.ok, view.markdown
+    assert "**Rejected:** 2 row(s)" in view.markdown
+    assert set(view.rejected["reason"]) == {"empty_title", "unknown_item"}
+    assert set(view.rejected["file"]) == {"items.csv", "interactions.csv"}
+    assert "up-1" in writable.service.item_index and "up-2" not in writable.service.item_index
+    # The new user is known at once, without retraining.
+    assert "up-user" in writable.known_users()
+    assert writable.recommend(user_id="up-user", k=3).ok
+
+
+def test_upload_of_a_non_utf8_file(writable: UiActions, tmp_path: Path) -> None:
+    files = _write(
+        tmp_path,
+        items_csv="item_id,title\nlatin-1,Caf\xe9 latin\n".encode("latin-1"),
+        interactions_csv="user_id,item_id\n",
+    )
+    view = writable.ingest_upload(files)
+    assert "**Rejected:** 1 row(s)" in view.markdown
+    assert view.rejected["reason"].tolist() == ["not_utf8"]
+    assert "save the file as UTF-8" in view.rejected["message"].iloc[0]
+
+
+def test_upload_of_a_zip(writable: UiActions, tmp_path: Path) -> None:
+    archive = tmp_path / "catalog.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("my-catalog/items.jsonl", '{"item_id": "zip-1", "title": "Zipped"}\n')
+        out.writestr("my-catalog/interactions.csv", "user_id,item_id\n")
+        out.writestr("__MACOSX/my-catalog/._items.jsonl", "junk")
+        out.writestr("my-catalog/notes.txt", "ignored")
+    view = writable.ingest_upload([archive])
+    assert view.ok, view.markdown
+    assert "zip-1" in writable.service.item_index
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({}, "no files were uploaded"),
+    ({"items_csv": "item_id,title\nx,y\n"}, "has no interactions.csv"),
+    ({"items_csv": "id,name\nx,y\n", "interactions_csv": "user_id,item_id\n"}, "missing required column(s) item_id, title"),
+    ({"items_csv": "", "interactions_csv": "user_id,item_id\n"}, "items.csv is empty"),
+    ({"movies_csv": "a\n"}, "'movies.csv' is not a catalog table"),
+    ({"items_csv": "item_id,title\n", "items_jsonl": "{}\n", "interactions_csv": "user_id,item_id\n"}, "has both items.csv and items.jsonl"),
+])
+def test_upload_file_level_errors_ingest_nothing(writable: UiActions, tmp_path: Path, files: dict, message: str) -> None:
+    before = len(writable.service.item_ids)
+    view = writable.ingest_upload(_write(tmp_path, **files) if files else [])
+    assert not view.ok
+    assert view.markdown.startswith("**Nothing was ingested.**")
+    assert message.replace("_", "\\_") in view.markdown
+    assert len(writable.service.item_ids) == before
+
+
+def test_upload_of_a_broken_zip(writable: UiActions, tmp_path: Path) -> None:
+    archive = tmp_path / "catalog.zip"
+    archive.write_bytes(b"not a zip")
+    assert "is not a readable zip file" in writable.ingest_upload([archive]).markdown
+    with zipfile.ZipFile(two := tmp_path / "two.zip", "w") as out:
+        out.writestr("a/items.csv", "item_id,title\n")
+        out.writestr("b/items.csv", "item_id,title\n")
+    assert "it has 2: a, b" in writable.ingest_upload([two]).markdown
+
+
+def test_strict_upload_writes_nothing(writable: UiActions, tmp_path: Path) -> None:
+    files = _write(tmp_path, items_csv="item_id,title\nstrict-1,Fine\nstrict-2,\n", interactions_csv="user_id,item_id\n")
+    view = writable.ingest_upload(files, strict=True)
+    assert not view.ok and "--strict: 1 row(s) rejected" in view.markdown
+    assert "strict-1" not in writable.service.item_index
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def test_requests_are_answered_while_an_item_is_added(writable: UiActions) -> None:
+    errors: list[BaseException] = []
+    answers: list[bool] = []
+
+    def ask() -> None:
+        try:
+            for _ in range(3):
+                answers.append(writable.recommend(liked=list(STAR_WARS), k=5).ok)
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    added = writable.add_item("Concurrent Film", "Added while others ask.", item_id="ui-concurrent")
+    for thread in threads:
+        thread.join(timeout=120)
+    assert added.ok and not errors and answers == [True] * 9
+
+
+def test_read_write_lock_excludes_readers_while_writing() -> None:
+    lock = ReadWriteLock()
+    events: list[str] = []
+    with lock.writing():
+        reader = threading.Thread(target=lambda: _read(lock, events))
+        reader.start()
+        reader.join(timeout=0.2)
+        events.append("write done")
+    reader.join(timeout=5)
+    assert events == ["write done", "read"]
+    with lock.reading(), lock.reading():  # readers share
+        pass
+
+
+def _read(lock: ReadWriteLock, events: list[str]) -> None:
+    with lock.reading():
+        events.append("read")
+
+
+# --- the layout and the command ---------------------------------------------------------------
+
+
+def test_layout_endpoints_and_offline_theme(actions: UiActions) -> None:
+    from app.ui.layout import build_app, theme
+
+    app = build_app(actions)
+    names = {d.get("api_name") for d in app.config["dependencies"] if d.get("api_visibility", "public") == "public"}
+    assert {"recommend", "explain", "search_liked", "upload_catalog", "add_item", "search_items", "neighbours",
+            "model_info", "recommend_json"} <= names
+    css = theme()._get_theme_css()
+    assert "googleapis" not in css and "http" not in " ".join(getattr(theme(), "_stylesheets", []))
+
+
+def test_guarded_handler_returns_a_message() -> None:
+    from app.ui.layout import _guarded
+
+    def broken(x: int) -> str:
+        raise RuntimeError("boom")
+
+    assert _guarded(broken, lambda m: m)(1) == "**Something went wrong:** RuntimeError: boom. The app is still running."
+
+
+def test_recommend_json_endpoint(actions: UiActions) -> None:
+    answer, note = actions.answer({"id": 7, "liked": list(STAR_WARS), "k": 2})
+    assert answer["id"] == 7 and len(answer["items"]) == 2 and answer["error"] is None and note is None
+    answer, _ = actions.answer({"id": 8, "user_id": "nobody"})
+    assert answer["error"] == "unknown user_id 'nobody'"
+
+
+def test_serve_command_arguments(settings: Settings) -> None:
+    from app.commands import serve
+
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    args = parser.parse_args(["serve"])
+    assert (args.host, args.port, args.model, args.store) == ("127.0.0.1", 7860, None, None)
+    with pytest.raises(KgrecError, match="--port must be between 1 and 65535"):
+        serve.serve(settings, None, "127.0.0.1", 0)
+    with pytest.raises(KgrecError, match="no model at"):
+        serve.serve(settings, settings.home / "no-model", "127.0.0.1", 7860)
+
+
+def test_drawing_without_neighbours() -> None:
+    from app.ui.drawing import draw_neighbourhood, draw_paths
+    from kg.graph import NodeRef
+
+    image = draw_neighbourhood(NodeRef("Item", "x"), "Lonely", [], {})
+    assert image.size == (1000, 560)
+    path = {"nodes": [{"label": "Item", "id": "a", "name": "A"}, {"label": "Entity", "id": "g", "name": "Drama"},
+                      {"label": "Item", "id": "b", "name": "B"}],
+            "relationships": [{"type": "IN_GENRE", "forward": True}, {"type": "IN_GENRE", "forward": False}]}
+    assert draw_paths([path], {("Entity", "g"): "genre"}).size == (1000, 560)
+
+
+def _ref(node: dict):  # type: ignore[no-untyped-def]
+    from kg.graph import NodeRef
+
+    return NodeRef(node["label"], node["id"])
+
