@@ -6,11 +6,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from app.commands import data, demo, ingest, stats
+from app.commands import data, demo, evaluate, ingest, recommend, serve, stats, train
 from kg.errors import KgrecError
 from kg.settings import Settings
 
-COMMANDS = (data, ingest, stats, demo)
+COMMANDS = (data, ingest, stats, train, evaluate, recommend, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

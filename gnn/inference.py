@@ -182,12 +182,18 @@ class KGRec(Recommender):
 
     def node_embeddings(self, label: str, rows: Sequence[int]) -> Tensor:
         """Final embeddings ``(len(rows), d)`` of nodes of ``label`` ("User", "Item" or
-        "Entity") by their row in the current export, on the CPU. Explanations rank paths
-        by how close their nodes are to the item in this space."""
+        "Entity") by their row in the current export, on the CPU; zeros for an entity left
+        out of the propagation graph. Explanations rank paths by how close their nodes are
+        to the item in this space."""
         self._require_ready()
-        assert self._final is not None
-        index = torch.as_tensor(list(rows), dtype=torch.long) + self.space.offset(label)
-        return self._final[index.to(self.device)].float().cpu()
+        assert self._final is not None and self._graph is not None
+        index = torch.as_tensor(list(rows), dtype=torch.long)
+        if label == "Entity":
+            index = self._graph.entity_position.cpu()[index]
+        out = torch.zeros(index.numel(), self._final.size(1))
+        present = index >= 0
+        out[present] = self._final[(index[present] + self.space.offset(label)).to(self.device)].float().cpu()
+        return out
 
     @torch.no_grad()
     def score(self, queries: Sequence[UserQuery]) -> Tensor:
