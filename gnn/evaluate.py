@@ -48,7 +48,9 @@ gets a new instance)."""
 
 def default_recommenders() -> list[RecommenderFactory]:
     """Everything ``kgrec evaluate`` compares: the baselines, then the model."""
-    return [MostPopular, TextKNN, LightGCNBaseline]
+    from gnn.inference import KGRec
+
+    return [MostPopular, TextKNN, LightGCNBaseline, KGRec]
 
 
 @dataclass

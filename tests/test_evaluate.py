@@ -179,3 +179,11 @@ def test_cli_evaluate_prints_table_and_writes_json_and_splits(export, text, tmp_
         args.handler(args, Settings(home=tmp_path))
     with pytest.raises(SystemExit):
         parser.parse_args(["evaluate", "--protocol", "warm", "--seeds", "a,b"])
+
+
+def test_default_recommenders_are_the_baselines_and_the_model():
+    from gnn.evaluate import default_recommenders
+
+    factories = default_recommenders()
+    assert [f.name for f in factories] == ["most-popular", "text-knn", "lightgcn", "kgrec"]
+    assert all(issubclass(f, Recommender) for f in factories)
