@@ -1,0 +1,178 @@
+"""The recommendation contract over a tiny trained model: every cold-start path, the
+popularity fallback, error lines, and a new item served with no retraining."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.service import RecommendationService, default_model_dir
+from kg.catalog import Catalog
+from kg.errors import KgrecError
+from kg.settings import Settings
+from tests.conftest import FIXTURES
+from tests.helpers import ingest_folder, write_catalog
+from tests.test_ui_support import STAR_WARS, copy_home, settings_for, trained_home
+
+
+@pytest.fixture(scope="module")
+def home(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trained_home(ml100k_catalog, tmp_path_factory.mktemp("service"), data_settings.home / "cache")
+
+
+@pytest.fixture(scope="module")
+def service(home: Path) -> Iterator[RecommendationService]:
+    opened = RecommendationService(settings_for(home))
+    yield opened
+    opened.close()
+
+
+def ids(answer: dict) -> list[str]:
+    return [entry["item_id"] for entry in answer["items"]]
+
+
+def test_known_user_never_gets_what_they_already_had(service: RecommendationService) -> None:
+    user = service.export.ids("User")[0]
+    [answer] = service.recommend([{"id": "a", "user_id": user, "k": 10}])
+    assert answer["id"] == "a" and answer["error"] is None and answer["fallback"] is None
+    assert len(ids(answer)) == 10
+    seen = {str(service.item_ids[i]) for i in service.seen[service.user_index[user]]}
+    assert not seen & set(ids(answer))
+    scores = [entry["score"] for entry in answer["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"attributes": {"gender": "female", "age": "25-34"}},
+        {"liked": list(STAR_WARS)},
+        {"text": "a space adventure with rebels, an empire and jedi knights"},
+        {"liked": ["50"], "attributes": {"occupation": "student"}, "text": "space opera"},
+    ],
+    ids=["attributes", "liked", "text", "mix"],
+)
+def test_new_users(service: RecommendationService, request_: dict) -> None:
+    [answer] = service.recommend([{"id": 1, "k": 5, **request_}])
+    assert answer["error"] is None and answer["fallback"] is None
+    assert len(ids(answer)) == 5
+    assert not set(request_.get("liked", [])) & set(ids(answer))
+
+
+def test_text_steers_the_ranking(service: RecommendationService) -> None:
+    space, romance = service.recommend([
+        {"id": 1, "text": "science fiction space war with spaceships and aliens", "k": 10},
+        {"id": 2, "text": "a tender romantic comedy about love and marriage", "k": 10},
+    ])
+    assert ids(space) != ids(romance)
+
+
+def test_fresh_likes_update_a_known_user_at_once(service: RecommendationService) -> None:
+    user = service.export.ids("User")[0]
+    before, after = service.recommend([{"id": 1, "user_id": user}, {"id": 2, "user_id": user, "liked": [ids_of_unseen(service, user)]}])
+    assert ids(before) != ids(after)
+    assert ids_of_unseen(service, user) not in ids(after)
+
+
+def ids_of_unseen(service: RecommendationService, user: str) -> str:
+    seen = set(service.seen[service.user_index[user]].tolist())
+    return next(str(service.item_ids[i]) for i in range(len(service.item_ids)) if i not in seen)
+
+
+def test_empty_request_falls_back_to_popularity(service: RecommendationService) -> None:
+    [answer] = service.recommend([{"id": 9, "k": 3, "exclude": []}])
+    assert answer["fallback"].startswith("popularity")
+    counts = service.popularity
+    assert [counts[service.item_index[i]] for i in ids(answer)] == sorted(counts, reverse=True)[:3]
+
+
+def test_candidates_and_exclude(service: RecommendationService) -> None:
+    candidates = [str(i) for i in service.item_ids[:6]]
+    [answer] = service.recommend([{"id": 1, "liked": ["50"], "candidates": candidates, "exclude": candidates[:2], "k": 10}])
+    assert set(ids(answer)) == set(candidates[2:]) - {"50"}
+
+
+def test_bad_requests_get_their_own_error_lines(service: RecommendationService) -> None:
+    lines = [
+        '{"id": 1, "user_id": "no-such-user"}',
+        '{"id": 2, "liked": ["50", "no-such-item"]}',
+        '{"id": 3, "liked": ["50"], "k": 0}',
+        "not json",
+        '{"id": 5, "liked": ["50"], "k": 2}',
+        '{"id": 6, "candidates": ["nope"], "liked": ["50"]}',
+    ]
+    answers = service.answer_lines(lines)
+    assert [a["id"] for a in answers] == [1, 2, 3, None, 5, 6]
+    assert "unknown user_id 'no-such-user'" in answers[0]["error"]
+    assert "unknown item id(s) in liked: 'no-such-item'" in answers[1]["error"]
+    assert "k must be a positive integer" in answers[2]["error"]
+    assert "line 4 is not valid JSON" in answers[3]["error"]
+    assert answers[4]["error"] is None and len(answers[4]["items"]) == 2
+    assert "unknown item id(s) in candidates" in answers[5]["error"]
+    assert all(a["items"] == [] for a in answers if a["error"])
+
+
+def test_new_item_is_served_without_retraining(home: Path, tmp_path: Path) -> None:
+    copy = copy_home(home, tmp_path / "home")
+    settings = settings_for(copy)
+    service = RecommendationService(settings)
+    try:
+        new = write_catalog(
+            tmp_path / "new",
+            items="item_id,title,description\nnew-1,Star Wars: Rogue Rebels,A rebel pilot steals the plans of the Death Star from the Empire.\n"
+            "new-2,The Quiet Farm,A documentary about a year on a dairy farm.\n",
+            interactions="user_id,item_id\n",
+            triples="head,relation,tail\nnew-1,IN_GENRE,genre:Sci-Fi\nnew-1,IN_GENRE,genre:Action\nnew-1,IN_GENRE,genre:Adventure\n"
+            "new-2,IN_GENRE,genre:Documentary\n",
+        )
+        ingest_folder(new, service.store, settings)
+        service.reload()
+        [fan] = service.recommend([{"id": 1, "liked": list(STAR_WARS), "candidates": ["new-1", "new-2"]}])
+        assert ids(fan) == ["new-1", "new-2"]
+        [everything] = service.recommend([{"id": 3, "liked": list(STAR_WARS), "k": 1000}])
+        assert {"new-1", "new-2"} <= set(ids(everything))
+        assert np.isfinite([entry["score"] for entry in everything["items"]]).all()
+    finally:
+        service.close()
+
+
+def test_model_from_another_catalog_is_refused(home: Path, tmp_path: Path) -> None:
+    other = Settings.from_env(environ={}, home=tmp_path / "other", device="cpu")
+    from kg.store.embedded import EmbeddedStore
+
+    with EmbeddedStore(other.store_dir) as store:
+        ingest_folder(FIXTURES / "tiny", store, other)
+    with pytest.raises(KgrecError, match="does not match the embedded store"):
+        RecommendationService(other, default_model_dir(settings_for(home)))
+
+
+def test_missing_or_corrupt_model(home: Path, tmp_path: Path) -> None:
+    settings = settings_for(home)
+    with pytest.raises(KgrecError, match="no-model"):
+        RecommendationService(settings, tmp_path / "no-model")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for part in default_model_dir(settings).iterdir():
+        (broken / part.name).write_bytes(b"garbage" if part.suffix in (".pt", ".json") else part.read_bytes())
+    with pytest.raises(KgrecError):
+        RecommendationService(settings, broken)
+
+
+def test_batch_cli_answers_every_line_in_order(home: Path, tmp_path: Path) -> None:
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text('{"id": "x", "liked": ["50"]}\n{"id": "y", "k": -1}\n{"id": "z"}\n')
+    out = tmp_path / "recs.jsonl"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KGREC_")} | {"KGREC_HOME": str(home), "KGREC_DEVICE": "cpu"}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "recommend", "--batch", str(requests), "--out", str(out), "-k", "4"],
+                          capture_output=True, text=True, env=environ, timeout=300)
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [a["id"] for a in answers] == ["x", "y", "z"]
+    assert len(answers[0]["items"]) == 4 and answers[0]["error"] is None
+    assert answers[1]["error"] and answers[2]["fallback"]
