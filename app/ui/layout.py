@@ -14,6 +14,7 @@ the theme's fonts are system fonts and pictures are drawn server-side.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -44,14 +45,13 @@ def theme() -> gr.themes.Theme:
 def _guarded(fn: Callable[..., Any], fallback: Callable[[str], Any]) -> Callable[..., Any]:
     """Call ``fn``; on an unexpected error, log it and return ``fallback(message)`` so the
     page shows one sentence instead of a stack trace and the app stays up."""
+    @functools.wraps(fn)  # Gradio reads the signature (event data, API types) through __wrapped__
     def run(*args: Any) -> Any:
         try:
             return fn(*args)
         except Exception as error:  # the last line of defence for the page
             log.exception("UI handler %s failed", getattr(fn, "__name__", fn))
             return fallback(f"**Something went wrong:** {type(error).__name__}: {error}. The app is still running.")
-    run.__name__ = getattr(fn, "__name__", "handler")
-    run.__doc__ = fn.__doc__
     return run
 
 

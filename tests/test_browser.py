@@ -1,0 +1,195 @@
+"""The app in a real headless browser (Playwright driving Debian's chromium): recommend for a
+new user and see the explanations and the drawn paths, add an item and find it recommended,
+upload a bad catalog and read the report, type an unknown id and get a message. Every
+request the page makes must stay on 127.0.0.1 (no CDN, no fonts from the internet).
+
+Needs /usr/bin/chromium (``apt-get install chromium``; or KGREC_CHROMIUM=path); skipped
+without it unless KGREC_REQUIRE_BROWSER=1. Playwright's own browser downloads are never used.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from kg.catalog import Catalog
+from kg.settings import Settings
+from tests.test_ui_support import copy_home, settings_for, trained_home
+
+CHROMIUM = os.environ.get("KGREC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+def _browser_or_skip() -> str:
+    if Path(CHROMIUM).is_file():
+        return CHROMIUM
+    message = f"no chromium at {CHROMIUM}: apt-get install chromium (or set KGREC_CHROMIUM)"
+    if os.environ.get("KGREC_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"KGREC_REQUIRE_BROWSER=1 but {message}")
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app over a copy of the small trained home, served from a thread on a free port."""
+    executable = _browser_or_skip()
+    from app.service import RecommendationService
+    from app.ui.actions import UiActions
+    from app.ui.layout import build_app, launch
+
+    shared = trained_home(ml100k_catalog, tmp_path_factory.mktemp("ui"), data_settings.home / "cache")
+    home = copy_home(shared, tmp_path_factory.mktemp("browser") / "home")
+    service = RecommendationService(settings_for(home))
+    app = build_app(UiActions(service))
+    _, url = launch(app, "127.0.0.1", _free_port(), block=False, quiet=True)
+    os.environ["KGREC_TEST_CHROMIUM"] = executable
+    try:
+        yield url.rstrip("/")
+    finally:
+        app.close()
+        service.close()
+
+
+@pytest.fixture(scope="module")
+def browser(app_url: str) -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=os.environ["KGREC_TEST_CHROMIUM"], args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser, app_url: str):  # type: ignore[no-untyped-def]
+    """A fresh page on the app; afterwards, no request may have left 127.0.0.1."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    opened = context.new_page()
+    opened.set_default_timeout(TIMEOUT_MS)
+    opened.goto(app_url)
+    expect(opened.locator("#recommend-button")).to_be_visible()
+    yield opened
+    context.close()
+    outside = sorted({u for u in requests if urlparse(u).hostname not in ("127.0.0.1", None) and not u.startswith("data:")})
+    assert not outside, f"the page fetched from outside the server: {outside}"
+    assert any(u.startswith("http://127.0.0.1") for u in requests)
+
+
+def _pick(page, dropdown: str, search: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    box = page.locator(f"#{dropdown} input")
+    box.click()
+    box.fill("")
+    box.press_sequentially(search)  # typed key by key: the dropdown filters on input events
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def _tab(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def test_a_new_user_gets_explained_recommendations_and_their_paths(page) -> None:  # type: ignore[no-untyped-def]
+    _pick(page, "liked", "star wars", "Star Wars (50)")
+    _pick(page, "liked", "return of the", "Return of the Jedi (181)")
+    page.locator("#recommend-button").click()
+    expect(page.locator("#explanations")).to_contain_text("You liked")
+    expect(page.locator("#recommendations [role=row]")).to_have_count(11)  # the header and 10 items
+
+    _tab(page, "Explain")
+    expect(page.locator("#path-text")).to_contain_text("why it was recommended")
+    expect(page.locator("#path-text")).to_contain_text("You liked")
+    image = page.locator("#path-image img")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.naturalWidth") == 1000
+
+    _tab(page, "Model")
+    expect(page.locator("#model-text")).to_contain_text("Model folder")
+    expect(page.locator("#training-curve img")).to_be_visible()
+
+
+def test_an_added_item_is_recommended_at_once(page) -> None:  # type: ignore[no-untyped-def]
+    _tab(page, "Catalog")
+    page.locator("#new-title textarea, #new-title input").first.fill("Star Wars: The Clone Saga")
+    page.locator("#new-description textarea").fill("Jedi knights fight the empire again, in a galaxy far, far away.")
+    _pick(page, "new-links", "sci-fi", "genre: Sci-Fi")
+    page.locator("#new-more-links textarea").fill("DIRECTED_BY = m.07nznf")
+    page.locator("#add-button").click()
+    expect(page.locator("#add-report")).to_contain_text("Added")
+    expect(page.locator("#add-report")).to_contain_text("it is served now")
+
+    _tab(page, "Recommend")
+    page.locator("#item-search textarea, #item-search input").first.fill("star wars")
+    page.keyboard.press("Enter")
+    _pick(page, "liked", "star wars", "Star Wars (50)")
+    page.locator("#only-new input").check()
+    page.locator("#recommend-button").click()
+    expect(page.locator("#recommendations")).to_contain_text("Star Wars: The Clone Saga")
+    expect(page.locator("#explanations")).to_contain_text("Star Wars: The Clone Saga")
+
+    _tab(page, "Explore")
+    page.locator("#explore-query textarea, #explore-query input").first.fill("clone saga")
+    page.locator("#explore-search").click()
+    expect(page.locator("#explore-results")).to_contain_text("Star Wars: The Clone Saga")
+    page.locator("#explore-results [role=gridcell]").filter(has_text="Star Wars: The Clone Saga").first.click()
+    expect(page.locator("#node-text")).to_contain_text("Star Wars: The Clone Saga")
+    expect(page.locator("#node-table")).to_contain_text("IN_GENRE")
+    expect(page.locator("#node-image img")).to_be_visible()
+
+
+def test_a_bad_upload_shows_the_report(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    items = tmp_path / "items.csv"
+    items.write_bytes("item_id,title\nb-1,Fine film\nb-2,Caf\xe9 in latin-1\n".encode("latin-1"))
+    interactions = tmp_path / "interactions.csv"
+    interactions.write_text("user_id,item_id\nb-user,b-1\nb-user,no-such-item\n")
+    _tab(page, "Catalog")
+    page.locator("#catalog-files input[type=file]").set_input_files([str(items), str(interactions)])
+    expect(page.locator("#catalog-files")).to_contain_text(re.compile(r"interactions\s*\.csv"))
+    page.locator("#upload-button").click()
+    report = page.locator("#upload-report")
+    expect(report).to_contain_text("Rejected: 2 row(s)")
+    expect(page.locator("#rejected")).to_contain_text("not_utf8")
+    expect(page.locator("#rejected")).to_contain_text("unknown_item")
+    expect(report).to_contain_text("reloaded")
+
+    # A file-level error ingests nothing and says why.
+    bad = tmp_path / "bad" / "items.csv"
+    bad.parent.mkdir()
+    bad.write_text("id,name\nx,y\n")
+    page.locator("#catalog-files").get_by_role("button", name="Clear").click()
+    page.locator("#catalog-files input[type=file]").set_input_files([str(bad)])
+    expect(page.locator("#catalog-files")).to_contain_text(re.compile(r"items\s*\.csv"))
+    page.locator("#upload-button").click()
+    expect(report).to_contain_text("Nothing was ingested")
+
+
+def test_an_unknown_user_gets_a_message_and_the_app_stays_up(page) -> None:  # type: ignore[no-untyped-def]
+    user = page.locator("#user-id input")
+    user.click()
+    user.fill("no-such-user")
+    page.keyboard.press("Escape")
+    page.locator("#recommend-button").click()
+    expect(page.locator("#explanations")).to_contain_text("Error: unknown user_id 'no-such-user'")
+    _tab(page, "Explore")
+    page.locator("#node-id textarea, #node-id input").first.fill("no-such-item")
+    page.locator("#neighbours-button").click()
+    expect(page.locator("#node-text")).to_contain_text(re.compile("there is no Item with id 'no-such-item'"))
