@@ -10,7 +10,7 @@ from gnn.metrics import full_ranking
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
 from gnn.splits import make_split
 
-FAST = TrainSettings(dim=16, layers=2, epochs=60, lr=0.05, batch_size=256, patience=60, seed=0)
+FAST = TrainSettings(dim=16, layers=2, epochs=25, lr=0.05, batch_size=256, patience=25, seed=0)
 
 
 def train_data(export, train, valid=None, item_text=None):
