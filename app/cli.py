@@ -4,11 +4,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
-from app.commands import data, demo, evaluate, ingest, recommend, serve, stats, train
-from kg.errors import KgrecError
-from kg.settings import Settings
+# PyTorch Geometric scripts a few functions at import time; torch 2.15 warns about that on
+# every run. It is not the user's concern.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+
+from app.commands import data, demo, evaluate, ingest, recommend, serve, stats, train  # noqa: E402
+from kg.errors import KgrecError  # noqa: E402
+from kg.settings import Settings  # noqa: E402
 
 COMMANDS = (data, ingest, stats, train, evaluate, recommend, serve, demo)
 
