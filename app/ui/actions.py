@@ -482,8 +482,8 @@ class UiActions:
                 served = f"**The service could not reload:** {_md(str(error))}"
         accepted = sum(report.accepted.values())
         lines = [
-            f"**{'Ingested' if accepted else 'Nothing valid to ingest'}** into the {settings.store} store: "
-            + (", ".join(f"{n:,} rows of {f}" for f, n in report.accepted.items()) or "no rows") + ".",
+            f"**{'Ingested' if accepted else 'Nothing valid to ingest'}** into the {settings.store} store"
+            + (": " + ", ".join(f"{f} {n:,} row(s)" for f, n in report.accepted.items() if n) if accepted else "") + ".",
             f"**Rejected:** {len(report.rejections):,} row(s)" + ("." if not report.rejections else
                                                                    ", listed below (the first 1,000)."),
         ]

@@ -15,8 +15,11 @@ the theme's fonts are system fonts and pictures are drawn server-side.
 from __future__ import annotations
 
 import functools
+import inspect
+import keyword
 import logging
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -52,12 +55,14 @@ def _guarded(fn: Callable[..., Any], fallback: Callable[[str], Any]) -> Callable
         except Exception as error:  # the last line of defence for the page
             log.exception("UI handler %s failed", getattr(fn, "__name__", fn))
             return fallback(f"**Something went wrong:** {type(error).__name__}: {error}. The app is still running.")
+    run.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]  # defaults: optional API parameters
     return run
 
 
 def build_app(actions: UiActions) -> gr.Blocks:
     attributes = actions.attribute_choices()
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    # Pictures handed to the browser are files in Gradio's cache: drop them after an hour.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"## {TITLE}\nRecommendations from a knowledge graph and a text-fused GNN, each with the "
                     "graph paths that explain it. New items and users are served without retraining.")
         items_state = gr.State([])
@@ -67,7 +72,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
                 with gr.Column(scale=1):
                     user = gr.Dropdown(choices=actions.known_users(), value=None, label="Known user id (optional)",
                                        allow_custom_value=True, filterable=True, elem_id="user-id")
-                    item_search = gr.Textbox(label="Search items by title", placeholder="e.g. star wars",
+                    item_search = gr.Textbox("", label="Search items by title", placeholder="e.g. star wars",
                                              elem_id="item-search")
                     liked = gr.Dropdown(choices=_all_items(actions),
                                         value=[], multiselect=True, allow_custom_value=True, filterable=True,
@@ -77,7 +82,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
                                     elem_id=f"attr-{name}")
                         for name, values in attributes.items()
                     ]
-                    text = gr.Textbox(label="What the user wants, in words (optional)", lines=2, elem_id="free-text")
+                    text = gr.Textbox("", label="What the user wants, in words (optional)", lines=2, elem_id="free-text")
                     k = gr.Slider(1, 100, value=10, step=1, label="How many (k)", elem_id="k")
                     only_new = gr.Checkbox(False, label="Only new items (nobody has interacted with them yet)",
                                            elem_id="only-new")
@@ -108,28 +113,28 @@ def build_app(actions: UiActions) -> gr.Blocks:
                         f"{MAX_DESCRIPTION:,} characters.")
             with gr.Row():
                 new_title = gr.Textbox(label="Title", elem_id="new-title")
-                new_id = gr.Textbox(label="Item id (optional; one is made up when empty)", elem_id="new-id")
-            new_description = gr.Textbox(label="Description", lines=3, elem_id="new-description")
+                new_id = gr.Textbox("", label="Item id (optional; one is made up when empty)", elem_id="new-id")
+            new_description = gr.Textbox("", label="Description", lines=3, elem_id="new-description")
             new_links = gr.Dropdown(choices=actions.link_choices(), value=[], multiselect=True, label="Links (genres, ...)",
                                     elem_id="new-links")
             with gr.Row():
-                new_more_links = gr.Textbox(label="More links: one 'RELATION = entity id or name' per line",
+                new_more_links = gr.Textbox("", label="More links: one 'RELATION = entity id or name' per line",
                                             placeholder="DIRECTED_BY = George Lucas", lines=2, elem_id="new-more-links")
-                new_properties = gr.Textbox(label="Properties: one 'name = value' per line", placeholder="year = 2024",
+                new_properties = gr.Textbox("", label="Properties: one 'name = value' per line", placeholder="year = 2024",
                                             lines=2, elem_id="new-properties")
             add_button = gr.Button("Add item", variant="primary", elem_id="add-button")
             add_report = gr.Markdown(elem_id="add-report")
 
         with gr.Tab("Explore", id="explore"):
             with gr.Row():
-                query = gr.Textbox(label="Search items", placeholder="a title, or what it is about", elem_id="explore-query")
+                query = gr.Textbox("", label="Search items", placeholder="a title, or what it is about", elem_id="explore-query")
                 semantic = gr.Checkbox(False, label="By meaning (text embeddings)", elem_id="explore-semantic")
             search_button = gr.Button("Search", elem_id="explore-search")
             results = gr.Dataframe(label="Items (click a row to see its neighbourhood)", interactive=False,
                                    elem_id="explore-results")
             with gr.Row():
                 label = gr.Dropdown(choices=list(LABELS), value="Item", label="Label", elem_id="node-label")
-                node_id = gr.Textbox(label="Node id", elem_id="node-id")
+                node_id = gr.Textbox("", label="Node id", elem_id="node-id")
                 neighbours_button = gr.Button("Neighbourhood", elem_id="neighbours-button")
             node_text = gr.Markdown(elem_id="node-text")
             node_image = gr.Image(type="pil", label="Neighbourhood", interactive=False, format="png", elem_id="node-image")
@@ -145,8 +150,8 @@ def build_app(actions: UiActions) -> gr.Blocks:
         # --- events ---------------------------------------------------------------------
         names = list(attributes)
 
-        def recommend(user_id: str | None, liked_ids: list[str] | None, free_text: str | None, k_value: float,
-                      new_only: bool, *attribute_values: str | None):
+        def recommend(user_id: str | None = None, liked_ids: list[str] | None = None, free_text: str | None = None,
+                      k_value: float = 10, new_only: bool = False, *attribute_values: str | None):
             """Top K for a known user (user_id) or a new one (liked item ids, attribute values, free text)."""
             view = actions.recommend(user_id, liked_ids or [], dict(zip(names, attribute_values)), free_text,
                                      int(k_value), only_new=bool(new_only))
@@ -154,13 +159,15 @@ def build_app(actions: UiActions) -> gr.Blocks:
             return (view.table, view.markdown, view.items,
                     gr.update(choices=choices, value=choices[0][1] if choices else None))
 
+        _name_attribute_parameters(recommend, names)
+
         recommend_button.click(
             _guarded(recommend, lambda m: (gr.skip(), m, [], gr.skip())),
             [user, liked, text, k, only_new, *attribute_inputs], [table, sentences, items_state, which], api_name="recommend",
         ).then(_guarded(lambda items, item: _explain(actions, items, item), lambda m: (m, None, None)),
                [items_state, which], [path_text, path_image, path_table], api_visibility="private")
 
-        def explain(items: list[dict], item_id: str | None):
+        def explain(items: list[dict], item_id: str | None = None):
             """The explanation paths of one of the current recommendations."""
             return _explain(actions, items, item_id)
 
@@ -177,7 +184,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
         item_search.submit(_guarded(search_liked, lambda m: gr.skip()), [item_search, liked], [liked],
                            api_name="search_liked")
 
-        def upload(paths: list[str] | None, strict_value: bool):
+        def upload(paths: list[str] | None, strict_value: bool = False):
             """Validate uploaded catalog files and ingest the valid rows."""
             view = actions.ingest_upload(paths or [], strict=strict_value)
             return view.markdown, view.rejected
@@ -185,8 +192,8 @@ def build_app(actions: UiActions) -> gr.Blocks:
         upload_button.click(_guarded(upload, lambda m: (m, None)), [files, strict], [upload_report, rejected],
                             api_name="upload_catalog", concurrency_id="write", concurrency_limit=1)
 
-        def add_item(title: str, item_id: str, description: str, links: list[str] | None, more_links: str,
-                     properties: str):
+        def add_item(title: str, item_id: str = "", description: str = "", links: list[str] | None = None,
+                     more_links: str = "", properties: str = ""):
             """Add one item (title, description, links, properties) to the graph."""
             view = actions.add_item(title, description, item_id, properties, links or [], more_links)
             return view.markdown
@@ -195,14 +202,14 @@ def build_app(actions: UiActions) -> gr.Blocks:
                          [new_title, new_id, new_description, new_links, new_more_links, new_properties], [add_report],
                          api_name="add_item", concurrency_id="write", concurrency_limit=1)
 
-        def search(query_text: str, by_meaning: bool):
+        def search(query_text: str, by_meaning: bool = False):
             """Items by title substring, or by meaning."""
             return actions.search_items(query_text, semantic=by_meaning)
 
         search_button.click(_guarded(search, lambda m: None), [query, semantic], [results], api_name="search_items")
         query.submit(_guarded(search, lambda m: None), [query, semantic], [results], api_visibility="private")
 
-        def neighbourhood(label_value: str, node: str):
+        def neighbourhood(label_value: str = "Item", node: str = ""):
             """A node's properties, neighbours and picture."""
             view = actions.neighbourhood(label_value, node)
             return view.markdown, view.image, view.table
@@ -241,6 +248,25 @@ def build_app(actions: UiActions) -> gr.Blocks:
         gr.api(_guarded(recommend_json, lambda m: {"id": None, "items": [], "fallback": None, "error": m}),
                api_name="recommend_json")
     return app
+
+
+def _name_attribute_parameters(fn: Callable[..., Any], names: list[str]) -> None:
+    """Give ``fn``'s ``*attribute_values`` one named parameter per attribute, so the API
+    page and gradio_client show ``gender``, ``age``, ... instead of ``param_5``, ..."""
+    signature = inspect.signature(fn)
+    fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    taken = {p.name for p in fixed}
+    extra = []
+    for name in names:
+        identifier = re.sub(r"\W", "_", name).strip("_") or "attribute"
+        identifier = f"attribute_{identifier}" if identifier in taken or not identifier.isidentifier() \
+            or keyword.iskeyword(identifier) or identifier[0].isdigit() else identifier
+        while identifier in taken:
+            identifier += "_"
+        taken.add(identifier)
+        extra.append(inspect.Parameter(identifier, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                       annotation="str | None"))
+    fn.__signature__ = signature.replace(parameters=[*fixed, *extra])  # type: ignore[attr-defined]
 
 
 def _explain(actions: UiActions, items: list[dict], item_id: str | None):  # type: ignore[no-untyped-def]

@@ -33,9 +33,11 @@ def staged_catalog(paths: Sequence[Path]) -> Iterator[Path]:
     if not paths:
         raise UploadError("no files were uploaded: send items.csv and interactions.csv (and users.csv, "
                           "triples.csv, entities.csv if you have them), or one zip of the catalog folder.")
-    folder = Path(tempfile.mkdtemp(prefix="kgrec-upload-"))
+    scratch = Path(tempfile.mkdtemp(prefix="kgrec-upload-"))
+    zips = [p for p in paths if p.suffix.lower() == ".zip"]
+    folder = scratch / (_safe(zips[0].stem) if zips else "upload")  # the catalog's name in the report
+    folder.mkdir()
     try:
-        zips = [p for p in paths if p.suffix.lower() == ".zip"]
         if zips:
             if len(paths) > 1:
                 raise UploadError("send either one zip of the catalog folder or the table files, not both.")
@@ -45,7 +47,7 @@ def staged_catalog(paths: Sequence[Path]) -> Iterator[Path]:
                 _copy_table(path, path.name, folder)
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _table_name(name: str) -> str:
@@ -90,6 +92,10 @@ def _unzip(path: Path, folder: Path) -> None:
                 raise UploadError(f"{path.name} has {target.name} twice.")
             with archive.open(member) as source, target.open("wb") as out:
                 shutil.copyfileobj(source, out)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60].strip(".") or "upload"
 
 
 def _hidden(name: str) -> bool:
