@@ -2,6 +2,7 @@
 new user and see the explanations and the drawn paths, add an item and find it recommended,
 upload a bad catalog and read the report, type an unknown id and get a message. Every
 request the page makes must stay on 127.0.0.1 (no CDN, no fonts from the internet).
+The same server answers gradio_client (docs/API.md), which needs no browser.
 
 Needs /usr/bin/chromium (``apt-get install chromium``; or KGREC_CHROMIUM=path); skipped
 without it unless KGREC_REQUIRE_BROWSER=1. Playwright's own browser downloads are never used.
@@ -50,7 +51,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def app_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app over a copy of the small trained home, served from a thread on a free port."""
-    executable = _browser_or_skip()
     from app.service import RecommendationService
     from app.ui.actions import UiActions
     from app.ui.layout import build_app, launch
@@ -60,7 +60,6 @@ def app_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: 
     service = RecommendationService(settings_for(home))
     app = build_app(UiActions(service))
     _, url = launch(app, "127.0.0.1", _free_port(), block=False, quiet=True)
-    os.environ["KGREC_TEST_CHROMIUM"] = executable
     try:
         yield url.rstrip("/")
     finally:
@@ -70,8 +69,9 @@ def app_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: 
 
 @pytest.fixture(scope="module")
 def browser(app_url: str) -> Iterator[object]:
+    executable = _browser_or_skip()
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=os.environ["KGREC_TEST_CHROMIUM"], args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
@@ -193,3 +193,40 @@ def test_an_unknown_user_gets_a_message_and_the_app_stays_up(page) -> None:  # t
     page.locator("#node-id textarea, #node-id input").first.fill("no-such-item")
     page.locator("#neighbours-button").click()
     expect(page.locator("#node-text")).to_contain_text(re.compile("there is no Item with id 'no-such-item'"))
+
+
+def test_the_api_through_gradio_client(app_url: str, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    answer = client.predict(request={"id": 1, "liked": ["50", "181"], "k": 3}, api_name="/recommend_json")
+    assert answer["id"] == 1 and answer["error"] is None and len(answer["items"]) == 3
+    assert all(item["explanations"] for item in answer["items"])
+    assert client.predict(request={"id": 2, "user_id": "nobody"}, api_name="/recommend_json")["error"] == \
+        "unknown user_id 'nobody'"
+
+    table, markdown, choices = client.predict(liked_ids=["50", "181"], k_value=3, gender="female", api_name="/recommend")
+    assert [row[0] for row in table["data"]] == [1, 2, 3] and "You liked" in markdown
+    first = table["data"][0][1]
+    text, picture, hops = client.predict(item_id=first, api_name="/explain")  # the same session's recommendations
+    assert "why it was recommended" in text and Path(picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert hops["data"]
+
+    found = client.predict(query_text="star wars", api_name="/search_items")
+    assert "50" in [row[0] for row in found["data"]]
+    text, picture, neighbours = client.predict(label_value="Item", node="50", api_name="/neighbours")
+    assert "Star Wars" in text and Path(picture).is_file() and neighbours["data"]
+
+    assert client.predict(title="", api_name="/add_item").startswith("**The item was not added.**")
+    assert "**Added** *From the API*" in client.predict(title="From the API", links=["IN_GENRE|genre:Drama"],
+                                                        api_name="/add_item")
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title\napi-1,Uploaded through the API\n")
+    interactions = tmp_path / "interactions.csv"
+    interactions.write_text("user_id,item_id\napi-user,api-1\napi-user,no-such-item\n")
+    report, rejected = client.predict(paths=[handle_file(str(items)), handle_file(str(interactions))],
+                                      api_name="/upload_catalog")
+    assert "**Rejected:** 1 row(s)" in report and rejected["data"][0][3] == "unknown_item"
+
+    text, evaluation, curve = client.predict(api_name="/model_info")
+    assert "Model folder" in text and Path(curve).is_file()
