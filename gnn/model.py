@@ -67,11 +67,12 @@ class KGRecConfig:
     """Each step, this share of users has its ID embedding hidden (user-side ID dropout)."""
     entity_id_dropout: float = 0.1
     loss: str = "bpr"
-    """``bpr``: :math:`-\\log\\sigma(s_{ui} - s_{uj})`, one sampled negative per positive;
-    ``softmax``: sampled softmax over the positive and ``negatives`` sampled items."""
+    """``bpr``: :math:`-\\log\\sigma(s_{ui} - s_{uj})` with ``negatives`` sampled items per
+    positive; ``softmax``: :math:`-\\log \\frac{e^{s_{ui}/\\tau}}{e^{s_{ui}/\\tau} + \\sum_j
+    e^{s_{uj}/\\tau}}` over ``negatives`` sampled items shared by the batch."""
     negatives: int = 1
     temperature: float = 1.0
-    """Divides the scores in the softmax loss."""
+    """:math:`\\tau`, dividing the scores in the softmax loss."""
     min_entity_degree: int = 2
     """Entities with fewer distinct neighbours are left out of the propagation graph (they
     only echo their one neighbour back)."""

@@ -12,7 +12,9 @@ positives. Each step:
    batch with PyG's :class:`~torch_geometric.loader.LinkNeighborLoader` (larger graphs);
 3. scores each positive against uniformly sampled negative items (warm items only: a
    cold item sampled as a negative would teach the model that text without history is
-   bad) with the BPR or the sampled-softmax loss, plus L2 on the batch's layer-0 inputs.
+   bad) with the BPR loss (one negative set per positive) or the sampled-softmax loss (one
+   negative set shared by the batch, so that many negatives cost one matrix product),
+   plus L2 on the batch's layer-0 inputs.
 
 After every ``settings.eval_every`` epochs it ranks all items for the validation users
 (their training items masked) and keeps the weights with the best NDCG@20; it stops after
@@ -218,6 +220,7 @@ def train_model(
     amp_dtype = _amp_dtype(device, settings)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     step = _SampledStep(model, problem, settings, config) if sampled else _FullGraphStep(model, problem, config)
+    candidates = torch.nonzero(problem.warm_items).flatten()
     best_state = copy.deepcopy(model.state_dict())
     bad_evals = 0
     started = time.perf_counter()
@@ -229,7 +232,7 @@ def train_model(
         total, count = 0.0, 0
         for batch in _batches(problem.train.size(1), settings.batch_size, device):
             positives = problem.train[:, batch]
-            negatives = _negatives(problem.warm_items, positives.size(1), config.negatives, device)
+            negatives = _negatives(candidates, positives.size(1), config)
             with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 loss = step(positives, negatives, settings.weight_decay)
             optimizer.zero_grad(set_to_none=True)
@@ -314,15 +317,13 @@ class _FullGraphStep:
             adjacency = adjacency_matrix(graph.subgraph(~dropped))
         x0 = self.model.inputs(space, self.problem.nodes, keep)
         layers = self.model.propagate(x0, adjacency=adjacency)
-        users = positives[0]
-        items = positives[1] + space.item_offset
-        neg = negatives + space.item_offset
-        b, k = negatives.shape
-        index = torch.cat([users, items, neg.reshape(-1)])
+        b = positives.size(1)
+        index = torch.cat([positives[0], positives[1] + space.item_offset, negatives.reshape(-1) + space.item_offset])
         z = self.model.combine([layer[index] for layer in layers])
-        z_neg = z[2 * b :].view(b, k, -1)
         x0 = layers[0][index]
-        return _loss(z[:b], z[b : 2 * b], z_neg, config) + _l2(x0[:b], x0[b : 2 * b], x0[2 * b :].view(b, k, -1), weight_decay)
+        shape = (*negatives.shape, -1)
+        loss = _loss(z[:b], z[b : 2 * b], z[2 * b :].view(shape), config, _hits(positives[1], negatives))
+        return loss + _l2(x0[:b], x0[b : 2 * b], x0[2 * b :].view(shape), weight_decay)
 
 
 class _SampledStep:
@@ -346,11 +347,15 @@ class _SampledStep:
         graph, config, model = self.problem.graph, self.config, self.model
         space = graph.space
         device = positives.device
-        b, k = positives.size(1), negatives.size(1)
+        b = positives.size(1)
         users = positives[0]
+        flat = negatives.reshape(-1)
+        # Each negative travels with some user of the batch: only its neighbourhood matters.
+        partner = users.repeat_interleave(negatives.size(1)) if negatives.dim() == 2 else users[
+            torch.randint(b, (flat.numel(),), device=device)]
         seeds = torch.cat([
             torch.stack([users, positives[1] + space.item_offset]),
-            torch.stack([users.repeat_interleave(k), negatives.reshape(-1) + space.item_offset]),
+            torch.stack([partner, flat + space.item_offset]),
         ], dim=1).cpu()
         batch = self.sampler.sample(seeds)
         n_id, e_id = batch.n_id.to(device), batch.e_id.to(device)
@@ -370,8 +375,9 @@ class _SampledStep:
         layers = model.propagate(x0, edge_index=edge_index, edge_weight=weight)
         z = model.combine(layers)
         u, i = label[0, :b], label[1, :b]
-        j = label[1, b:].view(b, k)
-        return _loss(z[u], z[i], z[j], config) + _l2(layers[0][u], layers[0][i], layers[0][j], weight_decay)
+        j = label[1, b:].view(negatives.shape)
+        loss = _loss(z[u], z[i], z[j], config, _hits(positives[1], negatives))
+        return loss + _l2(layers[0][u], layers[0][i], layers[0][j], weight_decay)
 
 
 def _id_keep(n_users: int, n_items: int, n_entities: int, warm_items: Tensor, config: KGRecConfig,
@@ -383,19 +389,31 @@ def _id_keep(n_users: int, n_items: int, n_entities: int, warm_items: Tensor, co
     return torch.cat([keep_users, keep_items, keep_entities])
 
 
-def _loss(user: Tensor, positive: Tensor, negative: Tensor, config: KGRecConfig) -> Tensor:
-    """``user``, ``positive`` ``(B, d)``, ``negative`` ``(B, K, d)`` → mean loss."""
+def _loss(user: Tensor, positive: Tensor, negative: Tensor, config: KGRecConfig, hits: Tensor | None = None) -> Tensor:
+    """Mean loss of ``user``, ``positive`` ``(B, d)`` against ``negative``: ``(B, K, d)``, one
+    set per positive (BPR), or ``(K, d)`` shared by the batch (softmax), where ``hits``
+    ``(B, K)`` marks negatives that are the positive itself (left out)."""
+    user, positive, negative = user.float(), positive.float(), negative.float()
     pos = (user * positive).sum(-1)
-    neg = torch.einsum("bd,bkd->bk", user, negative)
+    neg = user @ negative.T if negative.dim() == 2 else torch.einsum("bd,bkd->bk", user, negative)
+    if hits is not None:
+        neg = neg.masked_fill(hits, float("-inf"))
     if config.loss == "bpr":
         return -F.logsigmoid(pos.unsqueeze(1) - neg).mean()
-    logits = torch.cat([pos.unsqueeze(1), neg], dim=1).float() / config.temperature
+    logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / config.temperature
     return F.cross_entropy(logits, torch.zeros(logits.size(0), dtype=torch.long, device=logits.device))
 
 
+def _hits(items: Tensor, negatives: Tensor) -> Tensor | None:
+    """``(B, K)``: shared negative ``k`` is positive ``b``'s own item."""
+    if negatives.dim() == 2:
+        return None
+    return items.unsqueeze(1) == negatives.unsqueeze(0)
+
+
 def _l2(users: Tensor, items: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
-    """LightGCN's regulariser on layer-0 inputs ``(B, d)``, ``(B, d)``, ``(B, K, d)``:
-    ``weight_decay / 2 * (|x_u|² + |x_i|² + mean_k |x_j|²)``, batch mean."""
+    """LightGCN's regulariser on layer-0 inputs ``(B, d)``, ``(B, d)``, ``(B, K, d)`` or
+    ``(K, d)``: ``weight_decay / 2 * (|x_u|² + |x_i|² + mean_k |x_j|²)``, batch mean."""
     if weight_decay == 0:
         return users.new_zeros(())
     reg = users.pow(2).sum(-1) + items.pow(2).sum(-1) + negatives.pow(2).sum(-1).mean(-1)
@@ -408,10 +426,12 @@ def _batches(n: int, batch_size: int, device: torch.device):
         yield order[start : start + batch_size]
 
 
-def _negatives(warm_items: Tensor, b: int, k: int, device: torch.device) -> Tensor:
-    """``(b, k)`` item indices drawn uniformly from the warm items."""
-    candidates = torch.nonzero(warm_items).flatten()
-    return candidates[torch.randint(candidates.numel(), (b, max(k, 1)), device=device)]
+def _negatives(candidates: Tensor, b: int, config: KGRecConfig) -> Tensor:
+    """Item indices drawn uniformly from ``candidates``: ``(b, K)`` for BPR, ``(K,)``
+    shared by the batch for the softmax loss."""
+    k = max(config.negatives, 1)
+    shape = (b, k) if config.loss == "bpr" else (k,)
+    return candidates[torch.randint(candidates.numel(), shape, device=candidates.device)]
 
 
 def _amp_dtype(device: torch.device, settings: TrainSettings) -> torch.dtype | None:
