@@ -82,6 +82,15 @@ def test_a_known_user_and_attributes(actions: UiActions) -> None:
 def test_free_text_alone(actions: UiActions) -> None:
     view = actions.recommend(text="a space adventure with jedi knights", k=3)
     assert view.ok and len(view.table) == 3
+    assert "Free text alone has no path in the graph" in view.markdown
+    assert "No path of at most three hops" not in view.markdown
+
+
+def test_link_choices_are_named_entities_of_small_types(actions: UiActions) -> None:
+    choices = dict(actions.link_choices())
+    assert choices["genre: Sci-Fi"] == "IN_GENRE|genre:Sci-Fi"
+    assert choices["year: 1977"] == "RELEASED_IN|year:1977"
+    assert not [label for label in choices if " m." in label]  # Freebase codes are not names
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -208,6 +217,7 @@ def test_evaluation_table_reads_evaluate_json(tmp_path: Path) -> None:
     ({"title": "Link", "more_links": "DIRECTED_BY = Nobody Famous"}, "no entity has the id or name 'Nobody Famous'"),
     ({"title": "Link", "more_links": "BAD`REL = genre:Drama"}, "is not a valid relation name"),
     ({"title": "Link", "links": ["nonsense"]}, "pick links from the list"),
+    ({"title": "Link", "links": ["IN_GENRE|genre:No-such-genre"]}, "no entity has the id 'genre:No-such-genre'"),
 ])
 def test_add_item_refuses_bad_input(writable: UiActions, fields: dict, message: str) -> None:
     before = len(writable.service.item_ids)
@@ -226,7 +236,7 @@ def test_an_added_item_is_served_at_once(writable: UiActions) -> None:
     assert view.ok, view.markdown
     assert "**Added** *Star Wars: The Clone Saga* as item `ui-sw`" in view.markdown
     assert writable.add_item("The Quiet Farm", "A documentary about a year on a dairy farm.", item_id="ui-farm",
-                             links=["IN_GENRE|genre:Documentary"]).ok
+                             links=["IN_GENRE|genre:Drama"]).ok
     assert {"ui-sw", "ui-farm"} <= set(writable.new_items())
     assert writable.service.store.node(_ref({"label": "Item", "id": "ui-sw"}))["year"] == "2025"
     assert set(writable.search_items("clone saga")["item_id"]) == {"ui-sw"}

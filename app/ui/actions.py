@@ -154,29 +154,34 @@ class UiActions:
         return {name: _sorted_ids(values) for name, values in sorted(choices.items())}
 
     def link_choices(self) -> list[tuple[str, str]]:
-        """(label, "RELATION|entity id") for entities of small types that items link to:
-        genres, ratings, languages. Each with the relation items use most for that type."""
+        """(label, "RELATION|entity id") for the named entities of small types that items
+        link to: genres, years, ratings. Each with the relation items use most to reach it;
+        entities known only by a code (``m.0bxtg``) are left out: nobody could pick them."""
+        from text.sentences import is_fallback_name
+
         with self.lock.reading():
             export = self.service.export
             names = self.service.names
         entities = export.nodes.get(ENTITY)
         if entities is None or entities.empty:
             return []
-        types = entities["type"].astype(str) if "type" in entities.columns else pd.Series("entity", index=entities.index)
-        counts = types.value_counts()
         relations: dict[int, dict[str, int]] = {}
         for key, frame in export.edges.items():
             if key.src == ITEM and key.dst == ENTITY:
                 for entity, n in frame["dst"].value_counts().items():
                     relations.setdefault(int(entity), {})[key.type] = int(n)
+        ids = entities["id"].astype(str).tolist()
+        raw_names = entities["name"].tolist() if "name" in entities.columns else ids
+        types = entities["type"].astype(str).tolist() if "type" in entities.columns else ["entity"] * len(ids)
+        candidates = [p for p in relations if not is_fallback_name(raw_names[p], ids[p])]
+        per_type = pd.Series([types[p] for p in candidates], dtype=object).value_counts()
         out = []
-        for position, entity_type in enumerate(types):
-            if counts[entity_type] > SMALL_TYPE or position not in relations:
+        for position in candidates:
+            if per_type[types[position]] > SMALL_TYPE:
                 continue
             relation = max(relations[position].items(), key=lambda pair: pair[1])[0]
-            entity_id = str(entities["id"].iloc[position])
-            name = names.name(NodeRef(ENTITY, entity_id))
-            out.append((f"{names.kind(NodeRef(ENTITY, entity_id))}: {name}", f"{relation}|{entity_id}"))
+            ref = NodeRef(ENTITY, ids[position])
+            out.append((f"{names.kind(ref)}: {names.name(ref)}", f"{relation}|{ids[position]}"))
         return sorted(out)
 
     # --- recommend and explain -------------------------------------------------------
@@ -212,7 +217,7 @@ class UiActions:
         if text and text.strip():
             request["text"] = text
         answer, note = self.answer(request)
-        return self._view(answer, note)
+        return self._view(answer, note, request)
 
     def new_items(self) -> list[str]:
         """Items with no interactions in the store: cold items."""
@@ -233,7 +238,7 @@ class UiActions:
                 [answer] = self.service.recommend([request], explain=False)
                 return answer, f"explanations are unavailable ({type(error).__name__}: {error})"
 
-    def _view(self, answer: dict[str, object], note: str | None) -> Recommendations:
+    def _view(self, answer: dict[str, object], note: str | None, request: Mapping[str, object]) -> Recommendations:
         if answer.get("error"):
             return Recommendations(pd.DataFrame(columns=RECOMMEND_COLUMNS), f"**Error:** {answer['error']}", ok=False)
         titles = self.service.names.items
@@ -253,6 +258,10 @@ class UiActions:
             lines.append(f"> **Warning:** {warning}")
         if note:
             lines.append(f"> **Note:** {note}")
+        anchored = bool(request.get("user_id") or request.get("liked") or request.get("attributes"))
+        if items and not anchored:
+            lines.append("> Free text alone has no path in the graph: give liked items or attributes "
+                         "to see why each item fits.")
         if lines:
             lines.append("")
         if not items:
@@ -265,7 +274,7 @@ class UiActions:
                 sentences[str(explanation["sentence"])] = sentences.get(str(explanation["sentence"]), 0) + 1
             for sentence, count in sentences.items():  # paths through different co-users read the same
                 lines.append(f"- {sentence}" + (f" *({count} paths)*" if count > 1 else ""))
-            if not explanations and "explanations" in item:
+            if not explanations and "explanations" in item and anchored:
                 lines.append("- *No path of at most three hops joins this item to what you gave.*")
             lines.append("")
         return Recommendations(table, "\n".join(lines).strip(), items)
@@ -426,6 +435,9 @@ class UiActions:
             if item_id and self.service.store.node(NodeRef(ITEM, item_id)) is not None:
                 raise KgrecError(f"an item with id {item_id!r} already exists: leave the id empty for a new one.")
             triples = [_link(value) for value in links or ()]
+            missing = [entity for _, entity in triples if self.service.store.node(NodeRef(ENTITY, entity)) is None]
+            if missing:
+                raise KgrecError(f"no entity has the id {missing[0]!r}: pick links from the list.")
             triples += [self._resolve_link(line) for line in _lines(more_links)]
         item_id = item_id or f"new-{uuid.uuid4().hex[:8]}"
         row: dict[str, str] = {"item_id": item_id, "title": title, "description": description}

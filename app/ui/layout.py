@@ -116,7 +116,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
                 new_id = gr.Textbox("", label="Item id (optional; one is made up when empty)", elem_id="new-id")
             new_description = gr.Textbox("", label="Description", lines=3, elem_id="new-description")
             new_links = gr.Dropdown(choices=actions.link_choices(), value=[], multiselect=True, label="Links (genres, ...)",
-                                    elem_id="new-links")
+                                    allow_custom_value=True, elem_id="new-links")
             with gr.Row():
                 new_more_links = gr.Textbox("", label="More links: one 'RELATION = entity id or name' per line",
                                             placeholder="DIRECTED_BY = George Lucas", lines=2, elem_id="new-more-links")
