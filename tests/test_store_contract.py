@@ -112,3 +112,16 @@ def test_both_stores_hold_the_same_graph(tmp_path: Path, settings) -> None:
     finally:
         neo4j.clear()
         neo4j.close()
+
+
+def test_reingest_with_changes_updates_only_those(store: GraphStore, settings, tmp_path: Path) -> None:
+    ingest_folder(TINY, store, settings)
+    changed = write_catalog(
+        tmp_path / "changed",
+        items="item_id,title,description\nheat,Heat,A master thief and a detective face off in Los Angeles.\n",
+        interactions="user_id,item_id,rating,timestamp\n1,heat,2,881250949\n",
+    )
+    ingest_folder(changed, store, settings)
+    interactions = normalised(store.export())["edges"][("INTERACTED", "User", "Item")]
+    assert ("1", "heat", (("rating", 2.0), ("ts", 881250949.0))) in interactions
+    assert len(interactions) == 5 and store.counts().types["INTERACTED"] == 5

@@ -8,12 +8,13 @@ checked by ``kg.identifiers.checked_type`` right before they are placed in a sta
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
 import neo4j
 import pandas as pd
-from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from kg.errors import StoreError
 from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathStep, RelKey
@@ -23,6 +24,10 @@ from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress, with_ent
 from kg.to_graph import properties
 
 LOOKUP_CHUNK = 50_000
+DIFF_SHARE = 0.2
+"""A relationship load at least this large against the stored count of its type is diffed
+against the store instead of MERGEd row by row."""
+_PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Neo4jStore(GraphStore):
@@ -74,26 +79,71 @@ class Neo4jStore(GraphStore):
             self._query(f"CREATE CONSTRAINT {label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE")
 
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
-        """Labels and types the store does not hold yet are written with CREATE (nothing to
-        match against; ids and pairs are de-duplicated first), the others with MERGE."""
+        """Nodes: CREATE for a label the store does not hold yet, else MERGE by id.
+
+        Relationships, per (type, labels): CREATE when the store has none of that type;
+        when the load is large against what the store holds (a re-ingest, a big
+        increment) the existing pairs are read first and only new pairs are created and
+        changed ones updated, which is what makes re-ingesting faster than the first load;
+        a small increment is MERGEd. Rows go as lists, sorted by source node (fewer page
+        faults and lock hand-overs than maps in random order)."""
         present = self.counts()
         for label, frame in delta.nodes.items():
             frame = frame.drop_duplicates("id", keep="last")
-            rows = [{"id": i, "p": p} for i, p in zip(frame["id"].tolist(), properties(frame, ("id",)))]
+            rows = [[i, p] for i, p in zip(frame["id"].tolist(), properties(frame, ("id",)))]
             write = "CREATE" if not present.labels.get(label) else "MERGE"
-            cypher = f"UNWIND $rows AS row {write} (n:{checked_label(label)} {{id: row.id}}) SET n += row.p"
+            cypher = f"UNWIND $rows AS row {write} (n:{checked_label(label)} {{id: row[0]}}) SET n += row[1]"
             self._write_batches(cypher, rows, progress)
         for rel, frame in delta.rels.items():
-            frame = frame.drop_duplicates(["src", "dst"], keep="last")
-            props = properties(frame, ("src", "dst"))
-            rows = [[s, d, p] for s, d, p in zip(frame["src"].tolist(), frame["dst"].tolist(), props)]
-            write = "CREATE" if not present.types.get(rel.type) else "MERGE"
-            cypher = (
-                f"UNWIND $rows AS row MATCH (a:{checked_label(rel.src)} {{id: row[0]}}) "
-                f"MATCH (b:{checked_label(rel.dst)} {{id: row[1]}}) "
-                f"{write} (a)-[r:`{checked_type(rel.type)}`]->(b) SET r += row[2]"
-            )
-            self._write_batches(cypher, rows, progress)
+            frame = frame.drop_duplicates(["src", "dst"], keep="last").sort_values(["src", "dst"], kind="stable")
+            existing = present.types.get(rel.type, 0)
+            if existing == 0:
+                self._write_rels(rel, frame, "CREATE", progress)
+            elif len(frame) >= DIFF_SHARE * existing:
+                new, changed, unchanged = self._diff(rel, frame)
+                self._write_rels(rel, new, "CREATE", progress)
+                self._write_rels(rel, changed, "MERGE", progress)
+                if progress:
+                    progress(unchanged)
+            else:
+                self._write_rels(rel, frame, "MERGE", progress)
+
+    def _write_rels(self, rel: RelKey, frame: pd.DataFrame, write: str, progress: Progress | None) -> None:
+        columns = [c for c in frame.columns if c not in ("src", "dst")]
+        if not all(_PROPERTY.fullmatch(c) for c in columns):
+            raise StoreError(f"unsafe relationship property name among {columns}")
+        values = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in ["src", "dst", *columns]]
+        rows = [list(row) for row in zip(*values)]
+        assignments = ", ".join(f"r.`{c}` = row[{i + 2}]" for i, c in enumerate(columns))
+        cypher = (
+            f"UNWIND $rows AS row MATCH (a:{checked_label(rel.src)} {{id: row[0]}}) "
+            f"MATCH (b:{checked_label(rel.dst)} {{id: row[1]}}) "
+            f"{write} (a)-[r:`{checked_type(rel.type)}`]->(b)" + (f" SET {assignments}" if assignments else "")
+        )
+        self._write_batches(cypher, rows, progress)
+
+    def _diff(self, rel: RelKey, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+        """Split a load into pairs the store lacks, pairs whose properties differ, and the
+        number of pairs already there as given."""
+        columns = [c for c in frame.columns if c not in ("src", "dst")]
+        records = self._query(
+            f"MATCH (a:{checked_label(rel.src)})-[r:`{checked_type(rel.type)}`]->(b:{checked_label(rel.dst)}) "
+            "RETURN a.id AS src, b.id AS dst, properties(r) AS p"
+        )
+        stored = pd.DataFrame({
+            "src": [r["src"] for r in records],
+            "dst": [r["dst"] for r in records],
+            **{f"{c}__stored": [r["p"].get(c) for r in records] for c in columns},
+        })
+        joined = frame.merge(stored, on=["src", "dst"], how="left", indicator=True)
+        new = joined["_merge"] == "left_only"
+        differs = pd.Series(False, index=joined.index)
+        for c in columns:
+            mine, theirs = joined[c], joined[f"{c}__stored"]
+            differs |= ~((mine == theirs) | (mine.isna() & theirs.isna()))
+        changed = ~new & differs
+        keep = ["src", "dst", *columns]
+        return joined.loc[new, keep], joined.loc[changed, keep], int((~new & ~differs).sum())
 
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
@@ -184,8 +234,9 @@ class Neo4jStore(GraphStore):
     def clear(self) -> None:
         try:
             with self.driver.session(database=self.database) as session:
-                session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
-        except ClientError as error:
+                session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS").consume()
+                session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 50000 ROWS").consume()
+        except Neo4jError as error:
             raise StoreError(f"Neo4j refused to clear the graph: {_first_line(error)}") from None
 
     def close(self) -> None:
