@@ -187,7 +187,7 @@ def test_neighbourhood_messages(actions: UiActions, label: str, node: str, messa
 def test_model_info(actions: UiActions) -> None:
     text, table, curve = actions.model_info()
     assert "**Model folder:**" in text and "16 dimensions, 2 layers" in text
-    assert "run `kgrec evaluate" in text and table.empty
+    assert "run `kgrec evaluate" in text and table.empty and "Recall@K" in table.columns
     assert curve is not None and Path(curve).name == "training_curve.png" and Path(curve).is_file()
 
 
@@ -199,9 +199,10 @@ def test_evaluation_table_reads_evaluate_json(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{not json")
     table = evaluation_table(tmp_path)
     assert table.to_dict("records") == [{
-        "protocol": "warm", "recommender": "kgrec", "condition": "warm", "Recall@20": "0.3000 ± 0.0100",
-        "NDCG@20": "0.4000 ± 0.0200", "seeds": 2, "file": "evaluation-warm.json",
+        "protocol": "warm", "recommender": "kgrec", "condition": "warm", "Recall@K": "0.3000 ± 0.0100",
+        "NDCG@K": "0.4000 ± 0.0200", "K": 20, "seeds": 2, "file": "evaluation-warm.json",
     }]
+    assert list(evaluation_table(tmp_path / "missing").columns) == list(table.columns)
 
 
 # --- add an item ------------------------------------------------------------------------------

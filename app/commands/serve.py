@@ -45,7 +45,8 @@ def serve(settings: Settings, model: Path | None, host: str, port: int) -> None:
         print(f"serving {len(service.item_ids):,} items at http://{host}:{port} (Ctrl-C stops)", flush=True)
         try:
             launch(app, host, port, block=True, quiet=True)
-        except OSError as error:
-            raise KgrecError(f"cannot listen on {host}:{port} ({error}): choose another --port") from None
+        except OSError:  # Gradio's message names its own environment variables, not our flags
+            raise KgrecError(f"cannot listen on {host}:{port}: the port is in use or not allowed; "
+                             "choose another --port") from None
     finally:
         service.close()

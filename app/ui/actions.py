@@ -58,6 +58,8 @@ RECOMMEND_COLUMNS = ["rank", "item_id", "title", "score"]
 REJECTION_COLUMNS = ["file", "line", "field", "reason", "message", "raw"]
 NEIGHBOUR_COLUMNS = ["relationship", "direction", "label", "id", "name"]
 SEARCH_COLUMNS = ["item_id", "title", "description", "match"]
+PATH_COLUMNS = ["path", "hop", "from", "relationship", "to"]
+EVALUATION_COLUMNS = ["protocol", "recommender", "condition", "Recall@K", "NDCG@K", "K", "seeds", "file"]
 
 
 class ReadWriteLock:
@@ -281,7 +283,7 @@ class UiActions:
 
     def explain_view(self, items: Sequence[Mapping[str, object]], item_id: str | None) -> PathView:
         """The paths of one recommended item as sentences, a table and a picture."""
-        empty = pd.DataFrame(columns=["path", "hop", "from", "relationship", "to"])
+        empty = pd.DataFrame(columns=PATH_COLUMNS)
         if not items:
             return PathView("Get recommendations first (Recommend tab).", None, empty)
         chosen = next((i for i in items if str(i["item_id"]) == str(item_id)), None)
@@ -553,12 +555,13 @@ def evaluation_table(folder: Path) -> pd.DataFrame:
                 "protocol": raw["protocol"],
                 "recommender": entry.get("recommender"),
                 "condition": entry.get("condition"),
-                f"Recall@{k}": _mean_std(entry, f"recall@{k}"),
-                f"NDCG@{k}": _mean_std(entry, f"ndcg@{k}"),
+                "Recall@K": _mean_std(entry, f"recall@{k}"),
+                "NDCG@K": _mean_std(entry, f"ndcg@{k}"),
+                "K": k,
                 "seeds": entry.get("seeds"),
                 "file": path.name,
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
 
 
 def _mean_std(entry: Mapping[str, object], metric: str) -> str:

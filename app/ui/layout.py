@@ -28,7 +28,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from app.ui.actions import MAX_DESCRIPTION, UiActions  # noqa: E402
+from app.ui.actions import (  # noqa: E402
+    EVALUATION_COLUMNS,
+    MAX_DESCRIPTION,
+    NEIGHBOUR_COLUMNS,
+    PATH_COLUMNS,
+    RECOMMEND_COLUMNS,
+    REJECTION_COLUMNS,
+    SEARCH_COLUMNS,
+    UiActions,
+)
 from kg.identifiers import LABELS  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -77,18 +86,22 @@ def build_app(actions: UiActions) -> gr.Blocks:
                     liked = gr.Dropdown(choices=_all_items(actions),
                                         value=[], multiselect=True, allow_custom_value=True, filterable=True,
                                         label="Items the user liked", elem_id="liked")
-                    attribute_inputs = [
-                        gr.Dropdown(choices=values, value=None, label=f"{name}", allow_custom_value=True,
-                                    elem_id=f"attr-{name}")
-                        for name, values in attributes.items()
-                    ]
+                    attribute_inputs = []
+                    if attributes:
+                        with gr.Accordion(f"Attributes ({', '.join(attributes)})", open=False, elem_id="attributes"):
+                            with gr.Row():
+                                attribute_inputs = [
+                                    gr.Dropdown(choices=values, value=None, label=name, allow_custom_value=True,
+                                                min_width=120, elem_id=f"attr-{re.sub(r'[^A-Za-z0-9_-]', '_', name)}")
+                                    for name, values in attributes.items()
+                                ]
                     text = gr.Textbox("", label="What the user wants, in words (optional)", lines=2, elem_id="free-text")
                     k = gr.Slider(1, 100, value=10, step=1, label="How many (k)", elem_id="k")
                     only_new = gr.Checkbox(False, label="Only new items (nobody has interacted with them yet)",
                                            elem_id="only-new")
                     recommend_button = gr.Button("Recommend", variant="primary", elem_id="recommend-button")
                 with gr.Column(scale=2):
-                    table = gr.Dataframe(value=pd.DataFrame(columns=["rank", "item_id", "title", "score"]),
+                    table = gr.Dataframe(value=_empty(RECOMMEND_COLUMNS),
                                          label="Top K", interactive=False, elem_id="recommendations")
                     sentences = gr.Markdown(elem_id="explanations")
 
@@ -97,7 +110,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
             path_text = gr.Markdown("Get recommendations first (Recommend tab).", elem_id="path-text")
             path_image = gr.Image(type="pil", label="Paths through the graph", interactive=False, elem_id="path-image",
                                   format="png")
-            path_table = gr.Dataframe(label="Hops", interactive=False, elem_id="path-table")
+            path_table = gr.Dataframe(_empty(PATH_COLUMNS), label="Hops", interactive=False, elem_id="path-table")
 
         with gr.Tab("Catalog", id="catalog"):
             gr.Markdown("**Upload catalog files**: `items.csv`, `interactions.csv` (and `users.csv`, `triples.csv`, "
@@ -108,7 +121,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
             strict = gr.Checkbox(False, label="Strict: ingest nothing if any row is rejected", elem_id="strict")
             upload_button = gr.Button("Validate and ingest", variant="primary", elem_id="upload-button")
             upload_report = gr.Markdown(elem_id="upload-report")
-            rejected = gr.Dataframe(label="Rejected rows", interactive=False, elem_id="rejected")
+            rejected = gr.Dataframe(_empty(REJECTION_COLUMNS), label="Rejected rows", interactive=False, elem_id="rejected")
             gr.Markdown(f"**Add one item** (served at once, no retraining). Title required; description up to "
                         f"{MAX_DESCRIPTION:,} characters.")
             with gr.Row():
@@ -130,7 +143,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
                 query = gr.Textbox("", label="Search items", placeholder="a title, or what it is about", elem_id="explore-query")
                 semantic = gr.Checkbox(False, label="By meaning (text embeddings)", elem_id="explore-semantic")
             search_button = gr.Button("Search", elem_id="explore-search")
-            results = gr.Dataframe(label="Items (click a row to see its neighbourhood)", interactive=False,
+            results = gr.Dataframe(_empty(SEARCH_COLUMNS), label="Items (click a row to see its neighbourhood)", interactive=False,
                                    elem_id="explore-results")
             with gr.Row():
                 label = gr.Dropdown(choices=list(LABELS), value="Item", label="Label", elem_id="node-label")
@@ -138,11 +151,11 @@ def build_app(actions: UiActions) -> gr.Blocks:
                 neighbours_button = gr.Button("Neighbourhood", elem_id="neighbours-button")
             node_text = gr.Markdown(elem_id="node-text")
             node_image = gr.Image(type="pil", label="Neighbourhood", interactive=False, format="png", elem_id="node-image")
-            node_table = gr.Dataframe(label="Neighbours", interactive=False, elem_id="node-table")
+            node_table = gr.Dataframe(_empty(NEIGHBOUR_COLUMNS), label="Neighbours", interactive=False, elem_id="node-table")
 
         with gr.Tab("Model", id="model"):
             model_text = gr.Markdown(elem_id="model-text")
-            evaluation = gr.Dataframe(label="Evaluation (Recall@20 / NDCG@20, full ranking)", interactive=False,
+            evaluation = gr.Dataframe(_empty(EVALUATION_COLUMNS), label="Evaluation (full ranking)", interactive=False,
                                       elem_id="evaluation")
             curve = gr.Image(type="filepath", label="Training curve", interactive=False, elem_id="training-curve")
             model_button = gr.Button("Refresh", elem_id="model-refresh")
@@ -164,14 +177,14 @@ def build_app(actions: UiActions) -> gr.Blocks:
         recommend_button.click(
             _guarded(recommend, lambda m: (gr.skip(), m, [], gr.skip())),
             [user, liked, text, k, only_new, *attribute_inputs], [table, sentences, items_state, which], api_name="recommend",
-        ).then(_guarded(lambda items, item: _explain(actions, items, item), lambda m: (m, None, None)),
+        ).then(_guarded(lambda items, item: _explain(actions, items, item), lambda m: (m, None, gr.skip())),
                [items_state, which], [path_text, path_image, path_table], api_visibility="private")
 
         def explain(items: list[dict], item_id: str | None = None):
             """The explanation paths of one of the current recommendations."""
             return _explain(actions, items, item_id)
 
-        which.input(_guarded(explain, lambda m: (m, None, None)), [items_state, which],
+        which.input(_guarded(explain, lambda m: (m, None, gr.skip())), [items_state, which],
                     [path_text, path_image, path_table], api_name="explain")
 
         def search_liked(query_text: str, selected: list[str] | None):
@@ -189,7 +202,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
             view = actions.ingest_upload(paths or [], strict=strict_value)
             return view.markdown, view.rejected
 
-        upload_button.click(_guarded(upload, lambda m: (m, None)), [files, strict], [upload_report, rejected],
+        upload_button.click(_guarded(upload, lambda m: (m, gr.skip())), [files, strict], [upload_report, rejected],
                             api_name="upload_catalog", concurrency_id="write", concurrency_limit=1)
 
         def add_item(title: str, item_id: str = "", description: str = "", links: list[str] | None = None,
@@ -206,15 +219,15 @@ def build_app(actions: UiActions) -> gr.Blocks:
             """Items by title substring, or by meaning."""
             return actions.search_items(query_text, semantic=by_meaning)
 
-        search_button.click(_guarded(search, lambda m: None), [query, semantic], [results], api_name="search_items")
-        query.submit(_guarded(search, lambda m: None), [query, semantic], [results], api_visibility="private")
+        search_button.click(_guarded(search, _toast), [query, semantic], [results], api_name="search_items")
+        query.submit(_guarded(search, _toast), [query, semantic], [results], api_visibility="private")
 
         def neighbourhood(label_value: str = "Item", node: str = ""):
             """A node's properties, neighbours and picture."""
             view = actions.neighbourhood(label_value, node)
             return view.markdown, view.image, view.table
 
-        neighbours_button.click(_guarded(neighbourhood, lambda m: (m, None, None)), [label, node_id],
+        neighbours_button.click(_guarded(neighbourhood, lambda m: (m, None, gr.skip())), [label, node_id],
                                 [node_text, node_image, node_table], api_name="neighbours")
 
         def pick_result(frame: pd.DataFrame, event: gr.SelectData):
@@ -223,16 +236,16 @@ def build_app(actions: UiActions) -> gr.Blocks:
             view = actions.neighbourhood("Item", item)
             return "Item", item, view.markdown, view.image, view.table
 
-        results.select(_guarded(pick_result, lambda m: (gr.skip(), gr.skip(), m, None, None)), [results],
+        results.select(_guarded(pick_result, lambda m: (gr.skip(), gr.skip(), m, None, gr.skip())), [results],
                        [label, node_id, node_text, node_image, node_table], api_visibility="private")
 
         def model_info():
             """The loaded model, its evaluation results and training curve."""
             return actions.model_info()
 
-        model_button.click(_guarded(model_info, lambda m: (m, None, None)), None, [model_text, evaluation, curve],
+        model_button.click(_guarded(model_info, lambda m: (m, gr.skip(), None)), None, [model_text, evaluation, curve],
                            api_name="model_info")
-        app.load(_guarded(model_info, lambda m: (m, None, None)), None, [model_text, evaluation, curve],
+        app.load(_guarded(model_info, lambda m: (m, gr.skip(), None)), None, [model_text, evaluation, curve],
                  api_visibility="private")
 
         def recommend_json(request: dict) -> dict:
@@ -267,6 +280,15 @@ def _name_attribute_parameters(fn: Callable[..., Any], names: list[str]) -> None
         extra.append(inspect.Parameter(identifier, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
                                        annotation="str | None"))
     fn.__signature__ = signature.replace(parameters=[*fixed, *extra])  # type: ignore[attr-defined]
+
+
+def _toast(message: str) -> Any:
+    """For outputs with no place for a sentence: Gradio shows the message in a pop-up."""
+    raise gr.Error(message.replace("**", ""))
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=columns)
 
 
 def _explain(actions: UiActions, items: list[dict], item_id: str | None):  # type: ignore[no-untyped-def]
