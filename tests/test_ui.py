@@ -444,3 +444,47 @@ def _ref(node: dict):  # type: ignore[no-untyped-def]
 
     return NodeRef(node["label"], node["id"])
 
+
+
+# --- the same over Neo4j ------------------------------------------------------------------------
+
+
+@pytest.mark.neo4j
+def test_the_app_over_neo4j(ui_home: Path, ml100k_catalog: Catalog, tmp_path: Path) -> None:
+    """The small catalog in Neo4j, served with the model trained on the embedded copy of it:
+    recommend with explanations, add an item, upload a file with a bad row, explore."""
+    from app.service import RecommendationService, default_model_dir
+    from kg.ingest import ingest
+    from tests.conftest import open_neo4j
+    from tests.test_ui_support import small_catalog
+
+    home = copy_home(ui_home, tmp_path / "home")
+    store = open_neo4j(home)
+    settings = Settings.from_env(home=home, store="neo4j", device="cpu")
+    try:
+        store.clear()
+        ingest(small_catalog(ml100k_catalog), store, settings, progress=False)
+        service = RecommendationService(settings, default_model_dir(settings), store=store)
+        actions = UiActions(service)
+        view = actions.recommend(liked=list(STAR_WARS), k=3)
+        assert view.ok and "You liked *" in view.markdown
+        assert actions.explain_view(view.items, view.items[0]["item_id"]).image is not None
+
+        added = actions.add_item("Neo Saga", "Jedi knights, again.", item_id="neo-sw", links=SCI_FI_LINKS,
+                                 more_links=f"DIRECTED_BY = {STAR_WARS_DIRECTOR}")
+        assert added.ok, added.markdown
+        assert store.node(_ref({"label": "Item", "id": "neo-sw"})) is not None
+        fan = actions.recommend(liked=list(STAR_WARS), k=1, only_new=True)
+        assert fan.table["item_id"].tolist() == ["neo-sw"]
+
+        files = _write(tmp_path / "upload", items_csv="item_id,title\nneo-up,Uploaded\n",
+                       interactions_csv="user_id,item_id\nneo-user,neo-up\nneo-user,no-such-item\n")
+        uploaded = actions.ingest_upload(files)
+        assert uploaded.ok and uploaded.rejected["reason"].tolist() == ["unknown_item"]
+        assert "neo-user" in actions.known_users()
+
+        explored = actions.neighbourhood("Item", "neo-sw")
+        assert set(explored.table["relationship"]) == {"IN_GENRE", "DIRECTED_BY"}
+    finally:
+        store.clear()
+        store.close()
