@@ -1,0 +1,131 @@
+"""Training and serving benchmark: the kgrec model against PyG's LightGCN trained by the same
+harness (same dim, layers, batch size, early stopping), per data set: seconds per epoch,
+epochs and seconds to convergence, peak memory, and recommendation throughput for a batch
+of 1,000 users (known users, and new users described by 3 liked items).
+
+    python bench/train.py [--datasets ml-100k,ml-1m] [--epochs 300] [--device auto]
+
+Each data set is ingested once into an embedded store under
+``${XDG_CACHE_HOME:-~/.cache}/kgrec-bench/<name>`` and reused. Each training runs in its own
+process, so its peak RSS is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kgrec-bench"
+
+
+def prepare(name: str) -> Path:
+    from kg.datasets import load_dataset
+    from kg.ingest import ingest
+    from kg.settings import Settings
+    from kg.store.embedded import EmbeddedStore
+
+    home = BENCH_HOME / name
+    settings = Settings.from_env(environ={}, home=home)
+    with EmbeddedStore(settings.store_dir) as store:
+        if store.counts().labels.get("Item", 0) == 0:
+            ingest(load_dataset(name, settings), store, settings)
+    return home
+
+
+def child(home: Path, which: str, epochs: int, device: str) -> dict[str, object]:
+    """Runs in a subprocess: train one recommender, time it, and time serving."""
+    from gnn.baselines import LightGCNBaseline
+    from gnn.recommender import TrainData, TrainSettings, UserQuery
+    from gnn.splits import make_split
+    from kg.settings import Settings
+    from kg.store.embedded import EmbeddedStore
+    from text.encoder import TextEncoder
+    from text.features import node_text_features
+
+    settings = Settings.from_env(environ={}, home=home, device=device)
+    with EmbeddedStore(settings.store_dir) as store:
+        export = store.export()
+    text = node_text_features(export, TextEncoder(settings), progress=False)
+    split = make_split(export, "warm", seed=0, test_ratio=0.0, valid_ratio=0.1)
+    data = TrainData(export, split.train, split.valid, text["Item"], text["Entity"])
+    train_settings = TrainSettings(epochs=epochs, device=device)
+    if which == "kgrec":
+        from gnn.inference import KGRec
+
+        recommender = KGRec(progress=False)
+    else:
+        recommender = LightGCNBaseline()
+    started = time.perf_counter()
+    recommender.fit(data, train_settings)
+    seconds = time.perf_counter() - started
+    curve = getattr(recommender, "curve", None)
+    epoch_seconds = [r.seconds for r in curve.records] if curve is not None else []
+    users = np.arange(min(1000, data.n_users))
+    rng = np.random.default_rng(0)
+    known = [UserQuery(user=int(u)) for u in users]
+    new = [UserQuery(liked=tuple(int(i) for i in rng.choice(data.n_items, 3, replace=False))) for _ in users]
+    timings = {}
+    for label, queries in (("known", known), ("new", new)):
+        recommender.score(queries[:10])
+        started = time.perf_counter()
+        scores = recommender.score(queries)
+        top = scores.topk(20, dim=1)
+        timings[label] = time.perf_counter() - started
+        assert top.indices.shape == (len(queries), 20)
+    return {
+        "recommender": which,
+        "train_s": seconds,
+        "epochs": len(epoch_seconds) or None,
+        "s_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else None,
+        "best_epoch": getattr(curve, "best_epoch", None),
+        "best_valid_ndcg": getattr(curve, "best_ndcg", None),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "recommend_1000_known_s": timings["known"],
+        "recommend_1000_new_s": timings["new"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="ml-100k,ml-1m")
+    parser.add_argument("--recommenders", default="kgrec,lightgcn")
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--child", nargs=2, metavar=("HOME", "RECOMMENDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(Path(args.child[0]), args.child[1], args.epochs, args.device)))
+        return
+    results: dict[str, list[dict[str, object]]] = {}
+    for name in args.datasets.split(","):
+        home = prepare(name)
+        for which in args.recommenders.split(","):
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", str(home), which, "--epochs", str(args.epochs), "--device", args.device],
+                capture_output=True, text=True, check=True,
+            )
+            results.setdefault(name, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"\n{name}")
+        print(f"{'':10} {'s/epoch':>8} {'epochs':>7} {'train s':>8} {'best NDCG':>9} {'peak MB':>8} {'1k known s':>10} {'1k new s':>9}")
+        for row in results[name]:
+            print(f"{row['recommender']:10} {row['s_per_epoch'] or float('nan'):8.2f} {row['epochs'] or 0:7d} {row['train_s']:8.1f} "
+                  f"{row['best_valid_ndcg'] or float('nan'):9.4f} {row['peak_rss_mb']:8.0f} {row['recommend_1000_known_s']:10.3f} "
+                  f"{row['recommend_1000_new_s']:9.3f}")
+        if len(results[name]) == 2:
+            a, b = results[name]
+            print(f"ratio {a['recommender']}/{b['recommender']}: train time {a['train_s'] / b['train_s']:.2f}x, "
+                  f"peak memory {a['peak_rss_mb'] / b['peak_rss_mb']:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
