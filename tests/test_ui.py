@@ -488,3 +488,32 @@ def test_the_app_over_neo4j(ui_home: Path, ml100k_catalog: Catalog, tmp_path: Pa
     finally:
         store.clear()
         store.close()
+
+
+def test_demo_skips_what_is_done(ui_home: Path, data_settings: Settings, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    home = copy_home(ui_home, tmp_path / "home")
+    (home / "data").symlink_to(data_settings.data_dir, target_is_directory=True)  # ml-100k, fetched once
+    assert main(["--home", str(home), "demo", "--store", "embedded", "--no-serve"]) == 0
+    out = capsys.readouterr().out
+    assert [line[:5] for line in out.splitlines() if line.startswith("[")] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    assert "ml-100k is already fetched" in out
+    assert "the embedded store already holds a catalog: skipping ingest" in out
+    assert "a model is already trained" in out and "serving skipped (--no-serve)" in out
+    assert main(["--home", str(home), "demo", "--store", "embedded", "--epochs", "0"]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_serve_on_a_busy_port_says_so(ui_home: Path) -> None:
+    import socket
+
+    from app.commands.serve import serve
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(KgrecError, match=f"cannot listen on 127.0.0.1:{port}: the port is in use"):
+            serve(settings_for(ui_home), None, "127.0.0.1", port)
