@@ -170,6 +170,13 @@ def test_a_bad_upload_shows_the_report(page, tmp_path: Path) -> None:  # type: i
     expect(page.locator("#rejected")).to_contain_text("not_utf8")
     expect(page.locator("#rejected")).to_contain_text("unknown_item")
     expect(report).to_contain_text("reloaded")
+    _tab(page, "Recommend")  # the pickers know the new user and item
+    user = page.locator("#user-id input")
+    user.click()
+    user.press_sequentially("b-us")
+    expect(page.get_by_role("option", name="b-user", exact=True)).to_be_visible()
+    page.keyboard.press("Escape")
+    _tab(page, "Catalog")
 
     # A file-level error ingests nothing and says why.
     bad = tmp_path / "bad" / "items.csv"

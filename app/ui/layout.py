@@ -202,8 +202,17 @@ def build_app(actions: UiActions) -> gr.Blocks:
             view = actions.ingest_upload(paths or [], strict=strict_value)
             return view.markdown, view.rejected
 
+        def refresh_pickers(selected: list[str] | None):
+            """New users and items in the pickers after the catalog changed."""
+            selected = list(selected or [])
+            kept = [(actions.item_label(i), i) for i in selected]
+            items = kept + [c for c in _all_items(actions) if c[1] not in selected]
+            return gr.update(choices=actions.known_users()), gr.update(choices=items, value=selected)
+
         upload_button.click(_guarded(upload, lambda m: (m, gr.skip())), [files, strict], [upload_report, rejected],
-                            api_name="upload_catalog", concurrency_id="write", concurrency_limit=1)
+                            api_name="upload_catalog", concurrency_id="write", concurrency_limit=1
+                            ).then(_guarded(refresh_pickers, lambda m: (gr.skip(), gr.skip())), [liked], [user, liked],
+                                   api_visibility="private")
 
         def add_item(title: str, item_id: str = "", description: str = "", links: list[str] | None = None,
                      more_links: str = "", properties: str = ""):
@@ -213,7 +222,9 @@ def build_app(actions: UiActions) -> gr.Blocks:
 
         add_button.click(_guarded(add_item, lambda m: m),
                          [new_title, new_id, new_description, new_links, new_more_links, new_properties], [add_report],
-                         api_name="add_item", concurrency_id="write", concurrency_limit=1)
+                         api_name="add_item", concurrency_id="write", concurrency_limit=1
+                         ).then(_guarded(refresh_pickers, lambda m: (gr.skip(), gr.skip())), [liked], [user, liked],
+                                api_visibility="private")
 
         def search(query_text: str, by_meaning: bool = False):
             """Items by title substring, or by meaning."""
