@@ -258,6 +258,10 @@ def build_app(actions: UiActions) -> gr.Blocks:
                            api_name="model_info")
         app.load(_guarded(model_info, lambda m: (m, gr.skip(), None)), None, [model_text, evaluation, curve],
                  api_visibility="private")
+        # A page opened after items or users were added gets them in its pickers too (choices
+        # only: what the visitor may already have picked stays).
+        app.load(_guarded(lambda: (gr.update(choices=actions.known_users()), gr.update(choices=_all_items(actions))),
+                          lambda m: (gr.skip(), gr.skip())), None, [user, liked], api_visibility="private")
 
         def recommend_json(request: dict) -> dict:
             """Answer one request of the recommendation contract (JSON object, as in
