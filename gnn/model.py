@@ -67,10 +67,14 @@ class KGRecConfig:
     """Each step, this share of users has its ID embedding hidden (user-side ID dropout)."""
     entity_id_dropout: float = 0.1
     loss: str = "bpr"
-    """``bpr``: :math:`-\\log\\sigma(s_{ui} - s_{uj})` with ``negatives`` sampled items per
-    positive; ``softmax``: :math:`-\\log \\frac{e^{s_{ui}/\\tau}}{e^{s_{ui}/\\tau} + \\sum_j
-    e^{s_{uj}/\\tau}}` over ``negatives`` sampled items shared by the batch."""
+    """``bpr``: the mean of :math:`-\\log\\sigma(s_{ui} - s_{uj})` over the sampled
+    negatives :math:`j`; ``softmax``: :math:`-\\log \\frac{e^{s_{ui}/\\tau}}{e^{s_{ui}/\\tau}
+    + \\sum_j e^{s_{uj}/\\tau}}`."""
     negatives: int = 1
+    """Negative items sampled (uniformly, among items with training interactions) per
+    positive, or per batch with ``shared_negatives``."""
+    shared_negatives: bool = False
+    """One negative set for the whole batch: many negatives for one matrix product."""
     temperature: float = 1.0
     """:math:`\\tau`, dividing the scores in the softmax loss."""
     min_entity_degree: int = 2

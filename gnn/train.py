@@ -12,9 +12,7 @@ positives. Each step:
    batch with PyG's :class:`~torch_geometric.loader.LinkNeighborLoader` (larger graphs);
 3. scores each positive against uniformly sampled negative items (warm items only: a
    cold item sampled as a negative would teach the model that text without history is
-   bad) with the BPR loss (one negative set per positive) or the sampled-softmax loss (one
-   negative set shared by the batch, so that many negatives cost one matrix product),
-   plus L2 on the batch's layer-0 inputs.
+   bad) with the BPR or the sampled-softmax loss, plus L2 on the batch's layer-0 inputs.
 
 After every ``settings.eval_every`` epochs it ranks all items for the validation users
 (their training items masked) and keeps the weights with the best NDCG@20; it stops after
@@ -317,13 +315,14 @@ class _FullGraphStep:
             adjacency = adjacency_matrix(graph.subgraph(~dropped))
         x0 = self.model.inputs(space, self.problem.nodes, keep)
         layers = self.model.propagate(x0, adjacency=adjacency)
-        b = positives.size(1)
-        index = torch.cat([positives[0], positives[1] + space.item_offset, negatives.reshape(-1) + space.item_offset])
-        z = self.model.combine([layer[index] for layer in layers])
-        x0 = layers[0][index]
-        shape = (*negatives.shape, -1)
-        loss = _loss(z[:b], z[b : 2 * b], z[2 * b :].view(shape), config, _hits(positives[1], negatives))
-        return loss + _l2(x0[:b], x0[b : 2 * b], x0[2 * b :].view(shape), weight_decay)
+        # Final embeddings of all users and items first (contiguous slices, small tables),
+        # then the batch's rows: far cheaper than gathering every row from every layer.
+        z_users = self.model.combine([layer[: space.n_users] for layer in layers])
+        z_items = self.model.combine([layer[space.items()] for layer in layers])
+        users, items = positives
+        x0_users, x0_items = layers[0][: space.n_users], layers[0][space.items()]
+        loss = _loss(z_users[users], z_items[items], z_items[negatives], config, _hits(items, negatives))
+        return loss + _l2(x0_users[users], x0_items[items], x0_items[negatives], weight_decay)
 
 
 class _SampledStep:
@@ -391,8 +390,8 @@ def _id_keep(n_users: int, n_items: int, n_entities: int, warm_items: Tensor, co
 
 def _loss(user: Tensor, positive: Tensor, negative: Tensor, config: KGRecConfig, hits: Tensor | None = None) -> Tensor:
     """Mean loss of ``user``, ``positive`` ``(B, d)`` against ``negative``: ``(B, K, d)``, one
-    set per positive (BPR), or ``(K, d)`` shared by the batch (softmax), where ``hits``
-    ``(B, K)`` marks negatives that are the positive itself (left out)."""
+    set per positive, or ``(K, d)`` shared by the batch, where ``hits`` ``(B, K)`` marks
+    negatives that are the positive itself (left out)."""
     user, positive, negative = user.float(), positive.float(), negative.float()
     pos = (user * positive).sum(-1)
     neg = user @ negative.T if negative.dim() == 2 else torch.einsum("bd,bkd->bk", user, negative)
@@ -427,10 +426,10 @@ def _batches(n: int, batch_size: int, device: torch.device):
 
 
 def _negatives(candidates: Tensor, b: int, config: KGRecConfig) -> Tensor:
-    """Item indices drawn uniformly from ``candidates``: ``(b, K)`` for BPR, ``(K,)``
-    shared by the batch for the softmax loss."""
+    """Item indices drawn uniformly from ``candidates``: ``(b, K)``, or ``(K,)`` shared by
+    the batch."""
     k = max(config.negatives, 1)
-    shape = (b, k) if config.loss == "bpr" else (k,)
+    shape = (k,) if config.shared_negatives else (b, k)
     return candidates[torch.randint(candidates.numel(), shape, device=candidates.device)]
 
 
