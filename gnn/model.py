@@ -65,6 +65,10 @@ class KGRecConfig:
     interaction edges removed, as a new item arrives (item-side ID dropout)."""
     user_id_dropout: float = 0.2
     """Each step, this share of users has its ID embedding hidden (user-side ID dropout)."""
+    new_user_rate: float = 0.0
+    """Each step, this share of users is made new: ID hidden and each interaction edge kept
+    only with probability ``new_user_keep`` (full-graph training only)."""
+    new_user_keep: float = 0.1
     entity_id_dropout: float = 0.1
     loss: str = "bpr"
     """``bpr``: the mean of :math:`-\\log\\sigma(s_{ui} - s_{uj})` over the sampled

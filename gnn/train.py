@@ -5,8 +5,10 @@ positives. Each step:
 
 1. simulates arrivals (see :class:`~gnn.model.KGRecConfig`): a random share of the warm
    items becomes cold — ID embedding hidden *and* interaction edges removed, so their
-   embeddings come from text and knowledge-graph edges only, as a new item's will — and
-   random users and entities lose their ID embedding;
+   embeddings come from text and knowledge-graph edges only, as a new item's will; a
+   random share of users becomes new — ID hidden and all but a few interaction edges
+   removed, as a user who has just told us a few likes; random users and entities lose
+   their ID embedding;
 2. propagates over the whole graph (where it has at most
    ``settings.full_graph_max_edges`` edges) or over a neighbourhood sampled around the
    batch with PyG's :class:`~torch_geometric.loader.LinkNeighborLoader` (larger graphs);
@@ -302,16 +304,29 @@ class _FullGraphStep:
         src, dst = graph.edge_index
         is_interaction = graph.edge_kind == EDGE_INTERACTION
         self.edge_item = torch.where(is_interaction, torch.maximum(src, dst) - space.item_offset, -1)
+        self.edge_user = torch.where(is_interaction, torch.minimum(src, dst), -1)
+        # Both directions of an edge share one id, so that a random choice drops both.
+        pair = torch.minimum(src, dst) * space.num_nodes + torch.maximum(src, dst)
+        self.n_pairs = int(pair.numel() // 2)
+        self.edge_pair = torch.unique(pair, return_inverse=True)[1]
         self.adjacency = adjacency_matrix(graph)
 
     def __call__(self, positives: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
         graph, config = self.problem.graph, self.config
         space = graph.space
-        keep = _id_keep(space.n_users, space.n_items, space.n_entities, self.problem.warm_items, config, graph.edge_index.device)
+        device = graph.edge_index.device
+        keep = _id_keep(space.n_users, space.n_items, space.n_entities, self.problem.warm_items, config, device)
         adjacency = self.adjacency
+        dropped = torch.zeros(graph.num_edges, dtype=torch.bool, device=device)
         if config.cold_item_rate > 0:
             cold_item = ~keep[space.items()]
-            dropped = (self.edge_item >= 0) & cold_item[self.edge_item.clamp(min=0)]
+            dropped |= (self.edge_item >= 0) & cold_item[self.edge_item.clamp(min=0)]
+        if config.new_user_rate > 0:
+            new_user = torch.rand(space.n_users, device=device) < config.new_user_rate
+            keep[: space.n_users] &= ~new_user
+            hidden = torch.rand(self.n_pairs, device=device)[self.edge_pair] >= config.new_user_keep
+            dropped |= (self.edge_user >= 0) & new_user[self.edge_user.clamp(min=0)] & hidden
+        if config.cold_item_rate > 0 or config.new_user_rate > 0:
             adjacency = adjacency_matrix(graph.subgraph(~dropped))
         x0 = self.model.inputs(space, self.problem.nodes, keep)
         layers = self.model.propagate(x0, adjacency=adjacency)

@@ -74,9 +74,30 @@ def test_without_id_dropout_the_model_still_trains() -> None:
     assert rec.curve is not None and rec.curve.records[-1].loss < rec.curve.records[0].loss
 
 
-def test_softmax_loss_trains() -> None:
-    rec = _fit(config=KGRecConfig(loss="softmax", negatives=4, temperature=0.5))
+def test_new_user_simulation_trains_and_keeps_the_graph_symmetric(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gnn.graph_tensors import PropagationGraph
+
+    seen: list[torch.Tensor] = []
+    original = PropagationGraph.subgraph
+
+    def spy(self: PropagationGraph, keep: torch.Tensor) -> PropagationGraph:
+        sub = original(self, keep)
+        seen.append(sub.edge_index)
+        return sub
+
+    monkeypatch.setattr(PropagationGraph, "subgraph", spy)
+    rec = _fit(config=KGRecConfig(new_user_rate=0.5, new_user_keep=0.3))
     assert rec.curve is not None and rec.curve.records[-1].loss < rec.curve.records[0].loss
+    assert seen, "the arrival simulation renormalises a subgraph each step"
+    for edge_index in seen[:5]:
+        edges = set(zip(edge_index[0].tolist(), edge_index[1].tolist()))
+        assert all((d, s) in edges for s, d in edges)
+
+
+def test_softmax_loss_trains() -> None:
+    for shared in (False, True):
+        rec = _fit(config=KGRecConfig(loss="softmax", negatives=4, temperature=0.5, shared_negatives=shared))
+        assert rec.curve is not None and rec.curve.records[-1].loss < rec.curve.records[0].loss
     with pytest.raises(KgrecError, match="unknown loss"):
         _fit(config=KGRecConfig(loss="hinge"))
 
