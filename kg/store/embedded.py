@@ -125,24 +125,28 @@ class EmbeddedStore(GraphStore):
         found: list[GraphPath] = []
 
         def extend(nodes: list[tuple[str, str]], steps: list[PathStep]) -> None:
+            if max_hops - len(steps) == 1:  # the last hop must reach the goal: look only there
+                for rel_type, forward in self._between(nodes[-1], goal, types):
+                    found.append(GraphPath(tuple(NodeRef(*n) for n in nodes + [goal]), tuple(steps + [PathStep(rel_type, forward)])))
+                return
             for nxt, rel_type, forward in self._adjacent(nodes[-1], types):
                 if nxt in nodes:
                     continue
                 step = steps + [PathStep(rel_type, forward)]
                 if nxt == goal:
                     found.append(GraphPath(tuple(NodeRef(*n) for n in nodes + [nxt]), tuple(step)))
-                elif len(step) < max_hops and (len(step) < max_hops - 1 or self._touches(nxt, goal, types)):
+                else:
                     extend(nodes + [nxt], step)
 
         extend([start], [])
         found.sort(key=_path_order)
         return found[:limit]
 
-    def _touches(self, node: tuple[str, str], goal: tuple[str, str], types: Collection[str] | None) -> bool:
-        """Whether ``node`` is adjacent to ``goal``: prunes the last hop of the search."""
-        if types is None:
-            return self.graph.has_edge(node, goal) or self.graph.has_edge(goal, node)
-        return any(v == goal for v, _, _ in self._adjacent(node, types))
+    def _between(self, node: tuple[str, str], goal: tuple[str, str], types: Collection[str] | None) -> list[tuple[str, bool]]:
+        """The relationships joining two nodes, as (type, points from node to goal)."""
+        out = [(t, True) for t in (self.graph.get_edge_data(node, goal) or {})]
+        out += [(t, False) for t in (self.graph.get_edge_data(goal, node) or {})]
+        return [(t, forward) for t, forward in out if types is None or t in types]
 
     def remove_item(self, item_id: str) -> bool:
         key = ("Item", item_id)
