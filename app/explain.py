@@ -34,7 +34,7 @@ Relevance = Callable[[Sequence[NodeRef], NodeRef], np.ndarray]
 Degree = Callable[[NodeRef], int]
 """How many relationships a node has: hubs (a country, a language) explain little."""
 
-ANCHORS = 5
+ANCHORS = 3
 KG_PATHS_PER_ANCHOR = 10
 PEER_PATHS_PER_ANCHOR = 3
 """Paths through other users ("people who liked it also liked ...") are many and alike;

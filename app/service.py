@@ -87,6 +87,7 @@ class RecommendationService:
         self.item_index = export.index(ITEM)
         self.user_index = export.index(USER)
         self.entity_index = export.index(ENTITY)
+        self.entity_ids = export.ids(ENTITY)
         self.seen = _neighbours(export, INTERACTED, ITEM)
         self.user_attributes = _neighbours(export, HAS_ATTRIBUTE, ENTITY)
         pairs = export.edge_index((INTERACTED, USER, ITEM)) if (INTERACTED, USER, ITEM) in export.edges else np.zeros((2, 0), int)
@@ -240,10 +241,10 @@ class RecommendationService:
 
     def explain(self, request: Request, query: UserQuery, item_id: str, limit: int = 3) -> list[Explanation]:
         liked = list(request.liked)
-        attributes = [self.export.ids(ENTITY)[e] for e in query.attributes]
+        attributes = [self.entity_ids[e] for e in query.attributes]
         if query.user is not None:
             liked = [str(self.item_ids[i]) for i in self.seen.get(query.user, [])] + liked
-            attributes += [self.export.ids(ENTITY)[e] for e in self.user_attributes.get(query.user, [])]
+            attributes += [self.entity_ids[e] for e in self.user_attributes.get(query.user, [])]
         user_id = request.user_id if query.user is not None else None
         return self.explainer.explain(item_id, user_id, liked, attributes, limit=limit)
 

@@ -74,6 +74,10 @@ def test_paths_of_at_most_three_hops(store: GraphStore, settings) -> None:
     assert [[n.id for n in p.nodes] for p in only_people] == [["1", "heat", "mann", "collateral"]]
     assert store.paths(NodeRef("User", "1"), NodeRef("Item", "collateral"), max_hops=2) == []
     assert len(store.paths(NodeRef("Item", "heat"), NodeRef("Entity", "chicago"))) == 1
+    two = store.paths(NodeRef("Item", "heat"), NodeRef("Item", "collateral"), max_hops=2)
+    assert [[n.id for n in p.nodes] for p in two] == [["heat", "genre:crime", "collateral"], ["heat", "mann", "collateral"]]
+    assert store.paths(NodeRef("Item", "heat"), NodeRef("Item", "collateral"), max_hops=2, limit=1) == two[:1]
+    assert store.paths(NodeRef("Item", "heat"), NodeRef("Item", "collateral"), max_hops=2, types={"IN_GENRE"}) == two[:1]
     assert store.paths(NodeRef("User", "1"), NodeRef("Item", "collateral"), limit=1) == paths[:1]
 
 

@@ -104,9 +104,17 @@ class EmbeddedStore(GraphStore):
             return None
         return {"id": ref.id, **self.graph.nodes[key]}
 
-    def _adjacent(self, key: tuple[str, str], types: Collection[str] | None = None) -> list[tuple[tuple[str, str], str, bool]]:
-        out = [(v, t, True) for _, v, t in self.graph.out_edges(key, keys=True)]
-        out += [(u, t, False) for u, _, t in self.graph.in_edges(key, keys=True)]
+    def _neighbourhood(self, key: tuple[str, str]) -> set[tuple[str, str]]:
+        return self.graph._succ[key].keys() | self.graph._pred[key].keys()
+
+    def _adjacent(
+        self, key: tuple[str, str], types: Collection[str] | None = None, among: set[tuple[str, str]] | None = None
+    ) -> list[tuple[tuple[str, str], str, bool]]:
+        """Relationships of a node as (neighbour, type, outgoing), optionally only of
+        ``types`` and only to neighbours ``among`` a set."""
+        succ, pred = self.graph._succ[key], self.graph._pred[key]
+        out = [(v, t, True) for v in (succ if among is None else among & succ.keys()) for t in succ[v]]
+        out += [(u, t, False) for u in (pred if among is None else among & pred.keys()) for t in pred[u]]
         return [a for a in out if types is None or a[1] in types]
 
     def neighbours(self, ref: NodeRef, limit: int = 100) -> list[Neighbour]:
@@ -122,6 +130,8 @@ class EmbeddedStore(GraphStore):
         start, goal = tuple(src), tuple(dst)
         if start not in self.graph or goal not in self.graph or start == goal:
             return []
+        if max_hops <= 2:
+            return self._short_paths(start, goal, max_hops, limit, types)
         found: list[GraphPath] = []
 
         def extend(nodes: list[tuple[str, str]], steps: list[PathStep]) -> None:
@@ -129,7 +139,10 @@ class EmbeddedStore(GraphStore):
                 for rel_type, forward in self._between(nodes[-1], goal, types):
                     found.append(GraphPath(tuple(NodeRef(*n) for n in nodes + [goal]), tuple(steps + [PathStep(rel_type, forward)])))
                 return
-            for nxt, rel_type, forward in self._adjacent(nodes[-1], types):
+            here = nodes[-1]
+            # With two hops left, only neighbours shared with the goal can lead there.
+            shared = self._neighbourhood(here) & (self._neighbourhood(goal) | {goal}) if max_hops - len(steps) == 2 else None
+            for nxt, rel_type, forward in self._adjacent(here, types, shared):
                 if nxt in nodes:
                     continue
                 step = steps + [PathStep(rel_type, forward)]
@@ -139,6 +152,24 @@ class EmbeddedStore(GraphStore):
                     extend(nodes + [nxt], step)
 
         extend([start], [])
+        found.sort(key=_path_order)
+        return found[:limit]
+
+    def _short_paths(
+        self, start: tuple[str, str], goal: tuple[str, str], max_hops: int, limit: int, types: Collection[str] | None
+    ) -> list[GraphPath]:
+        """Paths of one or two hops, produced in the contract's order (length, then ids), so
+        the search stops after ``limit`` instead of enumerating every shared neighbour."""
+        found = [GraphPath((NodeRef(*start), NodeRef(*goal)), (PathStep(t, f),)) for t, f in sorted(self._between(start, goal, types))]
+        if max_hops == 2:
+            shared = (self._neighbourhood(start) & self._neighbourhood(goal)) - {start, goal}
+            for middle in sorted(shared, key=lambda n: (n[1], n[0])):
+                if len(found) >= limit:
+                    break
+                for first in sorted(self._between(start, middle, types)):
+                    for second in sorted(self._between(middle, goal, types)):
+                        found.append(GraphPath((NodeRef(*start), NodeRef(*middle), NodeRef(*goal)),
+                                               (PathStep(*first), PathStep(*second))))
         found.sort(key=_path_order)
         return found[:limit]
 
