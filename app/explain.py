@@ -37,8 +37,9 @@ Degree = Callable[[NodeRef], int]
 ANCHORS = 3
 KG_PATHS_PER_ANCHOR = 10
 PEER_PATHS_PER_ANCHOR = 3
-"""Paths through other users ("people who liked it also liked ...") are many and alike;
-a few per anchor are enough, and they must not crowd out knowledge-graph paths."""
+"""Paths through other users ("people who liked it also liked ...") are many and alike: a
+few, from the best anchor only, are enough, and they must not crowd out knowledge-graph
+paths."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ class Explainer:
         best = [anchors[i] for i in np.argsort(-scores, kind="stable")[:ANCHORS]]
         user = NodeRef(USER, user_id) if user_id is not None else None
         candidates: list[GraphPath] = []
-        for anchor in best:
-            for path in self._anchor_paths(anchor, target):
+        for rank, anchor in enumerate(best):
+            for path in self._anchor_paths(anchor, target, with_peers=rank == 0):
                 if user is not None:
                     if user in path.nodes:
                         continue
@@ -120,9 +121,13 @@ class Explainer:
             return []
         return self._choose(candidates, target, user, limit)
 
-    def _anchor_paths(self, anchor: NodeRef, target: NodeRef) -> list[GraphPath]:
-        peers = {INTERACTED} if anchor.label == ITEM else {HAS_ATTRIBUTE, INTERACTED}
-        paths = self.store.paths(anchor, target, max_hops=2, limit=PEER_PATHS_PER_ANCHOR, types=peers)
+    def _anchor_paths(self, anchor: NodeRef, target: NodeRef, with_peers: bool) -> list[GraphPath]:
+        """Knowledge-graph paths from an anchor; paths through other users only from the
+        best anchor (they are costly to enumerate and read alike)."""
+        paths = []
+        if with_peers:
+            peers = {INTERACTED} if anchor.label == ITEM else {HAS_ATTRIBUTE, INTERACTED}
+            paths = self.store.paths(anchor, target, max_hops=2, limit=PEER_PATHS_PER_ANCHOR, types=peers)
         if self.kg_types:
             paths += self.store.paths(anchor, target, max_hops=2, limit=KG_PATHS_PER_ANCHOR, types=self.kg_types)
         return paths
