@@ -60,21 +60,21 @@ class KGRecConfig:
 
     text_layers: int = 1
     """1: a linear text projection; 2: a two-layer MLP."""
-    cold_item_rate: float = 0.2
+    cold_item_rate: float = 0.3
     """Each training step, this share of the warm items is made cold: ID embedding hidden and
     interaction edges removed, as a new item arrives (item-side ID dropout)."""
     user_id_dropout: float = 0.2
     """Each step, this share of users has its ID embedding hidden (user-side ID dropout)."""
-    new_user_rate: float = 0.0
+    new_user_rate: float = 0.2
     """Each step, this share of users is made new: ID hidden and each interaction edge kept
     only with probability ``new_user_keep`` (full-graph training only)."""
     new_user_keep: float = 0.1
     entity_id_dropout: float = 0.1
-    loss: str = "bpr"
+    loss: str = "softmax"
     """``bpr``: the mean of :math:`-\\log\\sigma(s_{ui} - s_{uj})` over the sampled
     negatives :math:`j`; ``softmax``: :math:`-\\log \\frac{e^{s_{ui}/\\tau}}{e^{s_{ui}/\\tau}
     + \\sum_j e^{s_{uj}/\\tau}}`."""
-    negatives: int = 1
+    negatives: int = 16
     """Negative items sampled (uniformly, among items with training interactions) per
     positive, or per batch with ``shared_negatives``."""
     shared_negatives: bool = False

@@ -16,6 +16,13 @@ positives. Each step:
    cold item sampled as a negative would teach the model that text without history is
    bad) with the BPR or the sampled-softmax loss, plus L2 on the batch's layer-0 inputs.
 
+Why sampled softmax by default, not BPR: on ml-100k (warm split, seed 0, lr 0.01, batch
+8192) validation NDCG@20 reached 0.222 with softmax over 16 negatives per positive,
+0.211 with BPR averaged over 16 negatives and 0.204 with BPR over one; test Recall@20 /
+NDCG@20 were 0.350 / 0.409 against 0.335 / 0.394 for BPR-16. Many negatives per
+positive give each step a much richer gradient for the same one propagation, which is
+what a step costs here. Sharing 512 negatives across the batch was worse (0.204).
+
 After every ``settings.eval_every`` epochs it ranks all items for the validation users
 (their training items masked) and keeps the weights with the best NDCG@20; it stops after
 ``settings.patience`` evaluations without improvement.
