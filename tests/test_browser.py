@@ -31,6 +31,9 @@ TIMEOUT_MS = 30_000
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
+# The app answers within a second or two on an idle machine; CI shares 2 cores with the
+# rest of the suite, so each expectation may wait longer than Playwright's 5 s default.
+expect.set_options(timeout=30_000)
 
 
 def _browser_or_skip() -> str:
