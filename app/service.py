@@ -237,6 +237,17 @@ class RecommendationService:
         items = [{"item_id": str(self.item_ids[i]), "score": float(scores[i])} for i in top]
         return Answer(request.id, items, fallback="popularity: the request names no user, liked items, attributes or text")
 
+    def explain_item(self, raw: dict[str, object], item_id: str, limit: int = 3) -> list[dict[str, object]]:
+        """Explanations of ``item_id`` for the user a request describes (known, or new from
+        liked items and attributes); a bad request or unknown item raises RequestError."""
+        request = parse_request(raw)
+        if item_id not in self.item_index:
+            raise RequestError(f"unknown item id {item_id!r}")
+        query, _ = self._query(request)
+        if query is None:
+            raise RequestError("name a user (user_id) or liked items / attributes to explain for")
+        return [self._explanation_dict(e) for e in self.explain(request, query, item_id, limit)]
+
     # --- explanations ------------------------------------------------------------------
 
     def explain(self, request: Request, query: UserQuery, item_id: str, limit: int = 3) -> list[Explanation]:

@@ -176,3 +176,28 @@ def test_batch_cli_answers_every_line_in_order(home: Path, tmp_path: Path) -> No
     assert [a["id"] for a in answers] == ["x", "y", "z"]
     assert len(answers[0]["items"]) == 4 and answers[0]["error"] is None
     assert answers[1]["error"] and answers[2]["fallback"]
+
+
+def test_explain_item_returns_real_paths(service: RecommendationService) -> None:
+    user = service.export.ids("User")[0]
+    [answer] = service.recommend([{"id": 1, "user_id": user, "k": 1}])
+    item = ids(answer)[0]
+    explanations = service.explain_item({"user_id": user}, item)
+    assert explanations and all(e["nodes"][0] == {"label": "User", "id": user, "name": f"user {user}"} for e in explanations)
+    assert all(e["nodes"][-1]["id"] == item and len(e["relationships"]) <= 3 for e in explanations)
+    new_user = service.explain_item({"liked": list(STAR_WARS)}, item)
+    assert all(e["nodes"][0]["id"] in STAR_WARS and e["sentence"].startswith("You liked *") for e in new_user)
+    from app.requests import RequestError
+
+    with pytest.raises(RequestError, match="unknown item id 'nope'"):
+        service.explain_item({"user_id": user}, "nope")
+    with pytest.raises(RequestError, match="name a user"):
+        service.explain_item({}, item)
+
+
+def test_explain_cli(home: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KGREC_")} | {"KGREC_HOME": str(home), "KGREC_DEVICE": "cpu"}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "explain", "--liked", ",".join(STAR_WARS[:2]), "--item", STAR_WARS[2]],
+                          capture_output=True, text=True, env=environ, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1. You liked *") and "[Item]" in done.stdout
