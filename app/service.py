@@ -298,4 +298,4 @@ def _neighbours(export: GraphExport, rel_type: str, dst_label: str) -> dict[int,
     return {int(group[0]): t for group, t in zip(np.split(users, bounds), np.split(targets, bounds)) if group.size}
 
 
-__all__ = ["Answer", "RecommendationService", "default_model_dir", "KgrecError"]
+__all__ = ["Answer", "RecommendationService", "default_model_dir"]
