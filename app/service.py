@@ -8,6 +8,7 @@ its own ingests; the CLI starts fresh each time).
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -130,8 +131,6 @@ class RecommendationService:
 
     def answer_lines(self, lines: Iterable[str], default_k: int = 20, explain: bool = False) -> list[dict[str, object]]:
         """Answer JSONL request lines, one answer per line, in order."""
-        import json
-
         parsed: list[Request | Answer] = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():

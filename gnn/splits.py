@@ -137,22 +137,20 @@ def _per_user_fraction(users: np.ndarray, ratio: float, rng: np.random.Generator
 
 def _random_rank(groups: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Rank of each element within its group when sorted by ``keys``."""
-    order = np.lexsort((keys, groups))
-    rank = np.empty(len(groups), np.int64)
-    g = groups[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
-    first = np.repeat(starts, np.diff(np.r_[starts, len(g)]))
-    rank[order] = np.arange(len(g)) - first
-    return rank
+    return _rank_in_order(groups, np.lexsort((keys, groups)))
 
 
 def _rank_by_time(users: np.ndarray, ts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Rank within each user by timestamp (missing last), ties broken at random."""
     tie = rng.random(len(users))
     ts = np.where(np.isnan(ts), np.inf, ts)
-    order = np.lexsort((tie, ts, users))
-    rank = np.empty(len(users), np.int64)
-    g = users[order]
+    return _rank_in_order(users, np.lexsort((tie, ts, users)))
+
+
+def _rank_in_order(groups: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Each element's position within its group, given an ``order`` sorted by group first."""
+    rank = np.empty(len(groups), np.int64)
+    g = groups[order]
     starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
     first = np.repeat(starts, np.diff(np.r_[starts, len(g)]))
     rank[order] = np.arange(len(g)) - first

@@ -109,9 +109,7 @@ class Neo4jStore(GraphStore):
                 self._write_rels(rel, frame, "MERGE", progress)
 
     def _write_rels(self, rel: RelKey, frame: pd.DataFrame, write: str, progress: Progress | None) -> None:
-        columns = [c for c in frame.columns if c not in ("src", "dst")]
-        if not all(_PROPERTY.fullmatch(c) for c in columns):
-            raise StoreError(f"unsafe relationship property name among {columns}")
+        columns = _property_columns(frame)
         values = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in ["src", "dst", *columns]]
         rows = [list(row) for row in zip(*values)]
         assignments = ", ".join(f"r.`{c}` = row[{i + 2}]" for i, c in enumerate(columns))
@@ -125,9 +123,7 @@ class Neo4jStore(GraphStore):
     def _diff(self, rel: RelKey, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
         """Split a load into pairs the store lacks, pairs whose properties differ, and the
         number of pairs already there as given."""
-        columns = [c for c in frame.columns if c not in ("src", "dst")]
-        if not all(_PROPERTY.fullmatch(c) for c in columns):
-            raise StoreError(f"unsafe relationship property name among {columns}")
+        columns = _property_columns(frame)
         fields = "".join(f", r.`{c}`" for c in columns)
         # One record per source node: far fewer records for the driver to decode.
         records = self._query(
@@ -245,6 +241,14 @@ class Neo4jStore(GraphStore):
 
     def close(self) -> None:
         self.driver.close()
+
+
+def _property_columns(frame: pd.DataFrame) -> list[str]:
+    """A relationship frame's property columns, checked before they are named in Cypher."""
+    columns = [c for c in frame.columns if c not in ("src", "dst")]
+    if not all(_PROPERTY.fullmatch(c) for c in columns):
+        raise StoreError(f"unsafe relationship property name among {columns}")
+    return columns
 
 
 def _first_line(error: BaseException) -> str:
