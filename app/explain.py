@@ -2,19 +2,22 @@
 a recommended item, ranked by the model, each told as a sentence and drawn as a small graph.
 
 Which paths: the user's own interactions and attribute entities are the anchors (for a new
-user, the liked items and attributes of the request). Anchors are ranked by the model's
-relevance to the item (cosine of their final GNN embeddings) and the best few are joined
-to the item by the store's own path query of at most two hops (Cypher on Neo4j, the same
-semantics on the embedded store). For a known user the path starts at the :User node with
-the real INTERACTED or HAS_ATTRIBUTE relationship to the anchor, so it has at most three
-hops and every hop is in the store; for a new user it starts at the liked item or attribute.
+user, the liked items and attributes of the request). The best few anchors are joined to the
+item by the store's own path query of at most two hops (Cypher on Neo4j, the same
+semantics on the embedded store), the queries of a whole recommendation list in one
+request. For a known user the path starts at the :User node with the real INTERACTED or
+HAS_ATTRIBUTE relationship to the anchor, so it has at most three hops and every hop is in
+the store; for a new user it starts at the liked item or attribute.
 
-How they are ranked: a path's score is the mean relevance to the item of the nodes it
-passes through (the anchor and the nodes between), each node between divided by
-``log2(2 + degree)``, so a path through the director the model ties closely to the item
-comes before one through a hub such as the country half the catalog shares.
-Among the top paths, different shapes (relationship types) are preferred, so a list does
-not explain everything the same way.
+How they are ranked: by how much of the item's score rests on the path, estimated to first
+order from the model. The model propagates embeddings LightGCN-style (each edge carries
+``1 / sqrt(deg(a) deg(b))``) and scores ``user . item``, so removing the user's edge to an
+anchor ``a`` lowers the score by about ``(a . item) / sqrt(deg(a) deg(user))``, and removing
+the item's edge to the node ``m`` before it on the path by about
+``(m . user) / sqrt(deg(m) deg(item))`` (final embeddings). A path's score is the sum of
+the two; anchors are chosen by the first. A hub (a country half the catalog shares) gets
+a small share through its degree, as it does in the model. Among the top paths, different
+shapes (relationship types) are preferred, so a list does not explain everything alike.
 """
 from __future__ import annotations
 
@@ -24,17 +27,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kg.graph import GraphExport, GraphPath, NodeRef, PathStep
+from kg.graph import GraphExport, GraphPath, NodeRef, PathQuery, PathStep
 from kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
 from kg.store.base import GraphStore
 from text.sentences import humanise, is_fallback_name
 
-Relevance = Callable[[Sequence[NodeRef], NodeRef], np.ndarray]
-"""(nodes, item) -> the model's relevance of each node to the item, higher is closer."""
+Embed = Callable[[Sequence[NodeRef]], np.ndarray]
+"""nodes -> their final model embeddings, ``(len(nodes), d)``."""
 Degree = Callable[[NodeRef], int]
-"""How many relationships a node has: hubs (a country, a language) explain little."""
+"""How many relationships a node has."""
 
-ANCHORS = 3
+ANCHORS = 5
 KG_PATHS_PER_ANCHOR = 10
 PEER_PATHS_PER_ANCHOR = 3
 """Paths through other users ("people who liked it also liked ...") are many and alike: a
@@ -85,62 +88,79 @@ def _column(frame: pd.DataFrame | None, column: str) -> dict[str, str]:
 
 
 class Explainer:
-    def __init__(self, store: GraphStore, names: NodeNames, relevance: Relevance, degree: Degree,
+    def __init__(self, store: GraphStore, names: NodeNames, embed: Embed, degree: Degree,
                  kg_types: Sequence[str]) -> None:
-        self.store, self.names, self.relevance, self.degree = store, names, relevance, degree
+        self.store, self.names, self.embed, self.degree = store, names, embed, degree
         self.kg_types = frozenset(kg_types) - {INTERACTED, HAS_ATTRIBUTE}
 
     def explain(
         self,
-        item_id: str,
+        item_ids: Sequence[str],
+        user_vector: np.ndarray,
         user_id: str | None = None,
         liked: Sequence[str] = (),
         attributes: Sequence[str] = (),
         limit: int = 3,
-    ) -> list[Explanation]:
-        """Up to ``limit`` paths to ``item_id``: from the :User ``user_id`` through its
-        ``liked`` items and ``attributes`` entities (a known user), or from those
-        anchors themselves (a new user, ``user_id`` None)."""
-        target = NodeRef(ITEM, item_id)
-        anchors = [NodeRef(ITEM, i) for i in liked if i != item_id] + [NodeRef(ENTITY, a) for a in attributes]
-        if not anchors:
-            return []
-        scores = np.asarray(self.relevance(anchors, target), dtype=float)
-        best = [anchors[i] for i in np.argsort(-scores, kind="stable")[:ANCHORS]]
+    ) -> list[list[Explanation]]:
+        """Up to ``limit`` paths to each of ``item_ids``: from the :User ``user_id``
+        through its ``liked`` items and ``attributes`` entities (a known user), or from
+        those anchors themselves (a new user, ``user_id`` None). ``user_vector`` is the
+        vector the model scored the items with for this user."""
         user = NodeRef(USER, user_id) if user_id is not None else None
-        candidates: list[GraphPath] = []
-        for rank, anchor in enumerate(best):
-            for path in self._anchor_paths(anchor, target, with_peers=rank == 0):
+        anchors = [NodeRef(ITEM, i) for i in liked] + [NodeRef(ENTITY, a) for a in attributes]
+        if not anchors or not item_ids:
+            return [[] for _ in item_ids]
+        targets = [NodeRef(ITEM, i) for i in item_ids]
+        user_degree = self.degree(user) if user is not None else len(anchors)
+        anchor_weight = 1 / np.sqrt(np.array([max(1, self.degree(a)) for a in anchors]) * max(1, user_degree))
+        # (anchors, items): the first-order drop of each item's score without the anchor.
+        anchor_share = (self.embed(anchors) @ self.embed(targets).T) * anchor_weight[:, None]
+        queries: list[PathQuery] = []
+        owners: list[tuple[int, NodeRef]] = []
+        for position, target in enumerate(targets):
+            share = np.where([a == target for a in anchors], -np.inf, anchor_share[:, position])
+            for rank, index in enumerate(np.argsort(-share, kind="stable")[:ANCHORS]):
+                if np.isfinite(share[index]):
+                    for query in self._anchor_queries(anchors[index], target, with_peers=rank == 0):
+                        queries.append(query)
+                        owners.append((position, anchors[index]))
+        candidates: list[list[GraphPath]] = [[] for _ in targets]
+        for (position, anchor), paths in zip(owners, self.store.find_paths(queries)):
+            for path in paths:
                 if user is not None:
                     if user in path.nodes:
                         continue
                     step = PathStep(INTERACTED if anchor.label == ITEM else HAS_ATTRIBUTE, True)
                     path = GraphPath((user, *path.nodes), (step, *path.steps))
-                candidates.append(path)
-        if not candidates:
-            return []
-        return self._choose(candidates, target, user, limit)
+                candidates[position].append(path)
+        # The item's side: the first-order drop without the item's edge to the node before it.
+        before = sorted({p.nodes[-2] for paths in candidates for p in paths})
+        item_side = dict(zip(before, self.embed(before) @ np.asarray(user_vector, dtype=float)
+                             / np.sqrt([max(1, self.degree(n)) for n in before]))) if before else {}
+        anchor_index = {a: i for i, a in enumerate(anchors)}
+        start = 1 if user is not None else 0
+        chosen = []
+        for position, (target, paths) in enumerate(zip(targets, candidates)):
+            item_weight = 1 / np.sqrt(max(1, self.degree(target)))
+            scored = [(float(anchor_share[anchor_index[p.nodes[start]], position] + item_side[p.nodes[-2]] * item_weight), p)
+                      for p in paths]
+            chosen.append(self._choose(scored, user is not None, limit))
+        return chosen
 
-    def _anchor_paths(self, anchor: NodeRef, target: NodeRef, with_peers: bool) -> list[GraphPath]:
+    def _anchor_queries(self, anchor: NodeRef, target: NodeRef, with_peers: bool) -> list[PathQuery]:
         """Knowledge-graph paths from an anchor; paths through other users only from the
         best anchor (they are costly to enumerate and read alike)."""
-        paths = []
+        queries = []
         if with_peers:
-            peers = {INTERACTED} if anchor.label == ITEM else {HAS_ATTRIBUTE, INTERACTED}
-            paths = self.store.paths(anchor, target, max_hops=2, limit=PEER_PATHS_PER_ANCHOR, types=peers)
+            peers = frozenset({INTERACTED} if anchor.label == ITEM else {HAS_ATTRIBUTE, INTERACTED})
+            queries.append(PathQuery(anchor, target, max_hops=2, limit=PEER_PATHS_PER_ANCHOR, types=peers))
         if self.kg_types:
-            paths += self.store.paths(anchor, target, max_hops=2, limit=KG_PATHS_PER_ANCHOR, types=self.kg_types)
-        return paths
+            queries.append(PathQuery(anchor, target, max_hops=2, limit=KG_PATHS_PER_ANCHOR, types=self.kg_types))
+        return queries
 
-    def _choose(self, paths: list[GraphPath], target: NodeRef, user: NodeRef | None, limit: int) -> list[Explanation]:
-        inner = sorted({n for p in paths for n in p.nodes[:-1] if n != user})
-        relevance = dict(zip(inner, np.asarray(self.relevance(inner, target), dtype=float)))
-        start = 1 if user is not None else 0
-        def score(path: GraphPath) -> float:
-            anchor, between = path.nodes[start], path.nodes[start + 1:-1]
-            return float(np.mean([relevance[anchor]] + [relevance[n] / np.log2(2 + self.degree(n)) for n in between]))
-
-        scored = sorted(((score(p), p) for p in paths), key=lambda pair: -pair[0])
+    def _choose(self, scored: list[tuple[float, GraphPath]], from_user: bool, limit: int) -> list[Explanation]:
+        """The best-scored paths, preferring shapes not shown yet, no sentence twice."""
+        scored = sorted(scored, key=lambda pair: -pair[0])
         chosen: list[Explanation] = []
         shapes: set[tuple[str, ...]] = set()
         seen: set[object] = set()
@@ -149,7 +169,7 @@ class Explainer:
                 if len(chosen) == limit:
                     return chosen
                 shape = tuple(step.type for step in path.steps)
-                sentence = self.sentence(path, user is not None)
+                sentence = self.sentence(path, from_user)
                 if sentence in seen or path.nodes in seen or (prefer_new_shape and shape in shapes):
                     continue
                 chosen.append(Explanation(path, score, sentence))

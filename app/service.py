@@ -95,7 +95,7 @@ class RecommendationService:
         self.popularity = np.bincount(pairs[1], minlength=len(self.item_ids)).astype(float)
         self.names = NodeNames(export)
         self.degrees = _degrees(export)
-        self.explainer = Explainer(self.store, self.names, self._relevance, self._degree, [key.type for key in export.edges])
+        self.explainer = Explainer(self.store, self.names, self._embed, self._degree, [key.type for key in export.edges])
         log.info("service ready over %d items in %.2f s", len(self.item_ids), time.perf_counter() - started)
 
     def _check_model_matches(self, export: GraphExport) -> None:
@@ -109,18 +109,15 @@ class RecommendationService:
                 f"{len(trained):,} items it was trained on are there. Train a model on this catalog (kgrec train)"
             )
 
-    def _relevance(self, nodes: Sequence[NodeRef], target: NodeRef) -> np.ndarray:
-        """Cosine of the model's final embeddings: how close each node is to the item."""
+    def _embed(self, nodes: Sequence[NodeRef]) -> np.ndarray:
+        """The model's final embeddings of ``nodes``, in order."""
         index = {ITEM: self.item_index, ENTITY: self.entity_index, USER: self.user_index}
-        rows = {label: [index[label][n.id] for n in nodes if n.label == label] for label in index}
-        vectors = {label: self.model.node_embeddings(label, rows[label]) for label in index if rows[label]}
-        target_vector = self.model.node_embeddings(ITEM, [self.item_index[target.id]])[0]
-        position = {label: 0 for label in index}
-        out = np.empty(len(nodes))
-        for i, node in enumerate(nodes):
-            vector = vectors[node.label][position[node.label]]
-            position[node.label] += 1
-            out[i] = float(torch.nn.functional.cosine_similarity(vector, target_vector, dim=0))
+        positions = {label: [i for i, n in enumerate(nodes) if n.label == label] for label in index}
+        parts = {label: self.model.node_embeddings(label, [index[label][nodes[i].id] for i in at]).numpy()
+                 for label, at in positions.items() if at}
+        out = np.zeros((len(nodes), next(iter(parts.values())).shape[1] if parts else 0))
+        for label, vectors in parts.items():
+            out[positions[label]] = vectors
         return out
 
     def _degree(self, node: NodeRef) -> int:
@@ -226,8 +223,9 @@ class RecommendationService:
         top = _top_k(scores, request.k)
         items = [{"item_id": str(self.item_ids[i]), "score": round(float(scores[i]), 6)} for i in top]
         if request.explain:
-            for entry in items:
-                entry["explanations"] = [self._explanation_dict(e) for e in self.explain(request, query, str(entry["item_id"]))]
+            explained = self.explain(request, query, [str(entry["item_id"]) for entry in items])
+            for entry, explanations in zip(items, explained):
+                entry["explanations"] = [self._explanation_dict(e) for e in explanations]
         return Answer(request.id, items, warnings=warnings or None)
 
     def _popular(self, request: Request) -> Answer:
@@ -245,18 +243,20 @@ class RecommendationService:
         query, _ = self._query(request)
         if query is None:
             raise RequestError("name a user (user_id) or liked items / attributes to explain for")
-        return [self._explanation_dict(e) for e in self.explain(request, query, item_id, limit)]
+        [explanations] = self.explain(request, query, [item_id], limit)
+        return [self._explanation_dict(e) for e in explanations]
 
     # --- explanations ------------------------------------------------------------------
 
-    def explain(self, request: Request, query: UserQuery, item_id: str, limit: int = 3) -> list[Explanation]:
+    def explain(self, request: Request, query: UserQuery, item_ids: Sequence[str], limit: int = 3) -> list[list[Explanation]]:
         liked = list(request.liked)
         attributes = [self.entity_ids[e] for e in query.attributes]
         if query.user is not None:
             liked = [str(self.item_ids[i]) for i in self.seen.get(query.user, [])] + liked
             attributes += [self.entity_ids[e] for e in self.user_attributes.get(query.user, [])]
         user_id = request.user_id if query.user is not None else None
-        return self.explainer.explain(item_id, user_id, liked, attributes, limit=limit)
+        user_vector = self.model.user_embeddings([query])[0].numpy()
+        return self.explainer.explain(item_ids, user_vector, user_id, liked, attributes, limit=limit)
 
     def _explanation_dict(self, explanation: Explanation) -> dict[str, object]:
         path = explanation.path

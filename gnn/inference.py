@@ -208,19 +208,17 @@ class KGRec(Recommender):
     @torch.no_grad()
     def score(self, queries: Sequence[UserQuery]) -> Tensor:
         self._require_ready()
-        assert self._final is not None and self.model is not None
-        space = self.space
-        items = self._final[space.items()]
-        users = torch.empty(len(queries), self.model.dim, device=self.device)
-        plain = [q for q, query in enumerate(queries) if _is_plain(query)]
-        if plain:
-            index = torch.as_tensor([queries[q].user for q in plain], device=self.device)
-            users[torch.as_tensor(plain, device=self.device)] = self._final[index].float()
-        plain_set = set(plain)
-        folded = [q for q in range(len(queries)) if q not in plain_set]
-        if folded:
-            users[torch.as_tensor(folded, device=self.device)] = self._fold_in([queries[q] for q in folded])
-        return (users @ items.float().T).cpu()
+        assert self._final is not None
+        items = self._final[self.space.items()].float()
+        return (self._user_vectors(queries) @ items.T).cpu()
+
+    @torch.no_grad()
+    def user_embeddings(self, queries: Sequence[UserQuery]) -> Tensor:
+        """The final vector ``(len(queries), d)`` each query scores items with, on the CPU:
+        a known user's own, or one folded in from the query's liked items, attributes and
+        text. Explanations weigh the nodes next to an item by it."""
+        self._require_ready()
+        return self._user_vectors(queries).cpu()
 
     # --- internals -------------------------------------------------------------------------
 
@@ -252,6 +250,19 @@ class KGRec(Recommender):
         assert self.model is not None and self._graph is not None and self._nodes is not None
         self._layers, self._final = final_embeddings(self.model, self._graph, self._nodes)
         self._user_neighbours = self._graph.user_neighbours()
+
+    def _user_vectors(self, queries: Sequence[UserQuery]) -> Tensor:
+        assert self._final is not None and self.model is not None
+        users = torch.empty(len(queries), self.model.dim, device=self.device)
+        plain = [q for q, query in enumerate(queries) if _is_plain(query)]
+        if plain:
+            index = torch.as_tensor([queries[q].user for q in plain], device=self.device)
+            users[torch.as_tensor(plain, device=self.device)] = self._final[index].float()
+        plain_set = set(plain)
+        folded = [q for q in range(len(queries)) if q not in plain_set]
+        if folded:
+            users[torch.as_tensor(folded, device=self.device)] = self._fold_in([queries[q] for q in folded])
+        return users
 
     def _require_ready(self) -> None:
         if self.model is None or self._final is None:

@@ -73,6 +73,22 @@ class NodeRef(NamedTuple):
 
 
 @dataclass(frozen=True)
+class PathQuery:
+    """Which paths to find: simple paths of 1..``max_hops`` relationships between ``src``
+    and ``dst``, in either direction, only of ``types`` when given, at most ``limit``."""
+
+    src: NodeRef
+    dst: NodeRef
+    max_hops: int = 3
+    limit: int = 100
+    types: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.max_hops) <= 5:
+            raise ValueError("max_hops must be between 1 and 5")
+
+
+@dataclass(frozen=True)
 class GraphPath:
     """A path of at most three hops read from a store: ``len(nodes) == len(steps) + 1``."""
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kg.graph import NodeRef
+from kg.graph import NodeRef, PathQuery
 from kg.store.base import GraphStore
 from kg.store.embedded import EmbeddedStore
 from tests.conftest import FIXTURES, open_neo4j
@@ -79,6 +79,23 @@ def test_paths_of_at_most_three_hops(store: GraphStore, settings) -> None:
     assert store.paths(NodeRef("Item", "heat"), NodeRef("Item", "collateral"), max_hops=2, limit=1) == two[:1]
     assert store.paths(NodeRef("Item", "heat"), NodeRef("Item", "collateral"), max_hops=2, types={"IN_GENRE"}) == two[:1]
     assert store.paths(NodeRef("User", "1"), NodeRef("Item", "collateral"), limit=1) == paths[:1]
+
+
+def test_find_paths_answers_many_queries_of_different_shapes_in_order(store: GraphStore, settings) -> None:
+    ingest_folder(TINY, store, settings)
+    heat, collateral, user = NodeRef("Item", "heat"), NodeRef("Item", "collateral"), NodeRef("User", "1")
+    queries = [
+        PathQuery(heat, collateral, max_hops=2, limit=10, types=frozenset({"IN_GENRE", "DIRECTED_BY"})),
+        PathQuery(user, collateral),
+        PathQuery(heat, collateral, max_hops=2, limit=10, types=frozenset()),
+        PathQuery(heat, NodeRef("Item", "missing"), max_hops=2),
+        PathQuery(heat, collateral, max_hops=2, limit=1, types=frozenset({"IN_GENRE", "DIRECTED_BY"})),
+        PathQuery(heat, NodeRef("Entity", "chicago")),
+    ]
+    answers = store.find_paths(queries)
+    assert answers == [store.paths(q.src, q.dst, q.max_hops, q.limit, q.types) for q in queries]
+    assert [len(a) for a in answers] == [2, 2, 0, 0, 1, 1]
+    assert store.find_paths([]) == []
 
 
 def test_remove_item(store: GraphStore, settings) -> None:

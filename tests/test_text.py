@@ -149,6 +149,8 @@ def test_relation_phrase(rel_type: str, forward: bool, template: str) -> None:
     ("Michael Mann", "m.0bxtg", False),
     ("Paris", "Paris", False),  # a readable id that is its own name
     ("1995", "1995", False),
+    ("Michael Mann", "mann", False),  # a readable id that ends the name
+    ("year 1995", "1995", False),
 ])
 def test_is_fallback_name(name: object, entity_id: str, fallback: bool) -> None:
     assert is_fallback_name(name, entity_id) is fallback

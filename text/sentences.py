@@ -87,17 +87,16 @@ def relation_phrase(rel_type: str, forward: bool) -> tuple[str, int]:
 
 
 def is_fallback_name(name: object, entity_id: str) -> bool:
-    """True when ``name`` only restates the id: missing, ``"<type> <id>"``, or equal to an
-    id that looks like a code (no space, letters and digits mixed: ``m.0bxtg``, ``Q42``).
-    A readable id that doubles as the name (``Paris``, ``1995``) counts as a real name."""
+    """True when ``name`` only restates an id that looks like a code (no space, letters and
+    digits mixed: ``m.0bxtg``, ``Q42``): missing, the id itself, or ``"<type> <id>"``.
+    A readable id that doubles as the name (``Paris``, ``1995``) or ends it (``Michael
+    Mann`` for ``mann``) counts as a real name."""
     if not isinstance(name, str) or not name.strip():
         return True
-    text = name.strip()
-    if text.casefold().endswith(" " + entity_id.casefold()):
-        return True
-    if text != entity_id or any(c.isspace() for c in text):
+    text, code = name.strip(), entity_id.strip()
+    if text != code and not text.casefold().endswith(" " + code.casefold()):
         return False
-    return any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+    return not any(c.isspace() for c in code) and any(c.isdigit() for c in code) and any(c.isalpha() for c in code)
 
 
 def item_sentences(export: GraphExport) -> list[str]:

@@ -3,12 +3,12 @@ pass the same contract tests (tests/test_store_contract.py)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef
+from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery
 from kg.identifiers import ENTITY
 
 Progress = Callable[[int], None]
@@ -58,12 +58,17 @@ class GraphStore(ABC):
         """Adjacent nodes in both directions, ordered by (type, label, id)."""
 
     @abstractmethod
+    def find_paths(self, queries: Sequence[PathQuery]) -> list[list[GraphPath]]:
+        """For each query, its simple paths (no node twice), ordered by length, then the ids
+        along the path, then the types; at most ``query.limit``. Answered together: one
+        round trip to a server for a whole recommendation list."""
+
     def paths(
         self, src: NodeRef, dst: NodeRef, max_hops: int = 3, limit: int = 100, types: Collection[str] | None = None
     ) -> list[GraphPath]:
-        """Simple paths (no node twice) of 1..max_hops relationships between two nodes,
-        traversing relationships in either direction and only of ``types`` when given,
-        ordered by length, then the ids along the path, then the types; at most ``limit``."""
+        """The paths of one :class:`PathQuery`."""
+        query = PathQuery(src, dst, max_hops, limit, None if types is None else frozenset(types))
+        return self.find_paths([query])[0]
 
     @abstractmethod
     def remove_item(self, item_id: str) -> bool:

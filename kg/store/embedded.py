@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import networkx as nx
 import pandas as pd
 
 from kg.errors import StoreError
-from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathStep, RelKey
+from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
 from kg.identifiers import LABELS
 from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress, with_entity_defaults
 from kg.to_graph import properties
@@ -124,8 +124,11 @@ class EmbeddedStore(GraphStore):
         found = sorted(self._adjacent(key), key=lambda a: (a[1], a[0][0], a[0][1]))
         return [Neighbour(NodeRef(*v), t, forward) for v, t, forward in found[:limit]]
 
-    def paths(
-        self, src: NodeRef, dst: NodeRef, max_hops: int = 3, limit: int = 100, types: Collection[str] | None = None
+    def find_paths(self, queries: Sequence[PathQuery]) -> list[list[GraphPath]]:
+        return [self._paths(q.src, q.dst, q.max_hops, q.limit, q.types) for q in queries]
+
+    def _paths(
+        self, src: NodeRef, dst: NodeRef, max_hops: int, limit: int, types: Collection[str] | None
     ) -> list[GraphPath]:
         start, goal = tuple(src), tuple(dst)
         if start not in self.graph or goal not in self.graph or start == goal:

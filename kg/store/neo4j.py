@@ -9,7 +9,7 @@ checked by ``kg.identifiers.checked_type`` right before they are placed in a sta
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import neo4j
@@ -17,7 +17,7 @@ import pandas as pd
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from kg.errors import StoreError
-from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathStep, RelKey
+from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
 from kg.identifiers import LABELS, checked_label, checked_type
 from kg.settings import Settings
 from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress, with_entity_defaults
@@ -178,28 +178,38 @@ class Neo4jStore(GraphStore):
         )
         return [Neighbour(NodeRef(r["label"], r["id"]), r["t"], r["forward"]) for r in records]
 
-    def paths(
-        self, src: NodeRef, dst: NodeRef, max_hops: int = 3, limit: int = 100, types: Collection[str] | None = None
-    ) -> list[GraphPath]:
-        if not 1 <= int(max_hops) <= 5:
-            raise ValueError("max_hops must be between 1 and 5")
-        type_filter = " AND all(r IN relationships(p) WHERE type(r) IN $types)" if types is not None else ""
-        records = self._query(
-            f"MATCH p = (a:{checked_label(src.label)} {{id: $src}})-[*1..{int(max_hops)}]-(b:{checked_label(dst.label)} {{id: $dst}}) "
-            "WHERE all(i IN range(0, length(p) - 1) WHERE NOT nodes(p)[i] IN nodes(p)[i + 1..])" + type_filter + " "
-            "WITH p, [n IN nodes(p) | n.id] AS ids, [r IN relationships(p) | type(r)] AS ts "
-            "RETURN [n IN nodes(p) | [labels(n)[0], n.id]] AS nodes, ts, "
-            "[i IN range(0, length(p) - 1) | startNode(relationships(p)[i]) = nodes(p)[i]] AS forward "
-            "ORDER BY length(p), ids, ts LIMIT $limit",
-            src=src.id, dst=dst.id, limit=limit, types=list(types or []),
-        )
-        return [
-            GraphPath(
-                tuple(NodeRef(label, node_id) for label, node_id in r["nodes"]),
-                tuple(PathStep(t, f) for t, f in zip(r["ts"], r["forward"])),
-            )
-            for r in records
-        ]
+    def find_paths(self, queries: Sequence[PathQuery]) -> list[list[GraphPath]]:
+        """Queries of one shape (end labels, hops, types, limit) go as one ``UNWIND``
+        statement, all of them in one read transaction. The types are written into the
+        pattern (checked first) so that the expansion follows only those relationships."""
+        found: list[list[GraphPath]] = [[] for _ in queries]
+        shapes: dict[tuple[str, str, int, tuple[str, ...] | None, int], list[dict[str, object]]] = {}
+        for position, query in enumerate(queries):
+            if query.src == query.dst or query.limit < 1 or query.types is not None and not query.types:
+                continue
+            types = None if query.types is None else tuple(sorted(query.types))
+            shape = (query.src.label, query.dst.label, int(query.max_hops), types, int(query.limit))
+            shapes.setdefault(shape, []).append({"at": position, "src": query.src.id, "dst": query.dst.id})
+
+        def work(tx: neo4j.ManagedTransaction) -> list[tuple[int, list[list[Any]]]]:
+            out = []
+            for shape, rows in shapes.items():
+                result = tx.run(_paths_statement(*shape[:4]), rows=rows, limit=shape[4])
+                out += [(record["at"], record["found"]) for record in result]
+            return out
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                answers = session.execute_read(work) if shapes else []
+        except ServiceUnavailable as error:
+            raise StoreError(f"lost the connection to Neo4j at {self.uri} ({_first_line(error)})") from None
+        for position, paths in answers:
+            found[position] = [
+                GraphPath(tuple(NodeRef(label, node_id) for label, node_id in nodes),
+                          tuple(PathStep(t, f) for t, f in zip(types, forward)))
+                for nodes, types, forward in paths
+            ]
+        return found
 
     def remove_item(self, item_id: str) -> bool:
         records = self._query("MATCH (n:Item {id: $id}) DETACH DELETE n RETURN count(*) AS n", id=item_id)
@@ -241,6 +251,22 @@ class Neo4jStore(GraphStore):
 
     def close(self) -> None:
         self.driver.close()
+
+
+def _paths_statement(src_label: str, dst_label: str, max_hops: int, types: tuple[str, ...] | None) -> str:
+    """Per row ``{at, src, dst}``: the simple paths between the two nodes in the contract's
+    order, cut to ``$limit``."""
+    pattern = ":" + "|".join(checked_type(t) for t in types) if types else ""
+    return (
+        "UNWIND $rows AS row CALL (row) { "
+        f"MATCH p = (a:{checked_label(src_label)} {{id: row.src}})-[{pattern}*1..{int(max_hops)}]-(b:{checked_label(dst_label)} {{id: row.dst}}) "
+        "WHERE all(i IN range(0, length(p) - 1) WHERE NOT nodes(p)[i] IN nodes(p)[i + 1..]) "
+        "WITH p, [n IN nodes(p) | n.id] AS ids, [r IN relationships(p) | type(r)] AS ts "
+        "ORDER BY length(p), ids, ts LIMIT $limit "
+        "RETURN collect([[n IN nodes(p) | [labels(n)[0], n.id]], ts, "
+        "[i IN range(0, length(p) - 1) | startNode(relationships(p)[i]) = nodes(p)[i]]]) AS found } "
+        "RETURN row.at AS at, found"
+    )
 
 
 def _property_columns(frame: pd.DataFrame) -> list[str]:
