@@ -60,7 +60,7 @@ class KGRecConfig:
 
     text_layers: int = 1
     """1: a linear text projection; 2: a two-layer MLP."""
-    cold_item_rate: float = 0.3
+    cold_item_rate: float = 0.2
     """Each training step, this share of the warm items is made cold: ID embedding hidden and
     interaction edges removed, as a new item arrives (item-side ID dropout)."""
     user_id_dropout: float = 0.2
