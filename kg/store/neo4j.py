@@ -9,7 +9,7 @@ checked by ``kg.identifiers.checked_type`` right before they are placed in a sta
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import neo4j
@@ -55,17 +55,18 @@ class Neo4jStore(GraphStore):
             raise StoreError(f"lost the connection to Neo4j at {self.uri} ({_first_line(error)})") from None
         return records
 
-    def _write_batches(self, cypher: str, rows: list[Any], progress: Progress | None) -> None:
+    def _write_batches(self, cypher: str, batches: Iterable[tuple[list[Any], int]], progress: Progress | None) -> None:
+        """Run ``cypher`` once per batch of rows, each in its own write transaction;
+        ``batches`` yields (rows, how many graph rows they write) for the progress bar."""
         def work(tx: neo4j.ManagedTransaction, batch: list[Any]) -> None:
             tx.run(cypher, rows=batch).consume()
 
         try:
             with self.driver.session(database=self.database) as session:
-                for start in range(0, len(rows), self.batch_size):
-                    batch = rows[start:start + self.batch_size]
+                for batch, written in batches:
                     session.execute_write(work, batch)
                     if progress:
-                        progress(len(batch))
+                        progress(written)
         except ServiceUnavailable as error:
             raise StoreError(
                 f"lost the connection to Neo4j at {self.uri} during a load ({_first_line(error)}); "
@@ -93,7 +94,8 @@ class Neo4jStore(GraphStore):
             rows = [[i, p] for i, p in zip(frame["id"].tolist(), properties(frame, ("id",)))]
             write = "CREATE" if not present.labels.get(label) else "MERGE"
             cypher = f"UNWIND $rows AS row {write} (n:{checked_label(label)} {{id: row[0]}}) SET n += row[1]"
-            self._write_batches(cypher, rows, progress)
+            chunks = ((rows[at:at + self.batch_size], len(rows[at:at + self.batch_size])) for at in range(0, len(rows), self.batch_size))
+            self._write_batches(cypher, chunks, progress)
         for rel, frame in delta.rels.items():
             frame = frame.drop_duplicates(["src", "dst"], keep="last").sort_values(["src", "dst"], kind="stable")
             existing = present.types.get(rel.type, 0)
@@ -109,16 +111,21 @@ class Neo4jStore(GraphStore):
                 self._write_rels(rel, frame, "MERGE", progress)
 
     def _write_rels(self, rel: RelKey, frame: pd.DataFrame, write: str, progress: Progress | None) -> None:
+        """Rows grouped by source node (``[src, [[dst, *properties], ...]]``, the frame is
+        sorted by source): each source is looked up once per batch, not once per row."""
         columns = _property_columns(frame)
         values = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in ["src", "dst", *columns]]
-        rows = [list(row) for row in zip(*values)]
-        assignments = ", ".join(f"r.`{c}` = row[{i + 2}]" for i, c in enumerate(columns))
+        if write == "CREATE":
+            fields = ", ".join(f"`{c}`: out[{i + 1}]" for i, c in enumerate(columns))
+            relationship = f"CREATE (a)-[r:`{checked_type(rel.type)}` {{{fields}}}]->(b)"
+        else:
+            assignments = ", ".join(f"r.`{c}` = out[{i + 1}]" for i, c in enumerate(columns))
+            relationship = f"MERGE (a)-[r:`{checked_type(rel.type)}`]->(b)" + (f" SET {assignments}" if assignments else "")
         cypher = (
             f"UNWIND $rows AS row MATCH (a:{checked_label(rel.src)} {{id: row[0]}}) "
-            f"MATCH (b:{checked_label(rel.dst)} {{id: row[1]}}) "
-            f"{write} (a)-[r:`{checked_type(rel.type)}`]->(b)" + (f" SET {assignments}" if assignments else "")
+            f"UNWIND row[1] AS out MATCH (b:{checked_label(rel.dst)} {{id: out[0]}}) {relationship}"
         )
-        self._write_batches(cypher, rows, progress)
+        self._write_batches(cypher, _by_source(values[0], list(zip(*values[1:])), self.batch_size), progress)
 
     def _diff(self, rel: RelKey, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
         """Split a load into pairs the store lacks, pairs whose properties differ, and the
@@ -251,6 +258,23 @@ class Neo4jStore(GraphStore):
 
     def close(self) -> None:
         self.driver.close()
+
+
+def _by_source(sources: list[Any], rows: list[tuple[Any, ...]], size: int) -> Iterator[tuple[list[Any], int]]:
+    """Batches of about ``size`` relationships as ``[source, [row, ...]]`` groups; runs of
+    the same source (sorted input) become one group."""
+    batch: list[Any] = []
+    count = 0
+    for source, row in zip(sources, rows):
+        if not batch or batch[-1][0] != source:
+            if count >= size:
+                yield batch, count
+                batch, count = [], 0
+            batch.append([source, []])
+        batch[-1][1].append(list(row))
+        count += 1
+    if batch:
+        yield batch, count
 
 
 def _paths_statement(src_label: str, dst_label: str, max_hops: int, types: tuple[str, ...] | None) -> str:
