@@ -193,8 +193,7 @@ class KGRec(Recommender):
     def node_embeddings(self, label: str, rows: Sequence[int]) -> Tensor:
         """Final embeddings ``(len(rows), d)`` of nodes of ``label`` ("User", "Item" or
         "Entity") by their row in the current export, on the CPU; zeros for an entity left
-        out of the propagation graph. Explanations rank paths by how close their nodes are
-        to the item in this space."""
+        out of the propagation graph. Explanations weigh the paths to an item with them."""
         self._require_ready()
         assert self._final is not None and self._graph is not None
         index = torch.as_tensor(list(rows), dtype=torch.long)
