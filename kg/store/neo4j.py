@@ -55,11 +55,11 @@ class Neo4jStore(GraphStore):
             raise StoreError(f"lost the connection to Neo4j at {self.uri} ({_first_line(error)})") from None
         return records
 
-    def _write_batches(self, cypher: str, batches: Iterable[tuple[list[Any], int]], progress: Progress | None) -> None:
-        """Run ``cypher`` once per batch of rows, each in its own write transaction;
-        ``batches`` yields (rows, how many graph rows they write) for the progress bar."""
-        def work(tx: neo4j.ManagedTransaction, batch: list[Any]) -> None:
-            tx.run(cypher, rows=batch).consume()
+    def _write_batches(self, cypher: str, batches: Iterable[tuple[dict[str, Any], int]], progress: Progress | None) -> None:
+        """Run ``cypher`` once per batch, each in its own write transaction; ``batches``
+        yields (the statement's parameters, how many graph rows they write)."""
+        def work(tx: neo4j.ManagedTransaction, params: dict[str, Any]) -> None:
+            tx.run(cypher, params).consume()
 
         try:
             with self.driver.session(database=self.database) as session:
@@ -94,7 +94,8 @@ class Neo4jStore(GraphStore):
             rows = [[i, p] for i, p in zip(frame["id"].tolist(), properties(frame, ("id",)))]
             write = "CREATE" if not present.labels.get(label) else "MERGE"
             cypher = f"UNWIND $rows AS row {write} (n:{checked_label(label)} {{id: row[0]}}) SET n += row[1]"
-            chunks = ((rows[at:at + self.batch_size], len(rows[at:at + self.batch_size])) for at in range(0, len(rows), self.batch_size))
+            chunks = (({"rows": rows[at:at + self.batch_size]}, len(rows[at:at + self.batch_size]))
+                      for at in range(0, len(rows), self.batch_size))
             self._write_batches(cypher, chunks, progress)
         for rel, frame in delta.rels.items():
             frame = frame.drop_duplicates(["src", "dst"], keep="last").sort_values(["src", "dst"], kind="stable")
@@ -111,8 +112,10 @@ class Neo4jStore(GraphStore):
                 self._write_rels(rel, frame, "MERGE", progress)
 
     def _write_rels(self, rel: RelKey, frame: pd.DataFrame, write: str, progress: Progress | None) -> None:
-        """Rows grouped by source node (``[src, [[dst, *properties], ...]]``, the frame is
-        sorted by source): each source is looked up once per batch, not once per row."""
+        """Each batch looks its nodes up once: the targets by id into a list first, then
+        rows grouped by source node (``[src, [[target position, *properties], ...]]``, the
+        frame is sorted by source), one source lookup per group and no index lookup per
+        relationship."""
         columns = _property_columns(frame)
         values = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in ["src", "dst", *columns]]
         if write == "CREATE":
@@ -122,8 +125,11 @@ class Neo4jStore(GraphStore):
             assignments = ", ".join(f"r.`{c}` = out[{i + 1}]" for i, c in enumerate(columns))
             relationship = f"MERGE (a)-[r:`{checked_type(rel.type)}`]->(b)" + (f" SET {assignments}" if assignments else "")
         cypher = (
+            # [b] keeps a missing target as [null], so positions stay aligned.
+            f"UNWIND $targets AS target OPTIONAL MATCH (b:{checked_label(rel.dst)} {{id: target}}) "
+            "WITH collect([b]) AS targets "
             f"UNWIND $rows AS row MATCH (a:{checked_label(rel.src)} {{id: row[0]}}) "
-            f"UNWIND row[1] AS out MATCH (b:{checked_label(rel.dst)} {{id: out[0]}}) {relationship}"
+            f"UNWIND row[1] AS out WITH a, targets[out[0]][0] AS b, out WHERE b IS NOT NULL {relationship}"
         )
         self._write_batches(cypher, _by_source(values[0], list(zip(*values[1:])), self.batch_size), progress)
 
@@ -260,21 +266,23 @@ class Neo4jStore(GraphStore):
         self.driver.close()
 
 
-def _by_source(sources: list[Any], rows: list[tuple[Any, ...]], size: int) -> Iterator[tuple[list[Any], int]]:
-    """Batches of about ``size`` relationships as ``[source, [row, ...]]`` groups; runs of
-    the same source (sorted input) become one group."""
-    batch: list[Any] = []
+def _by_source(sources: list[Any], rows: list[tuple[Any, ...]], size: int) -> Iterator[tuple[dict[str, Any], int]]:
+    """Batches of about ``size`` relationships: ``targets``, the distinct target ids, and
+    ``rows``, groups ``[source, [[target position, *properties], ...]]``; runs of the same
+    source (sorted input) become one group."""
+    groups: list[list[Any]] = []
+    targets: dict[Any, int] = {}
     count = 0
-    for source, row in zip(sources, rows):
-        if not batch or batch[-1][0] != source:
+    for source, (target, *properties) in zip(sources, rows):
+        if not groups or groups[-1][0] != source:
             if count >= size:
-                yield batch, count
-                batch, count = [], 0
-            batch.append([source, []])
-        batch[-1][1].append(list(row))
+                yield {"targets": list(targets), "rows": groups}, count
+                groups, targets, count = [], {}, 0
+            groups.append([source, []])
+        groups[-1][1].append([targets.setdefault(target, len(targets)), *properties])
         count += 1
-    if batch:
-        yield batch, count
+    if groups:
+        yield {"targets": list(targets), "rows": groups}, count
 
 
 def _paths_statement(src_label: str, dst_label: str, max_hops: int, types: tuple[str, ...] | None) -> str:
