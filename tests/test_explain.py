@@ -34,9 +34,10 @@ def embed(nodes: Sequence[NodeRef]) -> np.ndarray:
 @pytest.fixture
 def explainer(store: GraphStore, settings) -> Explainer:  # type: ignore[no-untyped-def]
     ingest_folder(FIXTURES / "tiny", store, settings)
-    degree = lambda node: len(store.neighbours(node))  # noqa: E731
-    types = list(store.counts().types)
-    return Explainer(store, NodeNames(store.export()), embed, degree, types)
+    def degree(node: NodeRef) -> int:
+        return len(store.neighbours(node))
+
+    return Explainer(store, NodeNames(store.export()), embed, degree, list(store.counts().types))
 
 
 def test_paths_are_ranked_by_their_first_order_share_of_the_score(explainer: Explainer, store: GraphStore) -> None:
