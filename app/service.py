@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from app.explain import Explainer, Explanation, NodeNames
 from app.requests import Request, RequestError, parse_request

@@ -94,9 +94,8 @@ class Neo4jStore(GraphStore):
             rows = [[i, p] for i, p in zip(frame["id"].tolist(), properties(frame, ("id",)))]
             write = "CREATE" if not present.labels.get(label) else "MERGE"
             cypher = f"UNWIND $rows AS row {write} (n:{checked_label(label)} {{id: row[0]}}) SET n += row[1]"
-            chunks = (({"rows": rows[at:at + self.batch_size]}, len(rows[at:at + self.batch_size]))
-                      for at in range(0, len(rows), self.batch_size))
-            self._write_batches(cypher, chunks, progress)
+            chunks = (rows[at:at + self.batch_size] for at in range(0, len(rows), self.batch_size))
+            self._write_batches(cypher, (({"rows": chunk}, len(chunk)) for chunk in chunks), progress)
         for rel, frame in delta.rels.items():
             frame = frame.drop_duplicates(["src", "dst"], keep="last").sort_values(["src", "dst"], kind="stable")
             existing = present.types.get(rel.type, 0)
