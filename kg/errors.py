@@ -15,3 +15,12 @@ class StoreError(KgrecError):
 
 class ValidationFailed(KgrecError):
     """Rows were rejected under --strict; nothing was written."""
+
+
+class AccessDenied(KgrecError):
+    """A request lacks the token an operation needs (401), or the server refuses every
+    write (403, read-only mode)."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status

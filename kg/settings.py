@@ -30,6 +30,13 @@ class Settings:
     device: str = "auto"
     rating_range: tuple[float, float] = (0.0, 10.0)
     batch_size: int = 20_000
+    api_token: str | None = field(default=None, repr=False)
+    """``KGREC_API_TOKEN``: when set, every write (uploads, add item, the HTTP API's writes)
+    needs it."""
+    read_token: str | None = field(default=None, repr=False)
+    """``KGREC_READ_TOKEN``: when set, reads need it (or the write token)."""
+    read_only: bool = False
+    """``KGREC_READ_ONLY=1`` or ``kgrec serve --read-only``: every write is refused."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -46,6 +53,9 @@ class Settings:
             "pseudonym_key": env.get("KGREC_PSEUDONYM_KEY") or None,
             "embedding_model": env.get("KGREC_EMBEDDING_MODEL") or "all-MiniLM-L6-v2",
             "device": env.get("KGREC_DEVICE") or "auto",
+            "api_token": env.get("KGREC_API_TOKEN") or None,
+            "read_token": env.get("KGREC_READ_TOKEN") or None,
+            "read_only": (env.get("KGREC_READ_ONLY") or "").strip().lower() in ("1", "true", "yes"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["home"] = Path(values["home"]).expanduser()  # type: ignore[arg-type]
