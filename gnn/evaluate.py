@@ -72,7 +72,8 @@ class EvaluationResult:
     protocol: str
     k: int
     seeds: list[int]
-    settings: TrainSettings
+    settings: dict[str, TrainSettings] = field(default_factory=dict)
+    """What each recommender trained with (by name; ``seed`` varies per run)."""
     runs: list[Run] = field(default_factory=list)
     splits: dict[int, dict[str, object]] = field(default_factory=dict)
 
@@ -127,7 +128,8 @@ class EvaluationResult:
             "protocol": self.protocol,
             "k": self.k,
             "seeds": self.seeds,
-            "settings": dataclasses.asdict(self.settings),
+            "settings": {name: {k: v for k, v in dataclasses.asdict(s).items() if k != "seed"}
+                         for name, s in self.settings.items()},
             "summary": self.summary(),
             "runs": [dataclasses.asdict(r) for r in self.runs],
             "splits": {str(s): v for s, v in self.splits.items()},
@@ -147,7 +149,7 @@ def evaluate(
     text_features: Mapping[str, np.ndarray] | None,
     recommenders: Sequence[RecommenderFactory] | None = None,
     seeds: Sequence[int] = (0,),
-    settings: TrainSettings | None = None,
+    changes: Mapping[str, object] | None = None,
     split_dir: Path | str | None = None,
     k: int = 20,
     batch_size: int = 256,
@@ -161,16 +163,17 @@ def evaluate(
             aligned with the export's rows (``text.features.node_text_features``).
         recommenders: factories (classes) of the recommenders to compare; default
             ``default_recommenders()``.
-        seeds: one split and one training run per seed (``settings.seed`` is set to it).
-        settings: training settings shared by every trained recommender.
+        seeds: one split and one training run per seed (the settings' ``seed`` is set to it).
+        changes: :class:`TrainSettings` fields to change in every recommender's own
+            :meth:`~gnn.recommender.Recommender.default_settings` (e.g. ``{"epochs": 50}``).
         split_dir: when given, the split of seed ``s`` is read from
             ``split_dir/<protocol>-seed<s>`` if it exists there, else made and written there.
         k: the cut-off of Recall@K and NDCG@K.
     """
-    settings = settings or TrainSettings()
+    changes = dict(changes or {})
     recommenders = list(recommenders) if recommenders is not None else default_recommenders()
     item_text, entity_text = _text(data_export, text_features)
-    result = EvaluationResult(protocol=protocol, k=k, seeds=list(seeds), settings=settings)
+    result = EvaluationResult(protocol=protocol, k=k, seeds=list(seeds))
     for seed in seeds:
         split = _split_for(data_export, protocol, seed, split_dir)
         result.splits[seed] = {**split.counts(), "fingerprint": split.fingerprint}
@@ -182,13 +185,14 @@ def evaluate(
             entity_text=entity_text,
             train_ratings=_ratings(data_export, split.train),
         )
-        seed_settings = dataclasses.replace(settings, seed=seed)
         conditions = conditions_for(split, data_export)
         for factory in recommenders:
             recommender = factory()
             name = getattr(recommender, "name", type(recommender).__name__)
+            settings = dataclasses.replace(recommender.default_settings(), **changes, seed=seed)
+            result.settings.setdefault(name, settings)
             started = time.perf_counter()
-            recommender.fit(data, seed_settings)
+            recommender.fit(data, settings)
             fit_seconds = time.perf_counter() - started
             for condition in conditions:
                 started = time.perf_counter()

@@ -17,8 +17,10 @@ from kg.graph import GraphExport
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training settings shared by the model and the trained baselines, so that they get
-    the same embedding size, budget and early stopping."""
+    """How a recommender trains. Each recommender has its own defaults
+    (:meth:`Recommender.default_settings`); a caller changes fields of those (for example
+    ``replace(KGRec.default_settings(), epochs=50)``) and ``fit`` trains with exactly what
+    it is given, so what is recorded is what was used."""
 
     dim: int = 64
     layers: int = 3
@@ -93,9 +95,15 @@ class Recommender(ABC):
 
     name: str
 
+    @classmethod
+    def default_settings(cls) -> TrainSettings:
+        """The settings this recommender trains with unless told otherwise."""
+        return TrainSettings()
+
     @abstractmethod
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
-        """Learn from ``data``; trained recommenders early-stop on ``data.valid``."""
+        """Learn from ``data`` with exactly ``settings``; trained recommenders early-stop
+        on ``data.valid``."""
 
     @abstractmethod
     def score(self, queries: Sequence[UserQuery]) -> torch.Tensor:

@@ -48,7 +48,7 @@ class Oracle(Recommender):
 
 
 def test_warm_table_and_json(export, text, tmp_path):
-    result = evaluate("warm", export, text, [MostPopular, TextKNN], seeds=(0, 1), settings=TrainSettings(epochs=1))
+    result = evaluate("warm", export, text, [MostPopular, TextKNN], seeds=(0, 1), changes={"epochs": 1})
     rows = result.summary()
     assert [(r["recommender"], r["condition"]) for r in rows] == [("most-popular", "warm"), ("text-knn", "warm")]
     assert all(r["seeds"] == 2 and 0 <= r["recall@20_mean"] <= 1 for r in rows)
@@ -57,6 +57,37 @@ def test_warm_table_and_json(export, text, tmp_path):
     result.write_json(tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["protocol"] == "warm" and len(data["runs"]) == 4 and data["seeds"] == [0, 1]
+
+
+class TunedOracle(Oracle):
+    """An oracle with defaults of its own, as KGRec and LightGCN have."""
+
+    name = "tuned-oracle"
+
+    @classmethod
+    def default_settings(cls) -> TrainSettings:
+        return TrainSettings(lr=0.5, batch_size=77)
+
+
+def test_the_json_records_the_settings_each_recommender_trained_with(export, text, tmp_path):
+    Oracle.seen = []
+    full = interactions(export)
+    result = evaluate("warm", export, text, [lambda: Oracle(full), lambda: TunedOracle(full)], seeds=(0,),
+                      changes={"epochs": 3})
+    assert [s.lr for _, s in Oracle.seen] == [TrainSettings.lr, 0.5]
+    result.write_json(tmp_path / "r.json")
+    recorded = json.loads((tmp_path / "r.json").read_text())["settings"]
+    assert recorded["oracle"]["lr"] == TrainSettings.lr and recorded["oracle"]["batch_size"] == TrainSettings.batch_size
+    assert recorded["tuned-oracle"]["lr"] == 0.5 and recorded["tuned-oracle"]["batch_size"] == 77
+    assert recorded["oracle"]["epochs"] == recorded["tuned-oracle"]["epochs"] == 3
+
+
+def test_kgrec_and_lightgcn_defaults():
+    from gnn.baselines import LightGCNBaseline
+    from gnn.inference import KGRec
+
+    assert (KGRec.default_settings().lr, KGRec.default_settings().batch_size) == (0.01, 8192)
+    assert (LightGCNBaseline.default_settings().lr, LightGCNBaseline.default_settings().batch_size) == (0.02, 8192)
 
 
 def test_each_seed_gets_a_fresh_recommender_and_its_seed(export, text):

@@ -81,7 +81,7 @@ SMALL = TrainSettings(dim=16, layers=2, epochs=60, lr=0.02, weight_decay=1e-4, b
 
 @pytest.fixture(scope="module")
 def fitted() -> KGRec:
-    rec = KGRec(KGRecConfig(cold_item_rate=0.3), text_model="test-encoder", progress=False, overrides={})
+    rec = KGRec(KGRecConfig(cold_item_rate=0.3), text_model="test-encoder", progress=False)
     rec.fit(tiny_data(), SMALL)
     return rec
 
@@ -241,7 +241,7 @@ def test_item_not_in_the_training_export_is_scored_after_refresh() -> None:
     full = tiny_data(n_items=12)
     # Train on an export that ends at item 9: items 10 and 11 arrive later.
     export, pairs, item_text, entity_text = tiny_world(n_items=10)
-    rec = KGRec(KGRecConfig(cold_item_rate=0.3), progress=False, overrides={})
+    rec = KGRec(KGRecConfig(cold_item_rate=0.3), progress=False)
     rec.fit(TrainData(export, full.train, full.valid, item_text, entity_text), SMALL)
     before = rec.score([UserQuery(user=0)])
     assert before.shape == (1, 10)

@@ -22,7 +22,7 @@ QUICK = replace(SMALL, epochs=25, patience=25)
 
 
 def _fit(settings=QUICK, config: KGRecConfig | None = None) -> KGRec:
-    rec = KGRec(config or KGRecConfig(), progress=False, overrides={})
+    rec = KGRec(config or KGRecConfig(), progress=False)
     rec.fit(tiny_data(), settings)
     return rec
 

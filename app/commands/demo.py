@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 from app.commands.serve import add_server_arguments
 from app.commands.stats import summarise
@@ -96,14 +97,13 @@ def train_model(settings: Settings, epochs: int | None) -> None:
         step(3, f"a model is already trained: {out} (kgrec train retrains it)")
         return
     from app.commands.train import train
-    from gnn.recommender import TrainSettings
-
+    from gnn.inference import KGRec
     from gnn.train import resolve_device
 
     device = resolve_device(settings.device)
     if epochs is None and device.type == "cpu":
         epochs = CPU_EPOCHS
-    train_settings = TrainSettings(device=settings.device, **({"epochs": epochs} if epochs else {}))
+    train_settings = replace(KGRec.default_settings(), device=settings.device, **({"epochs": epochs} if epochs else {}))
     step(3, f"training the model on {device.type} (up to {train_settings.epochs} epochs, early stopping"
             + ("; about two minutes on 2 cores, --epochs changes it" if device.type == "cpu" else "") + ")")
     started = time.perf_counter()

@@ -56,9 +56,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if "Item" not in export.nodes or export.nodes["Item"].empty:
         raise KgrecError("the graph store holds no items: run `kgrec ingest` first")
     text = text_features(export, settings)
-    overrides = {k: getattr(args, k) for k in ("epochs", "dim") if getattr(args, k) is not None}
-    train_settings = TrainSettings(device=settings.device, **overrides)
-    result = evaluate(args.protocol, export, text, factories, args.seeds, train_settings, split_dir=args.split_dir)
+    changes = {"device": settings.device, **{k: getattr(args, k) for k in ("epochs", "dim") if getattr(args, k) is not None}}
+    result = evaluate(args.protocol, export, text, factories, args.seeds, changes, split_dir=args.split_dir)
     print(result.table())
     if args.json:
         result.write_json(args.json)
