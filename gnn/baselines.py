@@ -6,7 +6,6 @@ INTERACTED edges: they learn only from ``data.train`` (and early-stop on ``data.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
 import warnings
@@ -17,6 +16,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.models import LightGCN
 
+from gnn.early_stopping import EarlyStopping
+from gnn.losses import bpr_loss, l2_penalty
 from gnn.metrics import full_ranking
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
 
@@ -147,7 +148,8 @@ class LightGCNBaseline(Recommender):
         seen = np.unique(train[0] * n_items + train[1])
         users_t = torch.as_tensor(train[0], device=device)
         items_t = torch.as_tensor(train[1] + n_users, device=device)
-        best, best_state, bad, started = -1.0, None, 0, time.perf_counter()
+        stopper = EarlyStopping(model, settings.patience)
+        started = time.perf_counter()
         self.history = []
         for epoch in range(1, settings.epochs + 1):
             model.train()
@@ -162,8 +164,9 @@ class LightGCNBaseline(Recommender):
                 pos_score = (user * emb[pos]).sum(-1)
                 neg_score = (user * emb[neg]).sum(-1)
                 ego = model.embedding.weight
-                reg = (ego[u].square().sum() + ego[pos].square().sum() + ego[neg].square().sum()) / len(idx)
-                loss = -torch.nn.functional.logsigmoid(pos_score - neg_score).mean() + settings.weight_decay * reg
+                # Twice l2_penalty's weight: the LightGCN paper's lambda * |E0|^2, without the 1/2.
+                reg = l2_penalty(ego[u], ego[pos], ego[neg].unsqueeze(1), 2 * settings.weight_decay)
+                loss = bpr_loss(pos_score, neg_score.unsqueeze(1)) + reg
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -173,21 +176,16 @@ class LightGCNBaseline(Recommender):
                 self._freeze(model, adj)
                 valid = full_ranking(self._score_users, data.valid, train, k=20)
                 record["valid_ndcg@20"] = valid["ndcg@20"]
-                if valid["ndcg@20"] > best:
-                    best, bad = valid["ndcg@20"], 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    bad += 1
+                stopper.update(epoch, valid["ndcg@20"])
             record["seconds"] = time.perf_counter() - started
             self.history.append(record)
             log.info("lightgcn epoch %d: %s", epoch, record)
-            if bad >= settings.patience:
+            if stopper.should_stop:
                 break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        stopper.restore()
         self._freeze(model, adj)
         self.fit_seconds = time.perf_counter() - started
-        self.best_valid_ndcg = best
+        self.best_valid_ndcg = stopper.best
 
     @torch.no_grad()
     def _freeze(self, model: LightGCN, adj: Tensor) -> None:

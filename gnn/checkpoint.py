@@ -29,7 +29,8 @@ import torch
 from gnn.inference import IdMaps, KGRec
 from gnn.model import KGRecConfig, KGRecModel
 from gnn.recommender import TrainSettings
-from gnn.train import CURVE_JSON, TrainingCurve, resolve_device
+from gnn.curve import CURVE_JSON, TrainingCurve
+from gnn.train import resolve_device
 from kg.errors import KgrecError
 
 FORMAT_VERSION = 1

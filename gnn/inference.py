@@ -42,7 +42,8 @@ from torch import Tensor
 from gnn.graph_tensors import NODE_LABELS, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.train import TrainingCurve, TrainProblem, final_embeddings, resolve_device, seed_everything, train_model
+from gnn.curve import TrainingCurve
+from gnn.train import TrainProblem, final_embeddings, resolve_device, seed_everything, train_model
 from kg.errors import KgrecError
 from kg.graph import GraphExport
 

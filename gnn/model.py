@@ -50,9 +50,6 @@ from torch_geometric.nn.conv import LGConv
 from gnn.graph_tensors import NodeSpace, PropagationGraph
 
 
-LOSSES = ("bpr", "softmax")
-
-
 @dataclass(frozen=True)
 class KGRecConfig:
     """The model's own settings (the shared ones — size, layers, budget — are in

@@ -103,14 +103,18 @@ def test_lightgcn_learns_and_beats_random_on_clustered_graph():
     assert (item_group[top.numpy()] == 1).mean() >= 0.8
 
 
-def test_lightgcn_early_stopping_keeps_best_epoch():
+def test_lightgcn_early_stopping_keeps_the_best_epochs_weights():
     export, _ = clustered_export(n_users=40, n_items=30, clusters=2, per_user=12, seed=1)
     split = make_split(export, "warm", 1)
+    data = train_data(export, split.train, split.valid)
     rec = LightGCNBaseline()
-    rec.fit(train_data(export, split.train, split.valid), TrainSettings(dim=8, layers=1, epochs=50, lr=0.05, batch_size=128, patience=2))
+    rec.fit(data, TrainSettings(dim=8, layers=1, epochs=50, lr=0.05, batch_size=128, patience=2))
     valid = [h["valid_ndcg@20"] for h in rec.history]
-    assert len(valid) < 50 or max(valid) == rec.best_valid_ndcg
+    assert len(valid) < 50, "patience 2 stops it early"
     assert rec.best_valid_ndcg == pytest.approx(max(valid))
+    assert valid[-1] < max(valid), "the last epoch is worse than the best one"
+    again = full_ranking(lambda users: rec.score([UserQuery(user=int(u)) for u in users]), data.valid, data.train)
+    assert again["ndcg@20"] == pytest.approx(max(valid), abs=1e-6)
 
 
 def test_lightgcn_trains_with_exactly_the_settings_given():

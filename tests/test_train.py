@@ -11,10 +11,12 @@ import torch
 
 from gnn.graph_tensors import build_propagation_graph, export_to_hetero_data
 from gnn.inference import KGRec
+from gnn.metrics import full_ranking
 from gnn.model import KGRecConfig
 from gnn.recommender import UserQuery
 from gnn.sampling import LinkSampler
-from gnn.train import TrainingCurve, resolve_device
+from gnn.curve import TrainingCurve
+from gnn.train import resolve_device
 from kg.errors import KgrecError
 from test_model import A_ITEMS, B_ITEMS, SMALL, tiny_data, tiny_world
 
@@ -56,6 +58,18 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
     evaluated = [r.valid_ndcg for r in curve.records if r.valid_ndcg is not None]
     assert curve.best_ndcg == max(evaluated)  # type: ignore[type-var]
     assert len(curve.records) - curve.best_epoch == 3
+
+
+def test_the_returned_model_holds_the_best_epochs_weights() -> None:
+    data = tiny_data()
+    rec = KGRec(progress=False)
+    rec.fit(data, replace(QUICK, epochs=200, patience=3, lr=0.2))
+    curve = rec.curve
+    assert curve is not None and curve.stopped_early
+    last = curve.records[-1].valid_ndcg
+    assert last is not None and last < curve.best_ndcg, "the last epoch is worse than the best one"
+    again = full_ranking(lambda users: rec.score([UserQuery(user=int(u)) for u in users]), data.valid, data.train)
+    assert again["ndcg@20"] == pytest.approx(curve.best_ndcg, abs=1e-6)
 
 
 def test_training_curve_is_saved_as_json_and_png(tmp_path: Path) -> None:
