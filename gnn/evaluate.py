@@ -33,11 +33,13 @@ import torch
 
 from gnn import splits as splits_mod
 from gnn.baselines import LightGCNBaseline, MostPopular, TextKNN
-from gnn.metrics import RankingMetrics, group_by_user, topk_masked
+from gnn.metrics import RankingMetrics, topk_masked
+from gnn.pairs import group_by_user
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.splits import HAS_ATTRIBUTE, INTERACTED, REVEAL_COUNTS, Split
+from gnn.splits import REVEAL_COUNTS, Split
 from kg.errors import KgrecError
 from kg.graph import GraphExport
+from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
@@ -237,17 +239,17 @@ def _text(export: GraphExport, text: Mapping[str, np.ndarray] | None) -> tuple[n
 def training_export(export: GraphExport, train: np.ndarray) -> GraphExport:
     """A shallow copy of ``export`` whose INTERACTED edges are only the ``train`` pairs."""
     edges = dict(export.edges)
-    if INTERACTED in edges:
-        frame = edges[INTERACTED]
+    if INTERACTIONS in edges:
+        frame = edges[INTERACTIONS]
         n_items = max(len(export.nodes["Item"]), 1)
         keys = frame["src"].to_numpy(np.int64) * n_items + frame["dst"].to_numpy(np.int64)
         keep = np.isin(keys, np.asarray(train[0], np.int64) * n_items + np.asarray(train[1], np.int64))
-        edges[INTERACTED] = frame[keep].reset_index(drop=True)
+        edges[INTERACTIONS] = frame[keep].reset_index(drop=True)
     return GraphExport(nodes=export.nodes, edges=edges)
 
 
 def _ratings(export: GraphExport, pairs: np.ndarray) -> np.ndarray | None:
-    frame = export.edges.get(INTERACTED)
+    frame = export.edges.get(INTERACTIONS)
     if frame is None or "rating" not in frame:
         return None
     n_items = max(len(export.nodes["Item"]), 1)
@@ -276,7 +278,7 @@ def conditions_for(split: Split, export: GraphExport) -> list[Condition]:
         return [_known_users(split, {"warm": None})]
     if split.protocol == "cold-item":
         return [_known_users(split, {"cold-item/among-cold": split.cold_items, "cold-item/among-all": None})]
-    attributes = group_by_user(export.edge_index(HAS_ATTRIBUTE), split.cold_users) if HAS_ATTRIBUTE in export.edges else {}
+    attributes = group_by_user(export.edge_index(USER_ATTRIBUTES), split.cold_users) if USER_ATTRIBUTES in export.edges else {}
     return [_new_users(split, n, attributes) for n in REVEAL_COUNTS]
 
 

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import re
 
+from kg.graph import RelKey
+
 ITEM, USER, ENTITY = "Item", "User", "Entity"
 LABELS = (ITEM, USER, ENTITY)
 
 INTERACTED = "INTERACTED"
 HAS_ATTRIBUTE = "HAS_ATTRIBUTE"
 RESERVED_TYPES = frozenset({INTERACTED, HAS_ATTRIBUTE})
+INTERACTIONS = RelKey(INTERACTED, USER, ITEM)
+"""Where a graph export keeps the user-item interactions."""
+USER_ATTRIBUTES = RelKey(HAS_ATTRIBUTE, USER, ENTITY)
+"""Where a graph export keeps the users' attribute entities."""
 
 MAX_TYPE_LENGTH = 64
 _SEPARATORS = re.compile(r"[.\-\s]+")

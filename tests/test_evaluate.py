@@ -10,7 +10,8 @@ from eval_fixtures import random_export
 from gnn.baselines import MostPopular, TextKNN
 from gnn.evaluate import conditions_for, evaluate, rank, training_export
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.splits import INTERACTED, interactions, make_split
+from gnn.splits import interactions, make_split
+from kg.identifiers import INTERACTIONS
 from kg.errors import KgrecError
 
 
@@ -103,7 +104,7 @@ def test_recommenders_see_only_training_interactions(export, text):
     result = evaluate("warm", export, text, [lambda: Oracle(full)], seeds=(0,))
     data, _ = Oracle.seen[0]
     split = make_split(export, "warm", 0)
-    assert data.export.edges[INTERACTED].shape[0] == split.train.shape[1]
+    assert data.export.edges[INTERACTIONS].shape[0] == split.train.shape[1]
     assert np.array_equal(data.train, split.train)
     # the oracle scores every held-out item 1: recall is perfect when it fits in K
     assert result.summary()[0]["recall@20_mean"] == pytest.approx(1.0)
@@ -172,8 +173,8 @@ def test_training_export_keeps_nodes_and_properties(export):
     split = make_split(export, "warm", 0)
     train_export = training_export(export, split.train)
     assert train_export.nodes is export.nodes
-    assert set(train_export.edges[INTERACTED].columns) == {"src", "dst", "rating", "ts"}
-    assert len(train_export.edges[INTERACTED]) == split.train.shape[1]
+    assert set(train_export.edges[INTERACTIONS].columns) == {"src", "dst", "rating", "ts"}
+    assert len(train_export.edges[INTERACTIONS]) == split.train.shape[1]
 
 
 def test_cli_evaluate_prints_table_and_writes_json_and_splits(export, text, tmp_path, monkeypatch, capsys):
