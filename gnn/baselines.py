@@ -22,14 +22,9 @@ from gnn.metrics import full_ranking
 from gnn.pairs import group_by_user, popularity
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
 from gnn.sparse import csr_adjacency, sorted_by_target, symmetric_spmm
+from kg.device import resolve_device
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class MostPopular(Recommender):

@@ -39,11 +39,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnn.graph_tensors import NODE_LABELS, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
+from gnn.curve import TrainingCurve
+from gnn.graph_tensors import NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.curve import TrainingCurve
-from gnn.train import TrainProblem, final_embeddings, resolve_device, seed_everything, train_model
+from gnn.train import TrainProblem, final_embeddings, seed_everything, train_model
+from kg.device import resolve_device
 from kg.errors import KgrecError
 from kg.graph import GraphExport
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from kg.device import check_device
 from kg.graph import GraphExport
 
 
@@ -33,13 +34,16 @@ class TrainSettings:
     eval_every: int = 1
     seed: int = 0
     device: str = "auto"
-    """``auto`` picks ``cuda`` when available, else ``cpu``."""
+    """``auto`` (``cuda`` when available, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
     amp: bool = True
     """Mixed precision on CUDA (bfloat16 where supported, else float16); ignored on the CPU."""
     full_graph_max_edges: int = 20_000_000
     """Graphs with more (directed) edges than this train on sampled neighbourhoods."""
     num_neighbors: int = 15
     """Neighbours sampled per node and hop when training on sampled neighbourhoods."""
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
 
 
 @dataclass

@@ -97,18 +97,6 @@ def keep_freed_memory() -> None:
 _ALLOCATOR_TUNED = False
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → ``cuda`` when available, else ``cpu``; asking for ``cuda`` without one is
-    an error the user can fix."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise KgrecError(f"device {name!r} was asked for but torch sees no CUDA GPU: use --device cpu or auto")
-    if name.split(":")[0] not in ("cpu", "cuda"):
-        raise KgrecError(f"unknown device {name!r}: choose auto, cpu or cuda")
-    return torch.device(name)
-
-
 @dataclass
 class TrainProblem:
     """What the loop trains on, already on the device.

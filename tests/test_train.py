@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_model import A_ITEMS, B_ITEMS, SMALL, tiny_data, tiny_world
 
+from gnn.curve import TrainingCurve
 from gnn.graph_tensors import build_propagation_graph, export_to_hetero_data
 from gnn.inference import KGRec
 from gnn.metrics import full_ranking
 from gnn.model import KGRecConfig
 from gnn.recommender import UserQuery
 from gnn.sampling import LinkSampler
-from gnn.curve import TrainingCurve
-from gnn.train import resolve_device
 from kg.errors import KgrecError
-from test_model import A_ITEMS, B_ITEMS, SMALL, tiny_data, tiny_world
 
 QUICK = replace(SMALL, epochs=25, patience=25)
 
@@ -140,13 +139,3 @@ def test_neighbour_sampling_path_trains_and_scores() -> None:
     assert torch.isfinite(scores).all()
     a, b = list(A_ITEMS), list(B_ITEMS)
     assert scores[:6, a].mean() > scores[:6, b].mean() and scores[6:, b].mean() > scores[6:, a].mean()
-
-
-def test_device_names() -> None:
-    assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type in ("cpu", "cuda")
-    with pytest.raises(KgrecError, match="unknown device"):
-        resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(KgrecError, match="no CUDA"):
-            resolve_device("cuda")

@@ -98,7 +98,7 @@ def train_model(settings: Settings, epochs: int | None) -> None:
         return
     from app.commands.train import train
     from gnn.inference import KGRec
-    from gnn.train import resolve_device
+    from kg.device import resolve_device
 
     device = resolve_device(settings.device)
     if epochs is None and device.type == "cpu":

@@ -11,6 +11,7 @@ from gnn.checkpoint import save_checkpoint
 from gnn.inference import KGRec
 from gnn.recommender import TrainData, TrainSettings
 from gnn.splits import make_split
+from kg.device import DEVICE_CHOICES
 from kg.identifiers import ENTITY, ITEM
 from kg.settings import STORE_KINDS, Settings
 from kg.store import open_store
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"interactions per step (default {defaults.batch_size})")
     parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: $KGREC_DEVICE or auto")
+    parser.add_argument("--device", default=None, help=f"{DEVICE_CHOICES} (default: $KGREC_DEVICE or auto)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", type=Path, help="model folder (default: KGREC_HOME/models/default)")
     parser.add_argument("--store", choices=STORE_KINDS)
