@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.requests import RequestError
 from app.service import RecommendationService
 from kg.errors import KgrecError
 from kg.settings import STORE_KINDS, Settings
@@ -36,8 +35,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     service = RecommendationService(settings, args.model)
     try:
         explanations = service.explain_item(request, args.item, limit=args.limit)
-    except RequestError as error:
-        raise KgrecError(str(error)) from None
     finally:
         service.close()
     if not explanations:
