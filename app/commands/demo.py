@@ -33,7 +33,7 @@ stopping usually ends training after 50 to 60). On a GPU the budget is ``kgrec t
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "demo", help=f"fetch {DATASET}, ingest it, train the model and serve the app (each step once)",
+        "demo",
         description=(__doc__ or "").replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_server_arguments(parser)
     parser.add_argument("--epochs", type=int, help=f"training epoch budget when a model is trained (default: "

@@ -18,7 +18,6 @@ from kg.store import open_store
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "evaluate",
-        help="Recall@20 / NDCG@20 of the model and the baselines (full ranking) on the ingested catalog",
     )
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated split/training seeds (default 0)")

@@ -10,7 +10,7 @@ from kg.settings import STORE_KINDS, Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("explain", help="the graph paths that explain an item for a user")
+    parser = sub.add_parser("explain")
     parser.add_argument("--item", required=True, help="the item to explain")
     parser.add_argument("--user", help="a known user id")
     parser.add_argument("--liked", help="a new user: comma-separated item ids they like")

@@ -23,7 +23,7 @@ VALID_RATIO = 0.1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("train", help="train the model on the ingested catalog")
+    parser = sub.add_parser("train")
     defaults = KGRec.default_settings()
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epoch budget (default {defaults.epochs}; early stopping ends sooner)")
     parser.add_argument("--dim", type=int, default=defaults.dim)
