@@ -1,35 +1,68 @@
-"""``kgrec``: the command-line entry point. Errors a user can cause print one sentence."""
+"""``kgrec``: the command-line entry point. Errors a user can cause print one sentence.
+
+Each verb's module is imported only when that verb runs (its own ``--help`` included), so
+``kgrec --help``, ``ingest``, ``stats`` and ``data`` never pay for torch and PyG; the
+one-line summaries of ``kgrec --help`` are therefore kept here, in :data:`COMMANDS`.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import warnings
 from collections.abc import Sequence
 
+from kg.errors import KgrecError
+from kg.settings import Settings
+
 # PyTorch Geometric scripts a few functions at import time; torch 2.15 warns about that on
 # every run. It is not the user's concern.
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
-from app.commands import data, demo, evaluate, explain, ingest, recommend, serve, stats, train  # noqa: E402
-from kg.errors import KgrecError  # noqa: E402
-from kg.settings import Settings  # noqa: E402
+COMMANDS: dict[str, str] = {
+    "data": "fetch and list the public demo data sets",
+    "ingest": "validate a catalog and load it into the graph store",
+    "stats": "counts of nodes and relationships in the graph store",
+    "train": "train the model on the ingested catalog",
+    "evaluate": "Recall@20 / NDCG@20 of the model and the baselines (full ranking) on the ingested catalog",
+    "recommend": "recommend for known or new users (one, or a JSONL batch)",
+    "explain": "the graph paths that explain an item for a user",
+    "serve": "serve explained recommendations in a web app (Gradio)",
+    "demo": "fetch ml-100k, ingest it, train the model and serve the app (each step once)",
+}
+"""Verb -> its summary; the verb's parser and handler are in ``app.commands.<verb>``."""
 
-COMMANDS = (data, ingest, stats, train, evaluate, recommend, explain, serve, demo)
 
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser with ``verb``'s full sub-parser (its module imported) and a summary entry
+    for every other verb."""
     parser = argparse.ArgumentParser(prog="kgrec", description="Knowledge-graph recommender.")
     parser.add_argument("--home", help="state folder (default: $KGREC_HOME or ~/.kgrec)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        command.register(sub)
+    for name, summary in COMMANDS.items():
+        if name == verb:
+            importlib.import_module(f"app.commands.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
+def verb_of(argv: Sequence[str]) -> str | None:
+    """The verb in ``argv``: the first word that is not a top-level option or its value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--home":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(verb_of(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kg.errors import KgrecError
+
 FIELDS = {"id", "user_id", "liked", "attributes", "text", "k", "candidates", "exclude", "explain"}
 MAX_K = 1000
 MAX_TEXT = 10_000
 
 
-class RequestError(ValueError):
-    """The message goes into the request's ``error`` field."""
+class RequestError(KgrecError):
+    """A request the caller got wrong: the message goes into the request's ``error`` field
+    (the CLI prints it as one sentence)."""
 
 
 @dataclass(frozen=True)

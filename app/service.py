@@ -21,6 +21,7 @@ from app.explain import Explainer, Explanation, NodeNames
 from app.requests import Request, RequestError, parse_request
 from gnn.checkpoint import load_checkpoint
 from gnn.inference import KGRec
+from gnn.pairs import popularity
 from gnn.recommender import UserQuery
 from kg.errors import KgrecError
 from kg.graph import GraphExport, NodeRef
@@ -91,7 +92,7 @@ class RecommendationService:
         self.seen = _neighbours(export, INTERACTED, ITEM)
         self.user_attributes = _neighbours(export, HAS_ATTRIBUTE, ENTITY)
         pairs = export.edge_index((INTERACTED, USER, ITEM)) if (INTERACTED, USER, ITEM) in export.edges else np.zeros((2, 0), int)
-        self.popularity = np.bincount(pairs[1], minlength=len(self.item_ids)).astype(float)
+        self.popularity = popularity(pairs, len(self.item_ids)).astype(float)
         self.names = NodeNames(export)
         self.degrees = _degrees(export)
         self.explainer = Explainer(self.store, self.names, self._embed, self._degree, [key.type for key in export.edges])

@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ def prepare(name: str) -> Path:
 def child(home: Path, which: str, epochs: int, device: str) -> dict[str, object]:
     """Runs in a subprocess: train one recommender, time it, and time serving."""
     from gnn.baselines import LightGCNBaseline
-    from gnn.recommender import TrainData, TrainSettings, UserQuery
+    from gnn.recommender import TrainData, UserQuery
     from gnn.splits import make_split
     from kg.settings import Settings
     from kg.store.embedded import EmbeddedStore
@@ -55,13 +56,13 @@ def child(home: Path, which: str, epochs: int, device: str) -> dict[str, object]
     text = node_text_features(export, TextEncoder(settings), progress=False)
     split = make_split(export, "warm", seed=0, test_ratio=0.0, valid_ratio=0.1)
     data = TrainData(export, split.train, split.valid, text["Item"], text["Entity"])
-    train_settings = TrainSettings(epochs=epochs, device=device)
     if which == "kgrec":
         from gnn.inference import KGRec
 
         recommender = KGRec(progress=False)
     else:
         recommender = LightGCNBaseline()
+    train_settings = replace(recommender.default_settings(), epochs=epochs, device=device)
     started = time.perf_counter()
     recommender.fit(data, train_settings)
     seconds = time.perf_counter() - started

@@ -6,11 +6,8 @@ INTERACTED edges: they learn only from ``data.train`` (and early-stop on ``data.
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
 import time
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,30 +15,16 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.models import LightGCN
 
+from gnn.early_stopping import EarlyStopping
+from gnn.graph_tensors import symmetric_norm
+from gnn.losses import bpr_loss, l2_penalty
 from gnn.metrics import full_ranking
+from gnn.pairs import group_by_user, popularity
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
+from gnn.sparse import csr_adjacency, sorted_by_target, symmetric_spmm
+from kg.device import resolve_device
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def items_by_user(pairs: np.ndarray, n_users: int) -> list[np.ndarray]:
-    """The items of each user in a ``(2, E)`` (user, item) array."""
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(2, -1)
-    order = np.argsort(pairs[0], kind="stable")
-    bounds = np.searchsorted(pairs[0, order], np.arange(n_users + 1))
-    items = pairs[1, order]
-    return [items[bounds[u] : bounds[u + 1]] for u in range(n_users)]
-
-
-def popularity(pairs: np.ndarray, n_items: int) -> np.ndarray:
-    """Training interactions per item, as float32."""
-    return np.bincount(np.asarray(pairs[1], dtype=np.int64), minlength=n_items).astype(np.float32)
 
 
 class MostPopular(Recommender):
@@ -77,14 +60,14 @@ class TextKNN(Recommender):
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
         text = torch.as_tensor(np.asarray(data.item_text, dtype=np.float32))
         self.item_text = torch.nn.functional.normalize(text, dim=1)
-        self.user_items = items_by_user(data.train, data.n_users)
+        self.user_items = group_by_user(data.train, np.arange(data.n_users))
         self.counts = torch.as_tensor(popularity(data.train, data.n_items))
 
     def score(self, queries: Sequence[UserQuery]) -> Tensor:
         out = torch.empty(len(queries), self.item_text.size(0))
         for row, query in enumerate(queries):
             liked = list(query.liked)
-            if query.user is not None and query.user < len(self.user_items):
+            if query.user in self.user_items:
                 liked = np.concatenate([self.user_items[query.user], np.asarray(liked, np.int64)]).astype(np.int64)
             if len(liked):
                 profile = self.item_text[torch.as_tensor(liked, dtype=torch.long)].mean(0)
@@ -120,19 +103,19 @@ class LightGCNBaseline(Recommender):
 
     name = "lightgcn"
 
-    TUNED: dict[str, object] = {"lr": 0.02, "batch_size": 8192}
-    """Overrides of the shared settings, tuned on ml-100k's warm split (validation NDCG@20):
-    with the shared ``lr=1e-3, batch_size=2048`` LightGCN needs several hundred epochs of
-    36 full-graph propagations each, far past a 5-minute CPU budget; with these it
-    early-stops after about 50 epochs at RecBole's reference quality. ``dim``, ``layers``,
-    ``epochs``, ``patience``, ``weight_decay`` and the seed stay shared."""
+    @classmethod
+    def default_settings(cls) -> TrainSettings:
+        """``lr=0.02, batch_size=8192``, tuned on ml-100k's warm split (validation
+        NDCG@20): with :class:`TrainSettings`' ``lr=1e-3, batch_size=2048`` LightGCN needs
+        several hundred epochs of 36 full-graph propagations each, far past a 5-minute CPU
+        budget; with these it early-stops after about 50 epochs at RecBole's reference
+        quality."""
+        return TrainSettings(lr=0.02, batch_size=8192)
 
-    def __init__(self, overrides: dict[str, object] | None = None) -> None:
-        self.overrides = dict(self.TUNED if overrides is None else overrides)
+    def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
 
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
-        settings = dataclasses.replace(settings, **self.overrides)
         self.settings = settings
         torch.manual_seed(settings.seed)
         rng = np.random.default_rng(settings.seed)
@@ -141,14 +124,15 @@ class LightGCNBaseline(Recommender):
         self.n_users, self.n_items = n_users, n_items
         train = np.asarray(data.train, dtype=np.int64)
         self.counts = torch.as_tensor(popularity(train, n_items))
-        self.user_items = items_by_user(train, n_users)
+        self.user_items = group_by_user(train, np.arange(n_users))
         adj = normalized_adjacency(train, n_users, n_items).to(device)
         model = LightGCN(n_users + n_items, settings.dim, settings.layers, normalize=False).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         seen = np.unique(train[0] * n_items + train[1])
         users_t = torch.as_tensor(train[0], device=device)
         items_t = torch.as_tensor(train[1] + n_users, device=device)
-        best, best_state, bad, started = -1.0, None, 0, time.perf_counter()
+        stopper = EarlyStopping(model, settings.patience)
+        started = time.perf_counter()
         self.history = []
         for epoch in range(1, settings.epochs + 1):
             model.train()
@@ -163,8 +147,9 @@ class LightGCNBaseline(Recommender):
                 pos_score = (user * emb[pos]).sum(-1)
                 neg_score = (user * emb[neg]).sum(-1)
                 ego = model.embedding.weight
-                reg = (ego[u].square().sum() + ego[pos].square().sum() + ego[neg].square().sum()) / len(idx)
-                loss = -torch.nn.functional.logsigmoid(pos_score - neg_score).mean() + settings.weight_decay * reg
+                # Twice l2_penalty's weight: the LightGCN paper's lambda * |E0|^2, without the 1/2.
+                reg = l2_penalty(ego[u], ego[pos], ego[neg].unsqueeze(1), 2 * settings.weight_decay)
+                loss = bpr_loss(pos_score, neg_score.unsqueeze(1)) + reg
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -174,21 +159,16 @@ class LightGCNBaseline(Recommender):
                 self._freeze(model, adj)
                 valid = full_ranking(self._score_users, data.valid, train, k=20)
                 record["valid_ndcg@20"] = valid["ndcg@20"]
-                if valid["ndcg@20"] > best:
-                    best, bad = valid["ndcg@20"], 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    bad += 1
+                stopper.update(epoch, valid["ndcg@20"])
             record["seconds"] = time.perf_counter() - started
             self.history.append(record)
             log.info("lightgcn epoch %d: %s", epoch, record)
-            if bad >= settings.patience:
+            if stopper.should_stop:
                 break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        stopper.restore()
         self._freeze(model, adj)
         self.fit_seconds = time.perf_counter() - started
-        self.best_valid_ndcg = best
+        self.best_valid_ndcg = stopper.best
 
     @torch.no_grad()
     def _freeze(self, model: LightGCN, adj: Tensor) -> None:
@@ -203,7 +183,7 @@ class LightGCNBaseline(Recommender):
         out = torch.empty(len(queries), self.n_items)
         for row, query in enumerate(queries):
             liked = torch.as_tensor(np.asarray(query.liked, dtype=np.int64))
-            known = query.user is not None and query.user < self.n_users and len(self.user_items[query.user]) > 0
+            known = query.user is not None and query.user in self.user_items
             if known:
                 user = self.user_emb[query.user]
                 if len(liked):
@@ -217,21 +197,7 @@ class LightGCNBaseline(Recommender):
         return out
 
     def __repr__(self) -> str:
-        return f"LightGCNBaseline(overrides={self.overrides})"
-
-
-class _SymmetricSpmm(torch.autograd.Function):
-    """``A @ x`` for a constant symmetric sparse ``A``; the backward is ``A @ grad``, which
-    saves the sparse transpose that torch's generic sparse backward builds every call."""
-
-    @staticmethod
-    def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.adj = adj
-        return adj @ x
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:  # type: ignore[override]
-        return None, ctx.adj @ grad
+        return "LightGCNBaseline()"
 
 
 def propagate(model: LightGCN, adj: Tensor) -> Tensor:
@@ -241,27 +207,21 @@ def propagate(model: LightGCN, adj: Tensor) -> Tensor:
     x = model.embedding.weight
     out = x * model.alpha[0]
     for layer in range(model.num_layers):
-        x = _SymmetricSpmm.apply(adj, x)
+        x = symmetric_spmm(adj, x)
         out = out + x * model.alpha[layer + 1]
     return out
 
 
 def normalized_adjacency(train: np.ndarray, n_users: int, n_items: int) -> Tensor:
     """``D^-1/2 A D^-1/2`` of the symmetric user–item graph as a sparse CSR tensor, users
-    first, items offset by ``n_users`` (LightGCN's propagation matrix)."""
+    first, items offset by ``n_users`` (LightGCN's propagation matrix; the same
+    normalisation as the model's, :func:`gnn.graph_tensors.symmetric_norm`)."""
     u = torch.as_tensor(train[0], dtype=torch.long)
     i = torch.as_tensor(train[1], dtype=torch.long) + n_users
-    row, col = torch.cat([u, i]), torch.cat([i, u])
     n = n_users + n_items
-    deg = torch.bincount(row, minlength=n).float()
-    inv = deg.pow(-0.5)
-    inv[torch.isinf(inv)] = 0
-    value = inv[row] * inv[col]
-    # LGConv propagates messages from edge_index[0] to edge_index[1]; as a sparse matrix
-    # it expects the transposed adjacency, which for a symmetric graph is the same.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        return torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n)).coalesce().to_sparse_csr()
+    edge_index = sorted_by_target(torch.stack([torch.cat([u, i]), torch.cat([i, u])]), n)
+    weight, _ = symmetric_norm(edge_index, n)
+    return csr_adjacency(edge_index, weight, n)
 
 
 def sample_negatives(users: np.ndarray, seen: np.ndarray, n_items: int, rng: np.random.Generator, tries: int = 10) -> np.ndarray:

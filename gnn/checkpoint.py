@@ -26,10 +26,11 @@ from pathlib import Path
 
 import torch
 
+from gnn.curve import CURVE_JSON, TrainingCurve
 from gnn.inference import IdMaps, KGRec
 from gnn.model import KGRecConfig, KGRecModel
 from gnn.recommender import TrainSettings
-from gnn.train import CURVE_JSON, TrainingCurve, resolve_device
+from kg.device import resolve_device
 from kg.errors import KgrecError
 
 FORMAT_VERSION = 1

@@ -33,11 +33,13 @@ import torch
 
 from gnn import splits as splits_mod
 from gnn.baselines import LightGCNBaseline, MostPopular, TextKNN
-from gnn.metrics import RankingMetrics, group_by_user, topk_masked
+from gnn.metrics import RankingMetrics, topk_masked
+from gnn.pairs import group_by_user
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.splits import HAS_ATTRIBUTE, INTERACTED, REVEAL_COUNTS, Split
+from gnn.splits import REVEAL_COUNTS, Split
 from kg.errors import KgrecError
 from kg.graph import GraphExport
+from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ class EvaluationResult:
     protocol: str
     k: int
     seeds: list[int]
-    settings: TrainSettings
+    settings: dict[str, TrainSettings] = field(default_factory=dict)
+    """What each recommender trained with (by name; ``seed`` varies per run)."""
     runs: list[Run] = field(default_factory=list)
     splits: dict[int, dict[str, object]] = field(default_factory=dict)
 
@@ -127,7 +130,8 @@ class EvaluationResult:
             "protocol": self.protocol,
             "k": self.k,
             "seeds": self.seeds,
-            "settings": dataclasses.asdict(self.settings),
+            "settings": {name: {k: v for k, v in dataclasses.asdict(s).items() if k != "seed"}
+                         for name, s in self.settings.items()},
             "summary": self.summary(),
             "runs": [dataclasses.asdict(r) for r in self.runs],
             "splits": {str(s): v for s, v in self.splits.items()},
@@ -147,7 +151,7 @@ def evaluate(
     text_features: Mapping[str, np.ndarray] | None,
     recommenders: Sequence[RecommenderFactory] | None = None,
     seeds: Sequence[int] = (0,),
-    settings: TrainSettings | None = None,
+    changes: Mapping[str, object] | None = None,
     split_dir: Path | str | None = None,
     k: int = 20,
     batch_size: int = 256,
@@ -161,16 +165,17 @@ def evaluate(
             aligned with the export's rows (``text.features.node_text_features``).
         recommenders: factories (classes) of the recommenders to compare; default
             ``default_recommenders()``.
-        seeds: one split and one training run per seed (``settings.seed`` is set to it).
-        settings: training settings shared by every trained recommender.
+        seeds: one split and one training run per seed (the settings' ``seed`` is set to it).
+        changes: :class:`TrainSettings` fields to change in every recommender's own
+            :meth:`~gnn.recommender.Recommender.default_settings` (e.g. ``{"epochs": 50}``).
         split_dir: when given, the split of seed ``s`` is read from
             ``split_dir/<protocol>-seed<s>`` if it exists there, else made and written there.
         k: the cut-off of Recall@K and NDCG@K.
     """
-    settings = settings or TrainSettings()
+    changes = dict(changes or {})
     recommenders = list(recommenders) if recommenders is not None else default_recommenders()
     item_text, entity_text = _text(data_export, text_features)
-    result = EvaluationResult(protocol=protocol, k=k, seeds=list(seeds), settings=settings)
+    result = EvaluationResult(protocol=protocol, k=k, seeds=list(seeds))
     for seed in seeds:
         split = _split_for(data_export, protocol, seed, split_dir)
         result.splits[seed] = {**split.counts(), "fingerprint": split.fingerprint}
@@ -182,13 +187,14 @@ def evaluate(
             entity_text=entity_text,
             train_ratings=_ratings(data_export, split.train),
         )
-        seed_settings = dataclasses.replace(settings, seed=seed)
         conditions = conditions_for(split, data_export)
         for factory in recommenders:
             recommender = factory()
             name = getattr(recommender, "name", type(recommender).__name__)
+            settings = dataclasses.replace(recommender.default_settings(), **changes, seed=seed)
+            result.settings.setdefault(name, settings)
             started = time.perf_counter()
-            recommender.fit(data, seed_settings)
+            recommender.fit(data, settings)
             fit_seconds = time.perf_counter() - started
             for condition in conditions:
                 started = time.perf_counter()
@@ -233,17 +239,17 @@ def _text(export: GraphExport, text: Mapping[str, np.ndarray] | None) -> tuple[n
 def training_export(export: GraphExport, train: np.ndarray) -> GraphExport:
     """A shallow copy of ``export`` whose INTERACTED edges are only the ``train`` pairs."""
     edges = dict(export.edges)
-    if INTERACTED in edges:
-        frame = edges[INTERACTED]
+    if INTERACTIONS in edges:
+        frame = edges[INTERACTIONS]
         n_items = max(len(export.nodes["Item"]), 1)
         keys = frame["src"].to_numpy(np.int64) * n_items + frame["dst"].to_numpy(np.int64)
         keep = np.isin(keys, np.asarray(train[0], np.int64) * n_items + np.asarray(train[1], np.int64))
-        edges[INTERACTED] = frame[keep].reset_index(drop=True)
+        edges[INTERACTIONS] = frame[keep].reset_index(drop=True)
     return GraphExport(nodes=export.nodes, edges=edges)
 
 
 def _ratings(export: GraphExport, pairs: np.ndarray) -> np.ndarray | None:
-    frame = export.edges.get(INTERACTED)
+    frame = export.edges.get(INTERACTIONS)
     if frame is None or "rating" not in frame:
         return None
     n_items = max(len(export.nodes["Item"]), 1)
@@ -272,7 +278,7 @@ def conditions_for(split: Split, export: GraphExport) -> list[Condition]:
         return [_known_users(split, {"warm": None})]
     if split.protocol == "cold-item":
         return [_known_users(split, {"cold-item/among-cold": split.cold_items, "cold-item/among-all": None})]
-    attributes = group_by_user(export.edge_index(HAS_ATTRIBUTE), split.cold_users) if HAS_ATTRIBUTE in export.edges else {}
+    attributes = group_by_user(export.edge_index(USER_ATTRIBUTES), split.cold_users) if USER_ATTRIBUTES in export.edges else {}
     return [_new_users(split, n, attributes) for n in REVEAL_COUNTS]
 
 

@@ -26,11 +26,10 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from kg.graph import GraphExport, RelKey
+from kg.graph import GraphExport
+from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
 NODE_LABELS = ("User", "Item", "Entity")
-INTERACTED = RelKey("INTERACTED", "User", "Item")
-HAS_ATTRIBUTE = RelKey("HAS_ATTRIBUTE", "User", "Entity")
 
 EDGE_INTERACTION = 0
 EDGE_ATTRIBUTE = 1
@@ -97,7 +96,7 @@ def export_to_hetero_data(
         if key.src not in NODE_LABELS or key.dst not in NODE_LABELS:
             continue
         store = data[key.src, key.type, key.dst]
-        if key == INTERACTED and interactions is not None:
+        if key == INTERACTIONS and interactions is not None:
             store.edge_index = torch.as_tensor(np.asarray(interactions, dtype=np.int64).reshape(2, -1))
             continue
         store.edge_index = torch.as_tensor(export.edge_index(key))
@@ -107,8 +106,8 @@ def export_to_hetero_data(
             values = frame[column]
             if values.dtype.kind in "biuf":
                 store[column] = torch.as_tensor(values.to_numpy(np.float32))
-    if interactions is not None and ("User", INTERACTED.type, "Item") not in data.edge_types:
-        data["User", INTERACTED.type, "Item"].edge_index = torch.as_tensor(
+    if interactions is not None and ("User", INTERACTIONS.type, "Item") not in data.edge_types:
+        data["User", INTERACTIONS.type, "Item"].edge_index = torch.as_tensor(
             np.asarray(interactions, dtype=np.int64).reshape(2, -1))
     return data
 
@@ -205,9 +204,9 @@ def build_propagation_graph(data: HeteroData, space: NodeSpace | None = None, mi
         edge_index = data[src_label, rel, dst_label].edge_index.long()
         if edge_index.numel() == 0:
             continue
-        if (rel, src_label, dst_label) == tuple(INTERACTED):
+        if (rel, src_label, dst_label) == tuple(INTERACTIONS):
             kind = EDGE_INTERACTION
-        elif (rel, src_label, dst_label) == tuple(HAS_ATTRIBUTE):
+        elif (rel, src_label, dst_label) == tuple(USER_ATTRIBUTES):
             kind = EDGE_ATTRIBUTE
         else:
             kind = EDGE_KNOWLEDGE

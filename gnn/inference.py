@@ -32,17 +32,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from gnn.graph_tensors import NODE_LABELS, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
+from gnn.curve import TrainingCurve
+from gnn.graph_tensors import NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.train import TrainingCurve, TrainProblem, final_embeddings, resolve_device, seed_everything, train_model
+from gnn.train import TrainProblem, final_embeddings, seed_everything, train_model
+from kg.device import resolve_device
 from kg.errors import KgrecError
 from kg.graph import GraphExport
 
@@ -70,26 +72,25 @@ class KGRec(Recommender):
     """Text + knowledge graph + interactions, one model for warm and cold users and items.
 
     >>> rec = KGRec()
-    >>> rec.fit(data, TrainSettings())           # train, early-stopped on data.valid
+    >>> rec.fit(data, KGRec.default_settings())   # train, early-stopped on data.valid
     >>> rec.score([UserQuery(user=3), UserQuery(liked=[10, 42], attributes=[7])])
     >>> rec.refresh(new_export, new_item_text, new_entity_text)   # new items are cold
     """
 
     name = "kgrec"
 
-    TUNED: dict[str, object] = {"lr": 0.01, "batch_size": 8192}
-    """Overrides of the shared :class:`TrainSettings` that :meth:`fit` applies, tuned on
-    ml-100k's warm validation split: a full-graph propagation per step makes large batches
-    cheap, and with the shared ``lr=1e-3, batch_size=2048`` training would take several
-    hundred epochs of 36 propagations each, far past a 5-minute CPU budget. Pass
-    ``overrides={}`` to train with the settings exactly as given."""
+    @classmethod
+    def default_settings(cls) -> TrainSettings:
+        """``lr=0.01, batch_size=8192``, tuned on ml-100k's warm validation split: a
+        full-graph propagation per step makes large batches cheap, and with
+        :class:`TrainSettings`' ``lr=1e-3, batch_size=2048`` training would take several
+        hundred epochs of 36 propagations each, far past a 5-minute CPU budget."""
+        return TrainSettings(lr=0.01, batch_size=8192)
 
-    def __init__(self, config: KGRecConfig | None = None, text_model: str = "", progress: bool = True,
-                 overrides: dict[str, object] | None = None) -> None:
+    def __init__(self, config: KGRecConfig | None = None, text_model: str = "", progress: bool = True) -> None:
         self.config = config or KGRecConfig()
         self.text_model = text_model
         self.progress = progress
-        self.overrides = dict(self.TUNED if overrides is None else overrides)
         self.model: KGRecModel | None = None
         self.settings: TrainSettings | None = None
         self.curve: TrainingCurve | None = None
@@ -107,7 +108,6 @@ class KGRec(Recommender):
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
         from gnn.splits import fingerprint
 
-        settings = replace(settings, **self.overrides)
         seed_everything(settings.seed)
         self.settings = settings
         self.device = resolve_device(settings.device)

@@ -150,17 +150,3 @@ def _batched_pairs(pairs: np.ndarray | None, users: np.ndarray, batch_size: int)
         torch.as_tensor(np.vstack([pos[a:b] - i * batch_size, items[a:b]]), dtype=torch.long)
         for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
     ]
-
-
-def group_by_user(pairs: np.ndarray | None, users: np.ndarray) -> dict[int, np.ndarray]:
-    """The items of each of ``users`` in ``(2, E)`` (user, item) ``pairs``; users without
-    any are absent."""
-    if pairs is None or np.size(pairs) == 0:
-        return {}
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(2, -1)
-    keep = np.isin(pairs[0], users)
-    pairs = pairs[:, keep]
-    order = np.argsort(pairs[0], kind="stable")
-    u, i = pairs[0, order], pairs[1, order]
-    bounds = np.flatnonzero(np.diff(u)) + 1
-    return {int(us[0]): it for us, it in zip(np.split(u, bounds), np.split(i, bounds)) if len(us)}

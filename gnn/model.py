@@ -38,19 +38,15 @@ the ``L + 1`` layers, each ``(N, d)``; :meth:`KGRecModel.combine` turns them int
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-
 from torch_geometric.nn.conv import LGConv
 
 from gnn.graph_tensors import NodeSpace, PropagationGraph
-
-
-LOSSES = ("bpr", "softmax")
+from gnn.sparse import csr_adjacency, symmetric_spmm
 
 
 @dataclass(frozen=True)
@@ -106,32 +102,9 @@ class NodeInputs:
         return NodeInputs(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
 
-class _SymmetricSpMM(torch.autograd.Function):
-    """``A @ x`` for a constant symmetric sparse ``A``: the backward pass is ``A @ grad``."""
-
-    @staticmethod
-    def forward(ctx, adjacency: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.adjacency = adjacency
-        return torch.sparse.mm(adjacency, x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:  # type: ignore[override]
-        return None, torch.sparse.mm(ctx.adjacency, grad.contiguous())
-
-
 def adjacency_matrix(graph: PropagationGraph) -> Tensor:
-    """The normalised adjacency as a sparse CSR ``(N, N)`` tensor (row = target).
-
-    ``graph.edge_index`` is sorted by target then source, so the CSR arrays come straight
-    from it. Same product as ``torch_geometric.nn.conv.LGConv(normalize=False)`` with
-    ``graph.edge_weight``, several times faster on the CPU."""
-    n = graph.space.num_nodes
-    src, dst = graph.edge_index
-    crow = torch.zeros(n + 1, dtype=torch.long, device=src.device)
-    crow[1:] = torch.cumsum(torch.bincount(dst, minlength=n), 0)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": it does what we need
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, src, graph.edge_weight.float(), (n, n), check_invariants=False)
+    """The normalised adjacency of ``graph`` as a sparse CSR ``(N, N)`` tensor (row = target)."""
+    return csr_adjacency(graph.edge_index, graph.edge_weight, graph.space.num_nodes)
 
 
 class KGRecModel(nn.Module):
@@ -227,7 +200,7 @@ class KGRecModel(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             for _ in range(self.layers):
                 if adjacency is not None:
-                    out.append(_SymmetricSpMM.apply(adjacency, out[-1]))
+                    out.append(symmetric_spmm(adjacency, out[-1]))
                 else:
                     out.append(self.conv(out[-1], edge_index, edge_weight.float()))
         return out

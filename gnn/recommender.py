@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from kg.device import check_device
 from kg.graph import GraphExport
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training settings shared by the model and the trained baselines, so that they get
-    the same embedding size, budget and early stopping."""
+    """How a recommender trains. Each recommender has its own defaults
+    (:meth:`Recommender.default_settings`); a caller changes fields of those (for example
+    ``replace(KGRec.default_settings(), epochs=50)``) and ``fit`` trains with exactly what
+    it is given, so what is recorded is what was used."""
 
     dim: int = 64
     layers: int = 3
@@ -31,13 +34,16 @@ class TrainSettings:
     eval_every: int = 1
     seed: int = 0
     device: str = "auto"
-    """``auto`` picks ``cuda`` when available, else ``cpu``."""
+    """``auto`` (``cuda`` when available, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
     amp: bool = True
     """Mixed precision on CUDA (bfloat16 where supported, else float16); ignored on the CPU."""
     full_graph_max_edges: int = 20_000_000
     """Graphs with more (directed) edges than this train on sampled neighbourhoods."""
     num_neighbors: int = 15
     """Neighbours sampled per node and hop when training on sampled neighbourhoods."""
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
 
 
 @dataclass
@@ -93,9 +99,15 @@ class Recommender(ABC):
 
     name: str
 
+    @classmethod
+    def default_settings(cls) -> TrainSettings:
+        """The settings this recommender trains with unless told otherwise."""
+        return TrainSettings()
+
     @abstractmethod
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
-        """Learn from ``data``; trained recommenders early-stop on ``data.valid``."""
+        """Learn from ``data`` with exactly ``settings``; trained recommenders early-stop
+        on ``data.valid``."""
 
     @abstractmethod
     def score(self, queries: Sequence[UserQuery]) -> torch.Tensor:

@@ -29,12 +29,11 @@ import numpy as np
 import pandas as pd
 
 from kg.errors import KgrecError
-from kg.graph import GraphExport, RelKey
+from kg.graph import GraphExport
+from kg.identifiers import INTERACTIONS
 
 log = logging.getLogger(__name__)
 
-INTERACTED = RelKey("INTERACTED", "User", "Item")
-HAS_ATTRIBUTE = RelKey("HAS_ATTRIBUTE", "User", "Entity")
 PROTOCOLS = ("warm", "cold-item", "cold-user")
 REVEAL_COUNTS = (0, 1, 3, 5)
 FORMAT_VERSION = 1
@@ -86,9 +85,9 @@ class Split:
 
 def interactions(export: GraphExport) -> np.ndarray:
     """All (user, item) interaction pairs of an export, ``(2, E)`` int64."""
-    if INTERACTED not in export.edges:
+    if INTERACTIONS not in export.edges:
         return np.empty((2, 0), np.int64)
-    return export.edge_index(INTERACTED)
+    return export.edge_index(INTERACTIONS)
 
 
 def make_split(export: GraphExport, protocol: str, seed: int = 0, test_ratio: float = 0.2, valid_ratio: float = 0.1) -> Split:
@@ -163,7 +162,7 @@ def _choose(population: np.ndarray, ratio: float, rng: np.random.Generator) -> n
 
 
 def _timestamps(export: GraphExport) -> np.ndarray:
-    frame = export.edges[INTERACTED]
+    frame = export.edges[INTERACTIONS]
     if "ts" not in frame:
         return np.full(len(frame), np.nan)
     return pd.to_numeric(frame["ts"], errors="coerce").to_numpy(np.float64)

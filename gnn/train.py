@@ -34,35 +34,31 @@ version warns instead of failing). On CUDA the dense work runs under ``torch.aut
 """
 from __future__ import annotations
 
-import copy
 import ctypes
-import json
 import logging
 import math
 import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from gnn.curve import EpochRecord, TrainingCurve
+from gnn.early_stopping import EarlyStopping
 from gnn.graph_tensors import EDGE_INTERACTION, PropagationGraph
+from gnn.losses import check_loss, l2_penalty, ranking_loss, shared_hits
 from gnn.metrics import full_ranking
-from gnn.model import LOSSES, KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
+from gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
 from gnn.recommender import TrainSettings
 from gnn.sampling import LinkSampler
 from kg.errors import KgrecError
 
 log = logging.getLogger(__name__)
-
-CURVE_JSON = "training_curve.json"
-CURVE_PNG = "training_curve.png"
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -101,96 +97,6 @@ def keep_freed_memory() -> None:
 _ALLOCATOR_TUNED = False
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → ``cuda`` when available, else ``cpu``; asking for ``cuda`` without one is
-    an error the user can fix."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise KgrecError(f"device {name!r} was asked for but torch sees no CUDA GPU: use --device cpu or auto")
-    if name.split(":")[0] not in ("cpu", "cuda"):
-        raise KgrecError(f"unknown device {name!r}: choose auto, cpu or cuda")
-    return torch.device(name)
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    loss: float
-    seconds: float
-    """Wall time of the epoch's training steps."""
-    valid_ndcg: float | None = None
-    valid_recall: float | None = None
-
-
-@dataclass
-class TrainingCurve:
-    """Loss and validation metrics per epoch, and where training stopped."""
-
-    records: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int = 0
-    best_ndcg: float = float("-inf")
-    stopped_early: bool = False
-    seconds: float = 0.0
-    mode: str = "full-graph"
-    device: str = "cpu"
-
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        out["best_ndcg"] = None if math.isinf(self.best_ndcg) else self.best_ndcg
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, object]) -> TrainingCurve:
-        records = [EpochRecord(**r) for r in raw.get("records", [])]  # type: ignore[arg-type, union-attr]
-        best = raw.get("best_ndcg")
-        return cls(
-            records=records,
-            best_epoch=int(raw.get("best_epoch", 0)),  # type: ignore[arg-type]
-            best_ndcg=float("-inf") if best is None else float(best),  # type: ignore[arg-type]
-            stopped_early=bool(raw.get("stopped_early", False)),
-            seconds=float(raw.get("seconds", 0.0)),  # type: ignore[arg-type]
-            mode=str(raw.get("mode", "full-graph")),
-            device=str(raw.get("device", "cpu")),
-        )
-
-    def save(self, directory: Path | str) -> tuple[Path, Path]:
-        """Write ``training_curve.json`` and ``training_curve.png`` into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        json_path = directory / CURVE_JSON
-        json_path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        png_path = directory / CURVE_PNG
-        plot_curve(self, png_path)
-        return json_path, png_path
-
-
-def plot_curve(curve: TrainingCurve, path: Path) -> None:
-    """Training loss and validation NDCG@20 per epoch, best epoch marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
-    epochs = [r.epoch for r in curve.records]
-    loss_axis.plot(epochs, [r.loss for r in curve.records], color="tab:blue", label="training loss")
-    loss_axis.set_xlabel("epoch")
-    loss_axis.set_ylabel("training loss", color="tab:blue")
-    evaluated = [r for r in curve.records if r.valid_ndcg is not None]
-    if evaluated:
-        ndcg_axis = loss_axis.twinx()
-        ndcg_axis.plot([r.epoch for r in evaluated], [r.valid_ndcg for r in evaluated], color="tab:orange",
-                       marker=".", label="validation NDCG@20")
-        ndcg_axis.set_ylabel("validation NDCG@20", color="tab:orange")
-        ndcg_axis.axvline(curve.best_epoch, color="gray", linestyle=":", linewidth=1)
-    loss_axis.set_title(f"{curve.mode} on {curve.device}: best NDCG@20 "
-                        f"{curve.best_ndcg:.4f} at epoch {curve.best_epoch} ({curve.seconds:.0f} s)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 @dataclass
 class TrainProblem:
     """What the loop trains on, already on the device.
@@ -214,8 +120,7 @@ def train_model(
     progress: bool = True,
 ) -> TrainingCurve:
     """Train ``model`` in place (it ends holding the best validation weights)."""
-    if config.loss not in LOSSES:
-        raise KgrecError(f"unknown loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
+    check_loss(config.loss)
     device = problem.train.device
     if device.type == "cpu":
         keep_freed_memory()
@@ -228,8 +133,7 @@ def train_model(
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     step = _SampledStep(model, problem, settings, config) if sampled else _FullGraphStep(model, problem, config)
     candidates = torch.nonzero(problem.warm_items).flatten()
-    best_state = copy.deepcopy(model.state_dict())
-    bad_evals = 0
+    stopper = EarlyStopping(model, settings.patience)
     started = time.perf_counter()
     bar = tqdm(range(1, settings.epochs + 1), desc=f"training ({curve.mode}, {device.type})", disable=not progress,
                unit="epoch", mininterval=1.0)
@@ -256,21 +160,17 @@ def train_model(
         if not math.isfinite(record.loss):
             raise KgrecError(f"training diverged at epoch {epoch} (loss {record.loss}): lower the learning rate")
         if epoch % settings.eval_every == 0 or epoch == settings.epochs:
-            metrics = evaluate(model, problem)
+            metrics = validation_metrics(model, problem)
             record.valid_ndcg, record.valid_recall = metrics["ndcg@20"], metrics["recall@20"]
-            if record.valid_ndcg > curve.best_ndcg:
-                curve.best_ndcg, curve.best_epoch = record.valid_ndcg, epoch
-                best_state = copy.deepcopy(model.state_dict())
-                bad_evals = 0
-            else:
-                bad_evals += 1
+            if stopper.update(epoch, record.valid_ndcg):
+                curve.best_ndcg, curve.best_epoch = stopper.best, stopper.best_epoch
             bar.set_postfix(loss=f"{record.loss:.4f}", ndcg=f"{record.valid_ndcg:.4f}", best=f"{curve.best_ndcg:.4f}")
         curve.records.append(record)
-        if bad_evals >= settings.patience:
+        if stopper.should_stop:
             curve.stopped_early = True
             break
     bar.close()
-    model.load_state_dict(best_state)
+    stopper.restore()
     curve.seconds = time.perf_counter() - started
     log.info("trained %d epochs in %.1f s; best validation NDCG@20 %.4f at epoch %d",
              len(curve.records), curve.seconds, curve.best_ndcg, curve.best_epoch)
@@ -287,7 +187,7 @@ def final_embeddings(model: KGRecModel, graph: PropagationGraph, nodes: NodeInpu
 
 
 @torch.no_grad()
-def evaluate(model: KGRecModel, problem: TrainProblem, k: int = 20) -> dict[str, float]:
+def validation_metrics(model: KGRecModel, problem: TrainProblem, k: int = 20) -> dict[str, float]:
     """Recall@k and NDCG@k over the validation pairs, training items masked, all items ranked."""
     if problem.valid.size == 0:
         return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
@@ -343,8 +243,9 @@ class _FullGraphStep:
         z_items = self.model.combine([layer[space.items()] for layer in layers])
         users, items = positives
         x0_users, x0_items = layers[0][: space.n_users], layers[0][space.items()]
-        loss = _loss(z_users[users], z_items[items], z_items[negatives], config, _hits(items, negatives))
-        return loss + _l2(x0_users[users], x0_items[items], x0_items[negatives], weight_decay)
+        loss = ranking_loss(z_users[users], z_items[items], z_items[negatives], config.loss, config.temperature,
+                            shared_hits(items, negatives))
+        return loss + l2_penalty(x0_users[users], x0_items[items], x0_items[negatives], weight_decay)
 
 
 class _SampledStep:
@@ -397,8 +298,8 @@ class _SampledStep:
         z = model.combine(layers)
         u, i = label[0, :b], label[1, :b]
         j = label[1, b:].view(negatives.shape)
-        loss = _loss(z[u], z[i], z[j], config, _hits(positives[1], negatives))
-        return loss + _l2(layers[0][u], layers[0][i], layers[0][j], weight_decay)
+        loss = ranking_loss(z[u], z[i], z[j], config.loss, config.temperature, shared_hits(positives[1], negatives))
+        return loss + l2_penalty(layers[0][u], layers[0][i], layers[0][j], weight_decay)
 
 
 def _id_keep(n_users: int, n_items: int, n_entities: int, warm_items: Tensor, config: KGRecConfig,
@@ -408,37 +309,6 @@ def _id_keep(n_users: int, n_items: int, n_entities: int, warm_items: Tensor, co
     keep_items = ~((torch.rand(n_items, device=device) < config.cold_item_rate) & warm_items)
     keep_entities = torch.rand(n_entities, device=device) >= config.entity_id_dropout
     return torch.cat([keep_users, keep_items, keep_entities])
-
-
-def _loss(user: Tensor, positive: Tensor, negative: Tensor, config: KGRecConfig, hits: Tensor | None = None) -> Tensor:
-    """Mean loss of ``user``, ``positive`` ``(B, d)`` against ``negative``: ``(B, K, d)``, one
-    set per positive, or ``(K, d)`` shared by the batch, where ``hits`` ``(B, K)`` marks
-    negatives that are the positive itself (left out)."""
-    user, positive, negative = user.float(), positive.float(), negative.float()
-    pos = (user * positive).sum(-1)
-    neg = user @ negative.T if negative.dim() == 2 else torch.einsum("bd,bkd->bk", user, negative)
-    if hits is not None:
-        neg = neg.masked_fill(hits, float("-inf"))
-    if config.loss == "bpr":
-        return -F.logsigmoid(pos.unsqueeze(1) - neg).mean()
-    logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / config.temperature
-    return F.cross_entropy(logits, torch.zeros(logits.size(0), dtype=torch.long, device=logits.device))
-
-
-def _hits(items: Tensor, negatives: Tensor) -> Tensor | None:
-    """``(B, K)``: shared negative ``k`` is positive ``b``'s own item."""
-    if negatives.dim() == 2:
-        return None
-    return items.unsqueeze(1) == negatives.unsqueeze(0)
-
-
-def _l2(users: Tensor, items: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
-    """LightGCN's regulariser on layer-0 inputs ``(B, d)``, ``(B, d)``, ``(B, K, d)`` or
-    ``(K, d)``: ``weight_decay / 2 * (|x_u|² + |x_i|² + mean_k |x_j|²)``, batch mean."""
-    if weight_decay == 0:
-        return users.new_zeros(())
-    reg = users.pow(2).sum(-1) + items.pow(2).sum(-1) + negatives.pow(2).sum(-1).mean(-1)
-    return weight_decay * 0.5 * reg.mean()
 
 
 def _batches(n: int, batch_size: int, device: torch.device):

@@ -7,13 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-
-class RelKey(NamedTuple):
-    """A relationship type between two labels, e.g. ``RelKey("INTERACTED", "User", "Item")``."""
-
-    type: str
-    src: str
-    dst: str
+from kg.identifiers import RelKey
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Relationship types that are safe to place in Cypher, and the node labels kgrec uses.
+"""Relationship types that are safe to place in Cypher, the node labels kgrec uses, and the
+relationship keys (:class:`RelKey`) of interactions and user attributes.
 
 Relationship types cannot be Cypher parameters, so every type that comes from data
 is reduced to ``[A-Z][A-Z0-9_]*`` here, and anything else is refused. Dots, dashes and
@@ -8,13 +9,27 @@ character (brackets, quotes, slashes, backticks, ...) makes the name invalid.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 ITEM, USER, ENTITY = "Item", "User", "Entity"
 LABELS = (ITEM, USER, ENTITY)
 
+
+class RelKey(NamedTuple):
+    """A relationship type between two labels, e.g. ``RelKey("INTERACTED", "User", "Item")``."""
+
+    type: str
+    src: str
+    dst: str
+
+
 INTERACTED = "INTERACTED"
 HAS_ATTRIBUTE = "HAS_ATTRIBUTE"
 RESERVED_TYPES = frozenset({INTERACTED, HAS_ATTRIBUTE})
+INTERACTIONS = RelKey(INTERACTED, USER, ITEM)
+"""Where a graph export keeps the user-item interactions."""
+USER_ATTRIBUTES = RelKey(HAS_ATTRIBUTE, USER, ENTITY)
+"""Where a graph export keeps the users' attribute entities."""
 
 MAX_TYPE_LENGTH = 64
 _SEPARATORS = re.compile(r"[.\-\s]+")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kg.device import check_device
 from kg.errors import KgrecError
 
 STORE_KINDS = ("embedded", "neo4j")
@@ -64,6 +65,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        check_device(self.device)
         if self.store not in STORE_KINDS:
             raise KgrecError(f"unknown store {self.store!r}: choose one of {', '.join(STORE_KINDS)}")
         if self.store == "neo4j" and not self.neo4j_uri:

@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kg.graph import GraphExport, RelKey
+from kg.graph import GraphExport
+from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
-INTERACTED = RelKey("INTERACTED", "User", "Item")
-HAS_ATTRIBUTE = RelKey("HAS_ATTRIBUTE", "User", "Entity")
 
 
 def make_export(pairs: np.ndarray, n_users: int, n_items: int, ts: np.ndarray | None = None, attributes: np.ndarray | None = None, n_entities: int = 2) -> GraphExport:
@@ -20,9 +19,9 @@ def make_export(pairs: np.ndarray, n_users: int, n_items: int, ts: np.ndarray | 
     items = pd.DataFrame({"id": [f"i{i:03d}" for i in range(n_items)], "title": [f"item {i}" for i in range(n_items)], "description": ""})
     users = pd.DataFrame({"id": [f"u{u:03d}" for u in range(n_users)]})
     entities = pd.DataFrame({"id": [f"e{e:03d}" for e in range(n_entities)], "name": [f"entity {e}" for e in range(n_entities)], "type": "attribute"})
-    edges = {INTERACTED: pd.DataFrame({"src": pairs[0], "dst": pairs[1], "rating": 4.0, "ts": ts})}
+    edges = {INTERACTIONS: pd.DataFrame({"src": pairs[0], "dst": pairs[1], "rating": 4.0, "ts": ts})}
     if attributes is not None:
-        edges[HAS_ATTRIBUTE] = pd.DataFrame({"src": attributes[0], "dst": attributes[1]})
+        edges[USER_ATTRIBUTES] = pd.DataFrame({"src": attributes[0], "dst": attributes[1]})
     return GraphExport(nodes={"Item": items, "User": users, "Entity": entities}, edges=edges)
 
 

@@ -88,7 +88,7 @@ def test_lightgcn_learns_and_beats_random_on_clustered_graph():
     export, item_group = clustered_export(n_users=60, n_items=40, clusters=4, per_user=8)
     split = make_split(export, "warm", 0)
     data = train_data(export, split.train, split.valid, item_text=np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32))
-    rec = LightGCNBaseline(overrides={})
+    rec = LightGCNBaseline()
     rec.fit(data, FAST)
     losses = [h["loss"] for h in rec.history]
     assert losses[-1] < 0.5 * losses[0]
@@ -103,20 +103,27 @@ def test_lightgcn_learns_and_beats_random_on_clustered_graph():
     assert (item_group[top.numpy()] == 1).mean() >= 0.8
 
 
-def test_lightgcn_early_stopping_keeps_best_epoch():
+def test_lightgcn_early_stopping_keeps_the_best_epochs_weights():
     export, _ = clustered_export(n_users=40, n_items=30, clusters=2, per_user=12, seed=1)
     split = make_split(export, "warm", 1)
-    rec = LightGCNBaseline(overrides={})
-    rec.fit(train_data(export, split.train, split.valid), TrainSettings(dim=8, layers=1, epochs=50, lr=0.05, batch_size=128, patience=2))
+    data = train_data(export, split.train, split.valid)
+    rec = LightGCNBaseline()
+    rec.fit(data, TrainSettings(dim=8, layers=1, epochs=50, lr=0.05, batch_size=128, patience=2))
     valid = [h["valid_ndcg@20"] for h in rec.history]
-    assert len(valid) < 50 or max(valid) == rec.best_valid_ndcg
+    assert len(valid) < 50, "patience 2 stops it early"
     assert rec.best_valid_ndcg == pytest.approx(max(valid))
+    assert valid[-1] < max(valid), "the last epoch is worse than the best one"
+    again = full_ranking(lambda users: rec.score([UserQuery(user=int(u)) for u in users]), data.valid, data.train)
+    assert again["ndcg@20"] == pytest.approx(max(valid), abs=1e-6)
 
 
-def test_lightgcn_applies_its_tuned_overrides_only():
+def test_lightgcn_trains_with_exactly_the_settings_given():
     export, _ = clustered_export(n_users=20, n_items=10, clusters=2, per_user=4)
     split = make_split(export, "warm", 0)
     rec = LightGCNBaseline()
-    rec.fit(train_data(export, split.train, split.valid), TrainSettings(dim=8, layers=1, epochs=2, seed=4))
-    assert rec.settings.lr == LightGCNBaseline.TUNED["lr"] and rec.settings.batch_size == LightGCNBaseline.TUNED["batch_size"]
-    assert (rec.settings.dim, rec.settings.layers, rec.settings.epochs, rec.settings.seed) == (8, 1, 2, 4)
+    given = TrainSettings(dim=8, layers=1, epochs=2, seed=4)
+    rec.fit(train_data(export, split.train, split.valid), given)
+    assert rec.settings == given
+    defaults = LightGCNBaseline.default_settings()
+    assert (defaults.lr, defaults.batch_size) == (0.02, 8192)
+    assert (defaults.dim, defaults.epochs) == (TrainSettings().dim, TrainSettings().epochs)

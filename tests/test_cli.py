@@ -59,3 +59,26 @@ def test_wrong_neo4j_password_is_one_sentence(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f"kgrec: error: Neo4j at {uri} refused user 'neo4j': check KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD"
     )
+
+
+@pytest.mark.parametrize("args", [["--help"], ["stats", "--store", "embedded"], ["data", "list"], ["ingest", "--help"]])
+def test_light_verbs_never_import_torch(args: list[str], tmp_path: Path) -> None:
+    probe = ("import sys\nfrom app.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "heavy = sorted(m for m in ('torch', 'torch_geometric', 'sentence_transformers', 'gradio') if m in sys.modules)\n"
+             "print('heavy:', ','.join(heavy), file=sys.stderr)\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KGREC_")} | {"KGREC_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=environ, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "heavy:", done.stderr
+
+
+def test_every_verb_still_has_its_parser() -> None:
+    from app.cli import COMMANDS, build_parser, verb_of
+
+    assert verb_of(["--home", "stats", "-v", "train", "--epochs", "3"]) == "train"
+    assert verb_of(["--help"]) is None
+    for verb in COMMANDS:
+        parser = build_parser(verb)
+        sub = next(a for a in parser._actions if a.dest == "command")
+        assert sub.choices[verb]._actions[1:], f"{verb} has its arguments"

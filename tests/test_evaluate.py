@@ -10,7 +10,8 @@ from eval_fixtures import random_export
 from gnn.baselines import MostPopular, TextKNN
 from gnn.evaluate import conditions_for, evaluate, rank, training_export
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.splits import INTERACTED, interactions, make_split
+from gnn.splits import interactions, make_split
+from kg.identifiers import INTERACTIONS
 from kg.errors import KgrecError
 
 
@@ -48,7 +49,7 @@ class Oracle(Recommender):
 
 
 def test_warm_table_and_json(export, text, tmp_path):
-    result = evaluate("warm", export, text, [MostPopular, TextKNN], seeds=(0, 1), settings=TrainSettings(epochs=1))
+    result = evaluate("warm", export, text, [MostPopular, TextKNN], seeds=(0, 1), changes={"epochs": 1})
     rows = result.summary()
     assert [(r["recommender"], r["condition"]) for r in rows] == [("most-popular", "warm"), ("text-knn", "warm")]
     assert all(r["seeds"] == 2 and 0 <= r["recall@20_mean"] <= 1 for r in rows)
@@ -57,6 +58,37 @@ def test_warm_table_and_json(export, text, tmp_path):
     result.write_json(tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["protocol"] == "warm" and len(data["runs"]) == 4 and data["seeds"] == [0, 1]
+
+
+class TunedOracle(Oracle):
+    """An oracle with defaults of its own, as KGRec and LightGCN have."""
+
+    name = "tuned-oracle"
+
+    @classmethod
+    def default_settings(cls) -> TrainSettings:
+        return TrainSettings(lr=0.5, batch_size=77)
+
+
+def test_the_json_records_the_settings_each_recommender_trained_with(export, text, tmp_path):
+    Oracle.seen = []
+    full = interactions(export)
+    result = evaluate("warm", export, text, [lambda: Oracle(full), lambda: TunedOracle(full)], seeds=(0,),
+                      changes={"epochs": 3})
+    assert [s.lr for _, s in Oracle.seen] == [TrainSettings.lr, 0.5]
+    result.write_json(tmp_path / "r.json")
+    recorded = json.loads((tmp_path / "r.json").read_text())["settings"]
+    assert recorded["oracle"]["lr"] == TrainSettings.lr and recorded["oracle"]["batch_size"] == TrainSettings.batch_size
+    assert recorded["tuned-oracle"]["lr"] == 0.5 and recorded["tuned-oracle"]["batch_size"] == 77
+    assert recorded["oracle"]["epochs"] == recorded["tuned-oracle"]["epochs"] == 3
+
+
+def test_kgrec_and_lightgcn_defaults():
+    from gnn.baselines import LightGCNBaseline
+    from gnn.inference import KGRec
+
+    assert (KGRec.default_settings().lr, KGRec.default_settings().batch_size) == (0.01, 8192)
+    assert (LightGCNBaseline.default_settings().lr, LightGCNBaseline.default_settings().batch_size) == (0.02, 8192)
 
 
 def test_each_seed_gets_a_fresh_recommender_and_its_seed(export, text):
@@ -72,7 +104,7 @@ def test_recommenders_see_only_training_interactions(export, text):
     result = evaluate("warm", export, text, [lambda: Oracle(full)], seeds=(0,))
     data, _ = Oracle.seen[0]
     split = make_split(export, "warm", 0)
-    assert data.export.edges[INTERACTED].shape[0] == split.train.shape[1]
+    assert data.export.edges[INTERACTIONS].shape[0] == split.train.shape[1]
     assert np.array_equal(data.train, split.train)
     # the oracle scores every held-out item 1: recall is perfect when it fits in K
     assert result.summary()[0]["recall@20_mean"] == pytest.approx(1.0)
@@ -141,8 +173,8 @@ def test_training_export_keeps_nodes_and_properties(export):
     split = make_split(export, "warm", 0)
     train_export = training_export(export, split.train)
     assert train_export.nodes is export.nodes
-    assert set(train_export.edges[INTERACTED].columns) == {"src", "dst", "rating", "ts"}
-    assert len(train_export.edges[INTERACTED]) == split.train.shape[1]
+    assert set(train_export.edges[INTERACTIONS].columns) == {"src", "dst", "rating", "ts"}
+    assert len(train_export.edges[INTERACTIONS]) == split.train.shape[1]
 
 
 def test_cli_evaluate_prints_table_and_writes_json_and_splits(export, text, tmp_path, monkeypatch, capsys):

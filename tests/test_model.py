@@ -29,9 +29,8 @@ from gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
 from gnn.recommender import TrainData, TrainSettings, UserQuery
 from kg.errors import KgrecError
 from kg.graph import GraphExport, RelKey
+from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
-INTERACTED = RelKey("INTERACTED", "User", "Item")
-HAS_ATTRIBUTE = RelKey("HAS_ATTRIBUTE", "User", "Entity")
 IN_GENRE = RelKey("IN_GENRE", "Item", "Entity")
 TEXT_DIM = 16
 A_ITEMS, B_ITEMS = range(0, 5), range(5, 10)
@@ -57,9 +56,9 @@ def tiny_world(n_items: int = 12, seed: int = 0) -> tuple[GraphExport, np.ndarra
     }
     entity = {e: k for k, e in enumerate(entities)}
     edges = {
-        INTERACTED: pd.DataFrame({"src": pairs_arr[0], "dst": pairs_arr[1], "rating": 4.0,
+        INTERACTIONS: pd.DataFrame({"src": pairs_arr[0], "dst": pairs_arr[1], "rating": 4.0,
                                   "ts": np.arange(pairs_arr.shape[1], dtype=float)}),
-        HAS_ATTRIBUTE: pd.DataFrame({"src": range(12), "dst": [entity["attr:x"]] * 6 + [entity["attr:y"]] * 6}),
+        USER_ATTRIBUTES: pd.DataFrame({"src": range(12), "dst": [entity["attr:x"]] * 6 + [entity["attr:y"]] * 6}),
         IN_GENRE: pd.DataFrame({"src": range(n_items), "dst": [entity[g] for g in genre_of]}),
     }
     direction = {"genre:A": np.eye(TEXT_DIM)[0], "genre:B": np.eye(TEXT_DIM)[1]}
@@ -81,7 +80,7 @@ SMALL = TrainSettings(dim=16, layers=2, epochs=60, lr=0.02, weight_decay=1e-4, b
 
 @pytest.fixture(scope="module")
 def fitted() -> KGRec:
-    rec = KGRec(KGRecConfig(cold_item_rate=0.3), text_model="test-encoder", progress=False, overrides={})
+    rec = KGRec(KGRecConfig(cold_item_rate=0.3), text_model="test-encoder", progress=False)
     rec.fit(tiny_data(), SMALL)
     return rec
 
@@ -241,7 +240,7 @@ def test_item_not_in_the_training_export_is_scored_after_refresh() -> None:
     full = tiny_data(n_items=12)
     # Train on an export that ends at item 9: items 10 and 11 arrive later.
     export, pairs, item_text, entity_text = tiny_world(n_items=10)
-    rec = KGRec(KGRecConfig(cold_item_rate=0.3), progress=False, overrides={})
+    rec = KGRec(KGRecConfig(cold_item_rate=0.3), progress=False)
     rec.fit(TrainData(export, full.train, full.valid, item_text, entity_text), SMALL)
     before = rec.score([UserQuery(user=0)])
     assert before.shape == (1, 10)

@@ -34,3 +34,10 @@ def test_known_and_new_users() -> None:
 def test_bad_requests(raw: object, message: str) -> None:
     with pytest.raises(RequestError, match=message):
         parse_request(raw)
+
+
+def test_a_request_error_is_a_user_error() -> None:
+    from kg.errors import KgrecError
+
+    with pytest.raises(KgrecError, match="must be a JSON object"):
+        parse_request([1, 2])

@@ -8,21 +8,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_model import A_ITEMS, B_ITEMS, SMALL, tiny_data, tiny_world
 
+from gnn.curve import TrainingCurve
 from gnn.graph_tensors import build_propagation_graph, export_to_hetero_data
 from gnn.inference import KGRec
+from gnn.metrics import full_ranking
 from gnn.model import KGRecConfig
 from gnn.recommender import UserQuery
 from gnn.sampling import LinkSampler
-from gnn.train import TrainingCurve, resolve_device
 from kg.errors import KgrecError
-from test_model import A_ITEMS, B_ITEMS, SMALL, tiny_data, tiny_world
 
 QUICK = replace(SMALL, epochs=25, patience=25)
 
 
 def _fit(settings=QUICK, config: KGRecConfig | None = None) -> KGRec:
-    rec = KGRec(config or KGRecConfig(), progress=False, overrides={})
+    rec = KGRec(config or KGRecConfig(), progress=False)
     rec.fit(tiny_data(), settings)
     return rec
 
@@ -56,6 +57,18 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
     evaluated = [r.valid_ndcg for r in curve.records if r.valid_ndcg is not None]
     assert curve.best_ndcg == max(evaluated)  # type: ignore[type-var]
     assert len(curve.records) - curve.best_epoch == 3
+
+
+def test_the_returned_model_holds_the_best_epochs_weights() -> None:
+    data = tiny_data()
+    rec = KGRec(progress=False)
+    rec.fit(data, replace(QUICK, epochs=200, patience=3, lr=0.2))
+    curve = rec.curve
+    assert curve is not None and curve.stopped_early
+    last = curve.records[-1].valid_ndcg
+    assert last is not None and last < curve.best_ndcg, "the last epoch is worse than the best one"
+    again = full_ranking(lambda users: rec.score([UserQuery(user=int(u)) for u in users]), data.valid, data.train)
+    assert again["ndcg@20"] == pytest.approx(curve.best_ndcg, abs=1e-6)
 
 
 def test_training_curve_is_saved_as_json_and_png(tmp_path: Path) -> None:
@@ -126,13 +139,3 @@ def test_neighbour_sampling_path_trains_and_scores() -> None:
     assert torch.isfinite(scores).all()
     a, b = list(A_ITEMS), list(B_ITEMS)
     assert scores[:6, a].mean() > scores[:6, b].mean() and scores[6:, b].mean() > scores[6:, a].mean()
-
-
-def test_device_names() -> None:
-    assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type in ("cpu", "cuda")
-    with pytest.raises(KgrecError, match="unknown device"):
-        resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(KgrecError, match="no CUDA"):
-            resolve_device("cuda")

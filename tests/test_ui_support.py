@@ -8,6 +8,7 @@ so only the first session ever pays for encoding the catalog (~25 s on 2 cores).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +58,7 @@ def trained_home(catalog: Catalog, root: Path, cache: Path) -> Path:
             return _built["home"]
         from app.commands.train import train
         from app.service import default_model_dir
-        from gnn.recommender import TrainSettings
+        from gnn.inference import KGRec
 
         home = root / "home"
         home.mkdir(parents=True)
@@ -66,7 +67,8 @@ def trained_home(catalog: Catalog, root: Path, cache: Path) -> Path:
         settings = Settings.from_env(environ={}, home=home, device="cpu")
         with EmbeddedStore(settings.store_dir) as store:
             ingest(small_catalog(catalog), store, settings, progress=False)
-        train(settings, TrainSettings(epochs=3, dim=16, layers=2, device="cpu"), default_model_dir(settings), progress=False)
+        train(settings, replace(KGRec.default_settings(), epochs=3, dim=16, layers=2, device="cpu"),
+              default_model_dir(settings), progress=False)
         _built["home"] = home
         return home
 

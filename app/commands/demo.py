@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 from app.commands.serve import add_server_arguments
 from app.commands.stats import summarise
@@ -32,7 +33,7 @@ stopping usually ends training after 50 to 60). On a GPU the budget is ``kgrec t
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "demo", help=f"fetch {DATASET}, ingest it, train the model and serve the app (each step once)",
+        "demo",
         description=(__doc__ or "").replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_server_arguments(parser)
     parser.add_argument("--epochs", type=int, help=f"training epoch budget when a model is trained (default: "
@@ -96,14 +97,13 @@ def train_model(settings: Settings, epochs: int | None) -> None:
         step(3, f"a model is already trained: {out} (kgrec train retrains it)")
         return
     from app.commands.train import train
-    from gnn.recommender import TrainSettings
-
-    from gnn.train import resolve_device
+    from gnn.inference import KGRec
+    from kg.device import resolve_device
 
     device = resolve_device(settings.device)
     if epochs is None and device.type == "cpu":
         epochs = CPU_EPOCHS
-    train_settings = TrainSettings(device=settings.device, **({"epochs": epochs} if epochs else {}))
+    train_settings = replace(KGRec.default_settings(), device=settings.device, **({"epochs": epochs} if epochs else {}))
     step(3, f"training the model on {device.type} (up to {train_settings.epochs} epochs, early stopping"
             + ("; about two minutes on 2 cores, --epochs changes it" if device.type == "cpu" else "") + ")")
     started = time.perf_counter()

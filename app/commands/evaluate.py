@@ -18,7 +18,6 @@ from kg.store import open_store
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "evaluate",
-        help="Recall@20 / NDCG@20 of the model and the baselines (full ranking) on the ingested catalog",
     )
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated split/training seeds (default 0)")
@@ -56,9 +55,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if "Item" not in export.nodes or export.nodes["Item"].empty:
         raise KgrecError("the graph store holds no items: run `kgrec ingest` first")
     text = text_features(export, settings)
-    overrides = {k: getattr(args, k) for k in ("epochs", "dim") if getattr(args, k) is not None}
-    train_settings = TrainSettings(device=settings.device, **overrides)
-    result = evaluate(args.protocol, export, text, factories, args.seeds, train_settings, split_dir=args.split_dir)
+    changes = {"device": settings.device, **{k: getattr(args, k) for k in ("epochs", "dim") if getattr(args, k) is not None}}
+    result = evaluate(args.protocol, export, text, factories, args.seeds, changes, split_dir=args.split_dir)
     print(result.table())
     if args.json:
         result.write_json(args.json)

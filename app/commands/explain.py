@@ -4,14 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.requests import RequestError
 from app.service import RecommendationService
 from kg.errors import KgrecError
 from kg.settings import STORE_KINDS, Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("explain", help="the graph paths that explain an item for a user")
+    parser = sub.add_parser("explain")
     parser.add_argument("--item", required=True, help="the item to explain")
     parser.add_argument("--user", help="a known user id")
     parser.add_argument("--liked", help="a new user: comma-separated item ids they like")
@@ -36,8 +35,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     service = RecommendationService(settings, args.model)
     try:
         explanations = service.explain_item(request, args.item, limit=args.limit)
-    except RequestError as error:
-        raise KgrecError(str(error)) from None
     finally:
         service.close()
     if not explanations:

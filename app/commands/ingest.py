@@ -4,14 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kg.ingest import ingest
-from kg.reader import read_catalog
 from kg.settings import STORE_KINDS, Settings
-from kg.store import open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("ingest", help="validate a catalog and load it into the graph store")
+    parser = sub.add_parser("ingest")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a public dataset: ml-100k or ml-1m (fetched if missing)")
     source.add_argument("--catalog", type=Path, help="a catalog folder (items.csv, interactions.csv, ...)")
@@ -34,6 +31,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.rating_range:
         settings = settings.with_(rating_range=args.rating_range)
         settings.check()
+    from kg.ingest import ingest
+    from kg.reader import read_catalog
+    from kg.store import open_store
+
     if args.dataset:
         from kg.datasets import load_dataset
 

@@ -13,7 +13,7 @@ from kg.settings import STORE_KINDS, Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("recommend", help="recommend for known or new users (one, or a JSONL batch)")
+    parser = sub.add_parser("recommend")
     parser.add_argument("--model", type=Path, help="model folder (default: KGREC_HOME/models/default)")
     parser.add_argument("--batch", type=Path, metavar="REQUESTS.jsonl", help="one JSON request per line")
     parser.add_argument("--out", type=Path, metavar="RECS.jsonl", help="answers, one per line (default: stdout)")

@@ -12,7 +12,7 @@ DEFAULT_PORT = 7860
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("serve", help="serve explained recommendations in a web app (Gradio)")
+    parser = sub.add_parser("serve")
     add_server_arguments(parser)
     parser.add_argument("--model", type=Path, help="model folder (default: KGREC_HOME/models/default)")
     parser.add_argument("--store", choices=STORE_KINDS, help="default: neo4j when KGREC_NEO4J_URI is set, else embedded")

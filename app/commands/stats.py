@@ -10,7 +10,7 @@ from kg.store import GraphCounts, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("stats", help="counts of nodes and relationships in the graph store")
+    parser = sub.add_parser("stats")
     parser.add_argument("--store", choices=STORE_KINDS)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from app.service import default_model_dir
@@ -10,6 +11,7 @@ from gnn.checkpoint import save_checkpoint
 from gnn.inference import KGRec
 from gnn.recommender import TrainData, TrainSettings
 from gnn.splits import make_split
+from kg.device import DEVICE_CHOICES
 from kg.identifiers import ENTITY, ITEM
 from kg.settings import STORE_KINDS, Settings
 from kg.store import open_store
@@ -21,31 +23,31 @@ VALID_RATIO = 0.1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("train", help="train the model on the ingested catalog")
-    defaults = TrainSettings()
+    parser = sub.add_parser("train")
+    defaults = KGRec.default_settings()
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epoch budget (default {defaults.epochs}; early stopping ends sooner)")
     parser.add_argument("--dim", type=int, default=defaults.dim)
     parser.add_argument("--layers", type=int, default=defaults.layers)
-    parser.add_argument("--lr", type=float, default=KGRec.TUNED["lr"], help=f"learning rate (default {KGRec.TUNED['lr']})")
-    parser.add_argument("--batch-size", type=int, default=KGRec.TUNED["batch_size"], help=f"interactions per step (default {KGRec.TUNED['batch_size']})")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"interactions per step (default {defaults.batch_size})")
     parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: $KGREC_DEVICE or auto")
+    parser.add_argument("--device", default=None, help=f"{DEVICE_CHOICES} (default: $KGREC_DEVICE or auto)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", type=Path, help="model folder (default: KGREC_HOME/models/default)")
     parser.add_argument("--store", choices=STORE_KINDS)
     parser.set_defaults(handler=run)
 
 
-def train(settings: Settings, train_settings: TrainSettings, out: Path, progress: bool = True, exact: bool = False) -> KGRec:
-    """Train on all interactions but a per-user share kept for early stopping; save to ``out``.
-    The model's tuned learning rate and batch size replace ``train_settings``' unless ``exact``."""
+def train(settings: Settings, train_settings: TrainSettings, out: Path, progress: bool = True) -> KGRec:
+    """Train with exactly ``train_settings`` (start from :meth:`KGRec.default_settings`) on
+    all interactions but a per-user share kept for early stopping; save to ``out``."""
     with open_store(settings) as store:
         export = store.export()
     encoder = TextEncoder(settings)
     text = node_text_features(export, encoder, progress=progress)
     split = make_split(export, "warm", seed=train_settings.seed, test_ratio=0.0, valid_ratio=VALID_RATIO)
     data = TrainData(export, split.train, split.valid, text[ITEM], text[ENTITY])
-    model = KGRec(text_model=encoder.model_id, progress=progress, overrides={} if exact else None)
+    model = KGRec(text_model=encoder.model_id, progress=progress)
     model.fit(data, train_settings)
     save_checkpoint(model, out)
     return model
@@ -53,13 +55,13 @@ def train(settings: Settings, train_settings: TrainSettings, out: Path, progress
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     device = args.device or settings.device
-    train_settings = TrainSettings(
-        dim=args.dim, layers=args.layers, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+    train_settings = replace(
+        KGRec.default_settings(), dim=args.dim, layers=args.layers, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         patience=args.patience, seed=args.seed, device=device,
     )
     out = args.out or default_model_dir(settings)
     started = time.perf_counter()
-    model = train(settings, train_settings, out, exact=True)
+    model = train(settings, train_settings, out)
     curve = model.curve
     assert curve is not None
     print(f"trained in {time.perf_counter() - started:.0f} s ({len(curve.records)} epochs on {curve.device}), "

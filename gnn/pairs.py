@@ -1,0 +1,24 @@
+"""``(2, E)`` arrays of (user, item) pairs — interactions, a split's part, a condition's
+truth — grouped by user and counted per item."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def group_by_user(pairs: np.ndarray | None, users: np.ndarray) -> dict[int, np.ndarray]:
+    """The items of each of ``users`` in ``(2, E)`` (user, item) ``pairs``, in pair order;
+    users without any are absent."""
+    if pairs is None or np.size(pairs) == 0:
+        return {}
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(2, -1)
+    keep = np.isin(pairs[0], users)
+    pairs = pairs[:, keep]
+    order = np.argsort(pairs[0], kind="stable")
+    u, i = pairs[0, order], pairs[1, order]
+    bounds = np.flatnonzero(np.diff(u)) + 1
+    return {int(us[0]): it for us, it in zip(np.split(u, bounds), np.split(i, bounds)) if len(us)}
+
+
+def popularity(pairs: np.ndarray, n_items: int) -> np.ndarray:
+    """Pairs per item ``(n_items,)``, as float32."""
+    return np.bincount(np.asarray(pairs, dtype=np.int64).reshape(2, -1)[1], minlength=n_items).astype(np.float32)
