@@ -11,7 +11,6 @@ runs one round of this scenario.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import select
 import subprocess
@@ -71,7 +70,7 @@ def run_round(home: Path, catalogs: list[Path]) -> RoundResult:
     subprocess.run([sys.executable, "-m", "app.cli", "ingest", "--catalog", str(catalogs[0])],
                    env=env, check=True, capture_output=True, timeout=300)
     writer = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--app-writer"], env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert writer.stdin and writer.stdout
     if writer.stdout.readline().strip() != "ready":
         raise RuntimeError("the app writer did not start")
@@ -87,8 +86,10 @@ def run_round(home: Path, catalogs: list[Path]) -> RoundResult:
         _, stderr = process.communicate(timeout=600)
         if process.returncode != 0:
             result.failed.append(f"{name}: exit {process.returncode}: {stderr.strip()[-300:]}")
-    out, _ = writer.communicate("last\n", timeout=300)
-    written = json.loads(out.strip().splitlines()[-1])
+    out, stderr = writer.communicate("last\n", timeout=300)
+    if writer.returncode != 0:
+        result.failed.append(f"app writer: exit {writer.returncode}: {stderr.strip()[-300:]}")
+    written = [line.removeprefix("wrote ") for line in out.splitlines() if line.startswith("wrote ")]
     result.app_items = len(written)
     with EmbeddedStore(home / "store") as store:
         present = set(store.export().ids("Item"))
@@ -101,8 +102,8 @@ def run_round(home: Path, catalogs: list[Path]) -> RoundResult:
 
 def app_writer() -> None:
     """The app's side: open the store before the ingests run, then add one item at a time
-    through ``kg.ingest.ingest`` (as the app's Add item does) until told ``last``, add one
-    more, and print the ids written as JSON."""
+    through ``kg.ingest.ingest`` (as the app's Add item does) until told ``last``, and one
+    more; each id is printed (``wrote ID``) once its write returned."""
     import pandas as pd
 
     from kg.catalog import Catalog
@@ -122,12 +123,12 @@ def app_writer() -> None:
             items = pd.DataFrame([{"item_id": item, "title": f"Added {item}", "description": ""}], dtype=object)
             ingest(Catalog(items=items, name=f"ui-item-{item}"), store, settings, strict=True, progress=False)
             written.append(item)
+            print(f"wrote {item}", flush=True)
 
         while not select.select([sys.stdin], [], [], APP_WRITE_PAUSE_S)[0]:
             add()
         sys.stdin.readline()  # last: the ingests have finished
         add()
-    print(json.dumps(written), flush=True)
 
 
 def main() -> None:
