@@ -60,6 +60,15 @@ def test_file_level_problems_stop_before_writing(files: dict[str, str], message:
         read_catalog(folder)
 
 
+@pytest.mark.parametrize("table", ["items", "users"])
+def test_a_column_named_id_stops_before_writing(store: GraphStore, settings, tmp_path: Path, table: str) -> None:
+    folder = write_catalog(tmp_path / "c", items=ITEMS.replace("description", "id") if table == "items" else ITEMS,
+                           users="user_id,id\nu1,7\n" if table == "users" else "user_id,age\nu1,30\n", interactions=INTERACTIONS)
+    with pytest.raises(CatalogError, match=f"{table}.csv has a column named 'id'"):
+        ingest_folder(folder, store, settings)
+    assert store.counts().labels == {"Item": 0, "User": 0, "Entity": 0}
+
+
 def test_ratings_timestamps_unknown_ids_and_duplicates(store: GraphStore, settings, tmp_path: Path) -> None:
     folder = write_catalog(
         tmp_path / "c",

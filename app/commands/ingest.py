@@ -34,6 +34,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.rating_range:
         settings = settings.with_(rating_range=args.rating_range)
         settings.check()
+    settings.check_writable(settings.reports_dir, *([settings.store_dir] if settings.store == "embedded" else []))
     if args.dataset:
         from kg.datasets import load_dataset
 
