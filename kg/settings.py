@@ -72,6 +72,10 @@ class Settings:
         low, high = self.rating_range
         if not low < high:
             raise KgrecError(f"rating range {low}:{high} is empty")
+        if self.pseudonym_key is not None:
+            from kg.pseudonymize import check_key
+
+            check_key(self.pseudonym_key)
 
     def check_writable(self, *folders: Path) -> None:
         """Each folder exists or can be made and takes a new file; else one sentence, before
