@@ -77,6 +77,7 @@ class RecommendationService:
     def reload(self) -> None:
         """Read the store again and fold new items, users and interactions into the model."""
         started = time.perf_counter()
+        version = self.store.version()  # before the export: a write in between reloads again
         export = self.store.export()
         self._check_model_matches(export)
         features = node_text_features(export, self.encoder, progress=self.progress)
@@ -94,7 +95,16 @@ class RecommendationService:
         self.names = NodeNames(export)
         self.degrees = _degrees(export)
         self.explainer = Explainer(self.store, self.names, self._embed, self._degree, [key.type for key in export.edges])
+        self.store_version = version
         log.info("service ready over %d items in %.2f s", len(self.item_ids), time.perf_counter() - started)
+
+    def reload_if_changed(self) -> bool:
+        """Reload when the store changed since the last reload (another process, e.g. a
+        ``kgrec ingest``, wrote to it); True when it did. Costs one ``store.version()``."""
+        if self.store.version() == self.store_version:
+            return False
+        self.reload()
+        return True
 
     def _check_model_matches(self, export: GraphExport) -> None:
         trained = self.model.id_maps.ids.get(ITEM, []) if self.model.id_maps else []

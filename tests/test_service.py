@@ -190,6 +190,31 @@ def test_new_item_is_served_without_retraining(home: Path, tmp_path: Path) -> No
         service.close()
 
 
+def test_the_service_notices_an_ingest_by_another_writer(home: Path, tmp_path: Path) -> None:
+    """A CLI ingest into the store the service reads (another handle, as another process):
+    ``reload_if_changed`` serves the new item; the service's own later write keeps it."""
+    from kg.store.embedded import EmbeddedStore
+
+    settings = settings_for(copy_home(home, tmp_path / "home"))
+    service = RecommendationService(settings)
+    try:
+        assert service.reload_if_changed() is False
+        new = write_catalog(tmp_path / "new", items="item_id,title,description\ncli-1,Rebel Moon,Space rebels fight an empire.\n",
+                            interactions="user_id,item_id\n", triples="head,relation,tail\ncli-1,IN_GENRE,genre:Sci-Fi\n")
+        with EmbeddedStore(settings.store_dir) as other:
+            ingest_folder(new, other, settings)
+        assert service.reload_if_changed() is True and service.reload_if_changed() is False
+        [answer] = service.recommend([{"id": 1, "liked": list(STAR_WARS), "candidates": ["cli-1"]}])
+        assert ids(answer) == ["cli-1"]
+        mine = write_catalog(tmp_path / "mine", items="item_id,title,description\napp-1,Added,From the app.\n",
+                             interactions="user_id,item_id\n")
+        ingest_folder(mine, service.store, settings)
+        with EmbeddedStore(settings.store_dir) as other:
+            assert {"cli-1", "app-1"} <= set(other.export().ids("Item"))
+    finally:
+        service.close()
+
+
 def test_model_from_another_catalog_is_refused(home: Path, tmp_path: Path) -> None:
     other = Settings.from_env(environ={}, home=tmp_path / "other", device="cpu")
     from kg.store.embedded import EmbeddedStore

@@ -36,6 +36,7 @@ from kg.to_graph import properties
 
 GRAPH_FILE = "graph.pickle"
 LOCK_FILE = "graph.lock"
+TEMPORARY_PREFIX = ".graph-"
 MAGIC = b"kgrec-graph"
 FORMAT = 2
 """Format 2: a header line ``kgrec-graph 2 <generation>``, then the pickled graph. Format 1
@@ -136,9 +137,12 @@ class EmbeddedStore(GraphStore):
 
     def _save(self) -> None:
         """Write the graph as the next generation: a temporary file of this writer's own,
-        fsynced, then renamed over the store file (and the folder fsynced)."""
+        fsynced, then renamed over the store file (and the folder fsynced). A temporary
+        file already there was left by a writer that died: it is removed."""
         generation = self._generation + 1
-        descriptor, temporary = tempfile.mkstemp(dir=self.folder, prefix=".graph-", suffix=".tmp")
+        for stale in self.folder.glob(f"{TEMPORARY_PREFIX}*.tmp"):  # only writers holding the lock make them
+            stale.unlink(missing_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=self.folder, prefix=TEMPORARY_PREFIX, suffix=".tmp")
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(b"%s %d %d\n" % (MAGIC, FORMAT, generation))
