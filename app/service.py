@@ -8,7 +8,6 @@ its own ingests; the CLI starts fresh each time).
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from app.explain import Explainer, Explanation, NodeNames
-from app.requests import Request, RequestError, parse_request
+from app.requests import Request, RequestError, decode_line, parse_request
 from gnn.checkpoint import load_checkpoint
 from gnn.inference import KGRec
 from gnn.pairs import popularity
@@ -79,6 +78,7 @@ class RecommendationService:
     def reload(self) -> None:
         """Read the store again and fold new items, users and interactions into the model."""
         started = time.perf_counter()
+        version = self.store.version()  # before the export: a write in between reloads again
         export = self.store.export()
         self._check_model_matches(export)
         features = node_text_features(export, self.encoder, progress=self.progress)
@@ -96,7 +96,16 @@ class RecommendationService:
         self.names = NodeNames(export)
         self.degrees = _degrees(export)
         self.explainer = Explainer(self.store, self.names, self._embed, self._degree, [key.type for key in export.edges])
+        self.store_version = version
         log.info("service ready over %d items in %.2f s", len(self.item_ids), time.perf_counter() - started)
+
+    def reload_if_changed(self) -> bool:
+        """Reload when the store changed since the last reload (another process, e.g. a
+        ``kgrec ingest``, wrote to it); True when it did. Costs one ``store.version()``."""
+        if self.store.version() == self.store_version:
+            return False
+        self.reload()
+        return True
 
     def _check_model_matches(self, export: GraphExport) -> None:
         trained = self.model.id_maps.ids.get(ITEM, []) if self.model.id_maps else []
@@ -133,9 +142,9 @@ class RecommendationService:
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as error:
-                parsed.append(Answer(None, [], error=f"line {number} is not valid JSON ({error.msg})"))
+                raw = decode_line(line, number)
+            except RequestError as error:
+                parsed.append(Answer(None, [], error=str(error)))
                 continue
             parsed.append(self._parse(raw, default_k, explain))
         return [a.to_dict() for a in self._answer(parsed)]
@@ -148,8 +157,7 @@ class RecommendationService:
         try:
             return parse_request(raw, default_k, explain)
         except RequestError as error:
-            request_id = raw.get("id") if isinstance(raw, dict) else None
-            return Answer(request_id, [], error=str(error))
+            return Answer(error.request_id, [], error=str(error))
 
     def _answer(self, parsed: Sequence[Request | Answer]) -> list[Answer]:
         answers: list[Answer | None] = [p if isinstance(p, Answer) else None for p in parsed]
@@ -160,11 +168,11 @@ class RecommendationService:
                 continue
             try:
                 query, warnings = self._query(request)
-            except RequestError as error:
-                answers[position] = Answer(request.id, [], error=str(error))
-                continue
-            if query is None:
-                answers[position] = self._popular(request)
+                if query is None:
+                    answers[position] = self._popular(request, warnings)
+                    continue
+            except Exception as error:  # noqa: BLE001 - whatever one request causes stays with it
+                answers[position] = _failed(request, error)
                 continue
             queries.append((position, request, query, warnings))
             if request.text:
@@ -178,7 +186,10 @@ class RecommendationService:
             chunk = queries[start:start + 1024]
             scores = self.model.score([q for _, _, q, _ in chunk]).numpy()
             for (position, request, query, warnings), row in zip(chunk, scores):
-                answers[position] = self._top(request, query, row, warnings)
+                try:
+                    answers[position] = self._top(request, query, row, warnings)
+                except Exception as error:  # noqa: BLE001 - e.g. the store failing its explanations
+                    answers[position] = _failed(request, error)
         return [a for a in answers if a is not None]
 
     def _query(self, request: Request) -> tuple[UserQuery | None, list[str]]:
@@ -228,11 +239,13 @@ class RecommendationService:
                 entry["explanations"] = [self._explanation_dict(e) for e in explanations]
         return Answer(request.id, items, warnings=warnings or None)
 
-    def _popular(self, request: Request) -> Answer:
+    def _popular(self, request: Request, warnings: list[str]) -> Answer:
         scores = np.where(self._excluded(request, None), -np.inf, self.popularity)
         top = _top_k(scores, request.k)
         items = [{"item_id": str(self.item_ids[i]), "score": float(scores[i])} for i in top]
-        return Answer(request.id, items, fallback="popularity: the request names no user, liked items, attributes or text")
+        why = "the request names no user, liked items, attributes or text" if not warnings else \
+            "the request names no user, liked items or text, and none of its attributes is in the graph"
+        return Answer(request.id, items, fallback=f"popularity: {why}", warnings=warnings or None)
 
     def explain_item(self, raw: dict[str, object], item_id: str, limit: int = 3) -> list[dict[str, object]]:
         """Explanations of ``item_id`` for the user a request describes (known, or new from
@@ -266,6 +279,16 @@ class RecommendationService:
             "nodes": [{"label": n.label, "id": n.id, "name": self.names.name(n)} for n in path.nodes],
             "relationships": [{"type": s.type, "forward": s.forward} for s in path.steps],
         }
+
+
+def _failed(request: Request, error: Exception) -> Answer:
+    """The answer of a request that failed: its own error, the others are still answered. A
+    user's error (RequestError, KgrecError) says what is wrong; anything else is a fault of
+    kgrec's, logged, and named by its type only."""
+    if isinstance(error, (RequestError, KgrecError)):
+        return Answer(request.id, [], error=str(error))
+    log.error("request %r failed: %s: %s", request.id, type(error).__name__, error)
+    return Answer(request.id, [], error=f"this request could not be answered ({type(error).__name__}); the others were")
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:

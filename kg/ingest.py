@@ -45,6 +45,7 @@ def ingest(
     progress: bool = True,
 ) -> IngestResult:
     started = time.perf_counter()
+    settings.check_writable(settings.reports_dir)
     report = IngestReport(catalog.name, rejections=list(parse_rejections))
     if pseudonymize:
         catalog = pseudonymize_users(catalog, settings.pseudonym_key)

@@ -8,6 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -63,7 +66,7 @@ class IngestReport:
             writer = csv.writer(out)
             writer.writerow(["file", "line", "field", "reason", "message", "raw"])
             for r in self.rejections:
-                writer.writerow([r.file, r.line, r.field or "", r.reason, r.message, r.raw])
+                writer.writerow([_neutralised(c) for c in (r.file, r.line, r.field or "", r.reason, r.message, r.raw)])
         return report_path, quarantine_path
 
     def render(self, examples: int = 10) -> str:
@@ -78,3 +81,11 @@ class IngestReport:
             if len(self.rejections) > examples:
                 lines.append(f"  ... and {len(self.rejections) - examples:,} more in the quarantine file")
         return "\n".join(lines)
+
+
+def _neutralised(cell: object) -> str:
+    """A ``rejected.csv`` cell, with a ``'`` in front when a spreadsheet opening the file
+    would run it as a formula (``=cmd|...``, ``@SUM(...)``, ``+...``): the quarantine holds
+    rows from untrusted files, and people open it in spreadsheets."""
+    text = str(cell)
+    return "'" + text if text.startswith(FORMULA_START) else text

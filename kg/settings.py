@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -73,6 +74,24 @@ class Settings:
         low, high = self.rating_range
         if not low < high:
             raise KgrecError(f"rating range {low}:{high} is empty")
+        if self.pseudonym_key is not None:
+            from kg.pseudonymize import check_key
+
+            check_key(self.pseudonym_key)
+
+    def check_writable(self, *folders: Path) -> None:
+        """Each folder exists or can be made and takes a new file; else one sentence, before
+        any work whose result could not be saved."""
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+            except OSError as error:
+                raise KgrecError(
+                    f"cannot write to {folder} ({error.strerror or error}): KGREC_HOME ({self.home}) must be a "
+                    "writable folder; choose another with --home or KGREC_HOME"
+                ) from None
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

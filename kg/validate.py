@@ -3,9 +3,11 @@ its file, line, field and reason. Checks are vectorised with pandas, so ml-1m's 
 interactions validate in seconds.
 
 What is checked, table by table:
-- items: item_id present and unique, title not empty; other columns become properties.
+- items: item_id present and unique, title not empty; other columns become properties
+  (a column named ``id`` is refused: stores key nodes by it).
 - entities: entity_id present, unique and not an item id; empty name falls back to the id.
-- users: user_id present and unique; each non-empty attribute becomes an attribute entity.
+- users: user_id present and unique; each non-empty attribute becomes an attribute entity
+  (no ``id`` column either).
 - interactions: ids present, the item known (in this catalog or already in the store),
   rating a finite number in the rating range, timestamp unix seconds or ISO 8601;
   a repeated (user, item) pair keeps its latest row.
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from kg.catalog import Catalog
+from kg.errors import CatalogError
 from kg.identifiers import ENTITY, ITEM, RESERVED_TYPES, relation_type
 from kg.reader import LINE
 from kg.report import IngestReport, Rejection
@@ -30,6 +33,8 @@ ExistingIds = Callable[[str, Iterable[str]], set[str]]
 """(label, ids) -> the ids that already exist in the store with that label."""
 
 ATTRIBUTE_PREFIX = "attr"
+RESERVED_COLUMN = "id"
+"""Stores key nodes by ``id``: items.csv and users.csv may not have a column of that name."""
 
 
 def attribute_entity_id(attribute: str, value: str) -> str:
@@ -95,6 +100,10 @@ def validate(
     """Return the rows that pass (ids stripped, ratings and timestamps numeric, relations
     canonical, triples labelled with ``head_label``/``tail_label``) and the report."""
     names = {t: f"{t}.csv" for t in ("items", "users", "interactions", "triples", "entities")} | (files or {})
+    for table, frame in (("items", catalog.items), ("users", catalog.users)):
+        if RESERVED_COLUMN in frame.columns:
+            raise CatalogError(f"{names[table]} has a column named {RESERVED_COLUMN!r}, which kgrec keeps for node ids "
+                               f"({table[:-1]}_id is the id): rename that column, e.g. to source_id")
     report = report or IngestReport(catalog.name)
     items = _items(TableCheck(catalog.items, names["items"], report))
     item_ids = set(items["item_id"])

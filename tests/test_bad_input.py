@@ -2,13 +2,15 @@
 nothing rejected reaches the store, and under --strict nothing at all."""
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
 
-from kg.errors import CatalogError, ValidationFailed
+from kg.errors import CatalogError, KgrecError, ValidationFailed
 from kg.graph import NodeRef
 from kg.reader import read_catalog
+from kg.settings import Settings
 from kg.store.base import GraphStore
 from tests.helpers import ingest_folder, write_catalog
 
@@ -58,6 +60,15 @@ def test_file_level_problems_stop_before_writing(files: dict[str, str], message:
     folder = write_catalog(tmp_path / "c", **files)
     with pytest.raises(CatalogError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_catalog(folder)
+
+
+@pytest.mark.parametrize("table", ["items", "users"])
+def test_a_column_named_id_stops_before_writing(store: GraphStore, settings, tmp_path: Path, table: str) -> None:
+    folder = write_catalog(tmp_path / "c", items=ITEMS.replace("description", "id") if table == "items" else ITEMS,
+                           users="user_id,id\nu1,7\n" if table == "users" else "user_id,age\nu1,30\n", interactions=INTERACTIONS)
+    with pytest.raises(CatalogError, match=f"{table}.csv has a column named 'id'"):
+        ingest_folder(folder, store, settings)
+    assert store.counts().labels == {"Item": 0, "User": 0, "Entity": 0}
 
 
 def test_ratings_timestamps_unknown_ids_and_duplicates(store: GraphStore, settings, tmp_path: Path) -> None:
@@ -124,6 +135,28 @@ def test_quarantine_keeps_every_rejected_row(store: GraphStore, settings, tmp_pa
     assert report["rejected"] == {"interactions.csv": {"unknown_item": 1}, "items.csv": {"missing_value": 1}}
 
 
+def test_quarantine_neutralises_formulas(store: GraphStore, settings, tmp_path: Path) -> None:
+    """rejected.csv is opened in spreadsheets: no cell from a file may start a formula (OWASP)."""
+    hostile = ["=cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0", "-2+3", "\tx=1"]
+    items = "item_id,title,description\n" + "".join(f"{h},,x\n" for h in hostile) + "i1,Heat,ok\n"
+    folder = write_catalog(tmp_path / "c", items=items, interactions=INTERACTIONS)
+    result = ingest_folder(folder, store, settings)
+    assert len(result.report.rejections) == len(hostile)
+    with result.quarantine_path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["raw"] for row in rows] == [f"'{h},,x" for h in hostile]
+    assert not [cell for row in rows for cell in row.values() if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_a_short_pseudonym_key_is_refused(store: GraphStore, settings, tmp_path: Path) -> None:
+    folder = write_catalog(tmp_path / "c", items=ITEMS, interactions=INTERACTIONS)
+    with pytest.raises(KgrecError, match="KGREC_PSEUDONYM_KEY has 1 character.s.; a pseudonym key needs at least 16"):
+        ingest_folder(folder, store, settings.with_(pseudonym_key="k"), pseudonymize=True)
+    with pytest.raises(KgrecError, match="needs at least 16"):
+        Settings.from_env(environ={"KGREC_PSEUDONYM_KEY": "fifteen-chars.."}, home=tmp_path)
+    assert store.counts().labels["User"] == 0
+
+
 def test_jsonl_tables(store: GraphStore, settings, tmp_path: Path) -> None:
     folder = write_catalog(
         tmp_path / "c",
@@ -141,7 +174,7 @@ def test_jsonl_tables(store: GraphStore, settings, tmp_path: Path) -> None:
 
 def test_pseudonymized_users_never_reach_the_store(store: GraphStore, settings, tmp_path: Path) -> None:
     folder = write_catalog(tmp_path / "c", items=ITEMS, interactions=INTERACTIONS, users="user_id,gender\nu1,female\n")
-    ingest_folder(folder, store, settings.with_(pseudonym_key="secret"), pseudonymize=True)
+    ingest_folder(folder, store, settings.with_(pseudonym_key="a-secret-of-24-characters"), pseudonymize=True)
     [user] = store.export().ids("User")
     assert user.startswith("u_") and "u1" not in user
     assert store.counts().types == {"HAS_ATTRIBUTE": 1, "INTERACTED": 1}

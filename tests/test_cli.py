@@ -82,3 +82,31 @@ def test_every_verb_still_has_its_parser() -> None:
         parser = build_parser(verb)
         sub = next(a for a in parser._actions if a.dest == "command")
         assert sub.choices[verb]._actions[1:], f"{verb} has its arguments"
+
+
+@pytest.mark.parametrize("blocked", ["home", "reports"])
+def test_unwritable_home_is_one_sentence_before_reading(tmp_path: Path, blocked: str) -> None:
+    """A KGREC_HOME that cannot be written (here: a path through a regular file, which even
+    root cannot write into) stops the ingest before the catalog is read."""
+    (tmp_path / "file").write_text("")
+    home = tmp_path / "file" / "home" if blocked == "home" else tmp_path / "home"
+    if blocked == "reports":
+        home.mkdir()
+        (home / "reports").write_text("")
+    done = kgrec("ingest", "--catalog", str(FIXTURES / "tiny"), home=home)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("kgrec: error: cannot write to ") and "must be a writable folder" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "accepted:" not in done.stdout
+
+
+@pytest.mark.parametrize("table", ["items", "users"])
+def test_a_column_named_id_is_one_sentence(tmp_path: Path, table: str) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "items.csv").write_text("item_id,title,id\ni1,Heat,7\n" if table == "items" else "item_id,title\ni1,Heat\n")
+    (catalog / "users.csv").write_text("user_id,id\nu1,7\n" if table == "users" else "user_id,age\nu1,30\n")
+    (catalog / "interactions.csv").write_text("user_id,item_id\nu1,i1\n")
+    done = kgrec("ingest", "--catalog", str(catalog), home=tmp_path / "home")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"kgrec: error: {table}.csv has a column named 'id', which kgrec keeps for node ids "
+                                   f"({table[:-1]}_id is the id): rename that column, e.g. to source_id")

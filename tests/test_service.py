@@ -118,6 +118,54 @@ def test_bad_requests_get_their_own_error_lines(service: RecommendationService) 
     assert all(a["items"] == [] for a in answers if a["error"])
 
 
+def test_unknown_attribute_values_give_warnings(service: RecommendationService) -> None:
+    alone, mixed = service.recommend([
+        {"id": 1, "attributes": {"gender": "martian"}, "k": 3},
+        {"id": 2, "attributes": {"gender": "female", "planet": "mars"}, "k": 3},
+    ])
+    assert alone["error"] is None and alone["fallback"].startswith("popularity") and len(alone["items"]) == 3
+    assert alone["warnings"] == ["attribute gender='martian' is not in the graph and was ignored"]
+    assert mixed["fallback"] is None and mixed["warnings"] == ["attribute planet='mars' is not in the graph and was ignored"]
+
+
+def test_no_line_takes_the_batch_down(home: Path, tmp_path: Path) -> None:
+    """The lines of issue 14 (#8, #11) among good ones: each bad one gets its own error, the
+    good ones are answered, and the output is strict JSON."""
+    requests = tmp_path / "requests.jsonl"
+    lines = [
+        '{"id": "a", "liked": ["50"]}',
+        '{"id": ' + "1" * 4301 + ', "liked": ["50"]}',
+        "[" * 100_000 + "]" * 100_000,
+        '{"id": "s", "text": "space \\udcff opera"}',
+        '{"id": NaN, "liked": ["50"]}',
+        '{"id": "e", "liked": ["50"], "explain": "no"}',
+        '{"id": "l", "liked": "50"}',
+        '{"id": "z", "text": "space opera", "k": 2}',
+    ]
+    requests.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "recs.jsonl"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KGREC_")} | {"KGREC_HOME": str(home), "KGREC_DEVICE": "cpu"}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "recommend", "--batch", str(requests), "--out", str(out), "-k", "4"],
+                          capture_output=True, text=True, env=environ, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "8 answers, 6 with an error" in done.stderr
+
+    def strict(name: str) -> None:
+        raise AssertionError(f"{name} in the output")
+
+    answers = [json.loads(line, parse_constant=strict) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [a["id"] for a in answers] == ["a", None, None, "s", None, "e", "l", "z"]
+    errors = [a["error"] for a in answers]
+    assert errors[0] is None and len(answers[0]["items"]) == 4
+    assert errors[7] is None and len(answers[7]["items"]) == 2
+    assert "line 2 holds a number too long" in errors[1]
+    assert "line 3 nests deeper than" in errors[2]
+    assert "text holds '\\udcff' at position 6" in errors[3]
+    assert "line 5: NaN is not a number JSON allows" in errors[4]
+    assert "explain must be true or false" in errors[5]
+    assert "liked must be a list of item ids" in errors[6]
+
+
 def test_new_item_is_served_without_retraining(home: Path, tmp_path: Path) -> None:
     copy = copy_home(home, tmp_path / "home")
     settings = settings_for(copy)
@@ -138,6 +186,31 @@ def test_new_item_is_served_without_retraining(home: Path, tmp_path: Path) -> No
         [everything] = service.recommend([{"id": 3, "liked": list(STAR_WARS), "k": 1000}])
         assert {"new-1", "new-2"} <= set(ids(everything))
         assert np.isfinite([entry["score"] for entry in everything["items"]]).all()
+    finally:
+        service.close()
+
+
+def test_the_service_notices_an_ingest_by_another_writer(home: Path, tmp_path: Path) -> None:
+    """A CLI ingest into the store the service reads (another handle, as another process):
+    ``reload_if_changed`` serves the new item; the service's own later write keeps it."""
+    from kg.store.embedded import EmbeddedStore
+
+    settings = settings_for(copy_home(home, tmp_path / "home"))
+    service = RecommendationService(settings)
+    try:
+        assert service.reload_if_changed() is False
+        new = write_catalog(tmp_path / "new", items="item_id,title,description\ncli-1,Rebel Moon,Space rebels fight an empire.\n",
+                            interactions="user_id,item_id\n", triples="head,relation,tail\ncli-1,IN_GENRE,genre:Sci-Fi\n")
+        with EmbeddedStore(settings.store_dir) as other:
+            ingest_folder(new, other, settings)
+        assert service.reload_if_changed() is True and service.reload_if_changed() is False
+        [answer] = service.recommend([{"id": 1, "liked": list(STAR_WARS), "candidates": ["cli-1"]}])
+        assert ids(answer) == ["cli-1"]
+        mine = write_catalog(tmp_path / "mine", items="item_id,title,description\napp-1,Added,From the app.\n",
+                             interactions="user_id,item_id\n")
+        ingest_folder(mine, service.store, settings)
+        with EmbeddedStore(settings.store_dir) as other:
+            assert {"cli-1", "app-1"} <= set(other.export().ids("Item"))
     finally:
         service.close()
 

@@ -146,3 +146,43 @@ def test_reingest_with_changes_updates_only_those(store: GraphStore, settings, t
     interactions = normalised(store.export())["edges"][("INTERACTED", "User", "Item")]
     assert ("1", "heat", (("rating", 2.0), ("ts", 881250949.0))) in interactions
     assert len(interactions) == 5 and store.counts().types["INTERACTED"] == 5
+
+
+def _second_handle(store: GraphStore, tmp_path: Path) -> GraphStore:
+    """Another handle on the same stored graph, as another process would open it."""
+    return EmbeddedStore(store.folder) if isinstance(store, EmbeddedStore) else open_neo4j(tmp_path)
+
+
+def test_version_changes_with_every_write_and_only_then(store: GraphStore, settings, tmp_path: Path) -> None:
+    seen = [store.version()]
+    ingest_folder(TINY, store, settings)
+    seen.append(store.version())
+    store.counts(), store.export(), store.node(NodeRef("Item", "heat"))
+    assert store.version() == seen[-1]
+    assert store.remove_item("missing") is False and store.version() == seen[-1]
+    assert store.remove_item("alien") is True
+    seen.append(store.version())
+    store.clear()
+    seen.append(store.version())
+    ingest_folder(TINY, store, settings)
+    seen.append(store.version())
+    assert len(set(seen)) == len(seen), seen
+
+
+def test_a_second_handle_sees_writes_and_never_undoes_them(store: GraphStore, settings, tmp_path: Path) -> None:
+    """The app's case: a handle opened before a CLI ingest writes later; nothing is lost."""
+    ingest_folder(TINY, store, settings)
+    other = _second_handle(store, tmp_path)
+    try:
+        before = other.version()
+        extra = write_catalog(tmp_path / "extra", items="item_id,title,description\nthief,Thief,A safecracker.\n",
+                              interactions="user_id,item_id\n")
+        ingest_folder(extra, store, settings)
+        assert other.version() != before
+        assert other.node(NodeRef("Item", "thief"))["title"] == "Thief"
+        late = write_catalog(tmp_path / "late", items="item_id,title,description\nran,Ran,A warlord divides his realm.\n",
+                             interactions="user_id,item_id\n")
+        ingest_folder(late, other, settings)
+        assert set(store.export().ids("Item")) == {"alien", "collateral", "heat", "toy", "thief", "ran"}
+    finally:
+        other.close()

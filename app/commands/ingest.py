@@ -31,6 +31,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.rating_range:
         settings = settings.with_(rating_range=args.rating_range)
         settings.check()
+    settings.check_writable(settings.reports_dir, *([settings.store_dir] if settings.store == "embedded" else []))
     from kg.ingest import ingest
     from kg.reader import read_catalog
     from kg.store import open_store

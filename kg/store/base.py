@@ -32,9 +32,19 @@ class Neighbour:
 
 
 class GraphStore(ABC):
-    """A knowledge graph of :Item, :User and :Entity nodes keyed by ``id``."""
+    """A knowledge graph of :Item, :User and :Entity nodes keyed by ``id``.
+
+    Several processes may read and write one store at once: a write never undoes another
+    (each applies only its own change to the current state), and reads see every write
+    committed before them."""
 
     kind: str
+
+    @abstractmethod
+    def version(self) -> str:
+        """An opaque token that changes whenever the stored data changes (it may also change
+        when a write changed nothing): a reader that kept a copy of the graph compares it
+        with the token it saw then to know whether to read again. Cheap to call."""
 
     @abstractmethod
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:

@@ -1,16 +1,29 @@
 """The embedded store: a networkx MultiDiGraph persisted to one file in a folder.
 
 Nodes are keyed ``(label, id)``; parallel relationships are keyed by type, which gives
-MERGE semantics (one relationship per type and ordered node pair). Every change is
-written to a temporary file and renamed over the old one, so the folder always holds
-either the state before a load or the state after it, never half of one.
+MERGE semantics (one relationship per type and ordered node pair).
+
+Several processes may write the same folder at once (``kgrec ingest`` runs while the app
+serves and writes). Every change takes an exclusive ``fcntl`` lock on ``graph.lock``,
+re-reads the file when another writer changed it since this process last read it, applies
+only its own change to that current state, writes a temporary file of its own and renames
+it over the old one; so the folder always holds a whole state, and no write undoes
+another. The file starts with a header line carrying a generation counter, bumped by
+every write, which :meth:`EmbeddedStore.version` reads cheaply; every read re-reads the
+file first when the version moved, so readers see what other processes wrote.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
-from collections.abc import Collection, Iterable, Sequence
+import tempfile
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 import networkx as nx
 import pandas as pd
@@ -22,7 +35,27 @@ from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress, with_ent
 from kg.to_graph import properties
 
 GRAPH_FILE = "graph.pickle"
-FORMAT = 1
+LOCK_FILE = "graph.lock"
+TEMPORARY_PREFIX = ".graph-"
+MAGIC = b"kgrec-graph"
+FORMAT = 2
+"""Format 2: a header line ``kgrec-graph 2 <generation>``, then the pickled graph. Format 1
+(a pickled ``(1, graph)`` tuple, no header) is still read, as generation 0."""
+EMPTY = "empty"
+"""The version of a folder that holds no store yet."""
+
+T = TypeVar("T")
+
+
+def _fresh(method: Callable[..., T]) -> Callable[..., T]:
+    """A read: under the in-process lock, after re-reading the file if another writer changed it."""
+    @wraps(method)
+    def read(self: EmbeddedStore, *args: Any, **kwargs: Any) -> T:
+        with self._mutex:
+            self.reload()
+            return method(self, *args, **kwargs)
+
+    return read
 
 
 class EmbeddedStore(GraphStore):
@@ -30,41 +63,113 @@ class EmbeddedStore(GraphStore):
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.graph = self._read()
+        self.path = folder / GRAPH_FILE
+        self._mutex = threading.RLock()
+        self.graph, self._generation, self._version = self._read()
 
-    def _read(self) -> nx.MultiDiGraph:
-        path = self.folder / GRAPH_FILE
-        if not path.exists():
-            return nx.MultiDiGraph()
+    def version(self) -> str:
+        """``<generation>.<inode>.<mtime ns>`` of the file now on disk (``empty`` when none):
+        it changes with every write, also when the folder was emptied and written again."""
         try:
-            with path.open("rb") as handle:
-                version, graph = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
-            raise StoreError(f"the embedded store at {path} cannot be read ({error}); remove it and ingest again") from None
-        if version != FORMAT:
-            raise StoreError(f"the embedded store at {path} has format {version}, expected {FORMAT}; ingest again into a new KGREC_HOME")
-        return graph
+            with self.path.open("rb") as handle:
+                return _version(handle, _header(handle)[1])
+        except FileNotFoundError:
+            return EMPTY
+        except OSError as error:
+            raise StoreError(f"the embedded store at {self.path} cannot be read ({error})") from None
 
-    def _write(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / GRAPH_FILE
-        temporary = path.with_suffix(".tmp")
-        with temporary.open("wb") as handle:
-            pickle.dump((FORMAT, self.graph), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+    def reload(self) -> bool:
+        """Read the file again when another writer changed it since this store last read or
+        wrote it; True when it did."""
+        with self._mutex:
+            if self.version() == self._version:
+                return False
+            self.graph, self._generation, self._version = self._read()
+            return True
+
+    def _read(self) -> tuple[nx.MultiDiGraph, int, str]:
+        """The graph on disk, its generation and its version, all from one open file."""
+        try:
+            with self.path.open("rb") as handle:
+                fmt, generation = _header(handle)
+                graph = pickle.load(handle)
+                version = _version(handle, generation)
+        except FileNotFoundError:
+            return nx.MultiDiGraph(), 0, EMPTY
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+            raise StoreError(f"the embedded store at {self.path} cannot be read ({error}); remove it and ingest again") from None
+        if fmt == 1 and isinstance(graph, tuple) and len(graph) == 2 and graph[0] == 1:
+            graph = graph[1]
+        elif fmt != FORMAT:
+            raise StoreError(f"the embedded store at {self.path} has format {fmt}, expected {FORMAT}; ingest again into a new KGREC_HOME")
+        if not isinstance(graph, nx.MultiDiGraph):
+            raise StoreError(f"the embedded store at {self.path} does not hold a graph; remove it and ingest again")
+        return graph, generation, version
+
+    def _change(self, change: Callable[[nx.MultiDiGraph], bool]) -> None:
+        """Apply ``change`` to the current state under the cross-process lock and write the
+        result, unless ``change`` returns False (nothing changed). On any failure the file
+        is left as it was and the graph in memory is read back from it."""
+        with self._mutex, self._locked():
+            self.reload()
+            try:
+                if change(self.graph):
+                    self._save()
+            except BaseException:
+                self.graph, self._generation, self._version = self._read()
+                raise
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The exclusive writer lock on ``graph.lock`` (never replaced, so every writer locks
+        the same file); released by the kernel if the process dies."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / LOCK_FILE, "a+b")
+        except OSError as error:
+            raise StoreError(f"cannot write the embedded store at {self.folder} ({error})") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _save(self) -> None:
+        """Write the graph as the next generation: a temporary file of this writer's own,
+        fsynced, then renamed over the store file (and the folder fsynced). A temporary
+        file already there was left by a writer that died: it is removed."""
+        generation = self._generation + 1
+        for stale in self.folder.glob(f"{TEMPORARY_PREFIX}*.tmp"):  # only writers holding the lock make them
+            stale.unlink(missing_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=self.folder, prefix=TEMPORARY_PREFIX, suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(b"%s %d %d\n" % (MAGIC, FORMAT, generation))
+                pickle.dump(self.graph, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                handle.flush()
+                os.fsync(handle.fileno())
+                version = _version(handle, generation)
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        directory = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self._generation, self._version = generation, version
 
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
-        try:
-            self._apply(delta, progress)
-        except BaseException:
-            self.graph = self._read()  # drop the half-applied change; the file was not touched
-            raise
-        self._write()
+        def apply(graph: nx.MultiDiGraph) -> bool:
+            self._apply(graph, delta, progress)
+            return True
 
-    def _apply(self, delta: GraphDelta, progress: Progress | None) -> None:
-        graph = self.graph
+        self._change(apply)
+
+    @staticmethod
+    def _apply(graph: nx.MultiDiGraph, delta: GraphDelta, progress: Progress | None) -> None:
         for label, frame in delta.nodes.items():
             for node_id, props in zip(frame["id"].tolist(), properties(frame, ("id",))):
                 key = (label, node_id)
@@ -86,9 +191,11 @@ class EmbeddedStore(GraphStore):
             if progress:
                 progress(len(frame))
 
+    @_fresh
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         return {i for i in ids if (label, i) in self.graph}
 
+    @_fresh
     def counts(self) -> GraphCounts:
         labels = dict.fromkeys(LABELS, 0)
         for label, _ in self.graph.nodes:
@@ -98,6 +205,7 @@ class EmbeddedStore(GraphStore):
             types[rel_type] = types.get(rel_type, 0) + 1
         return GraphCounts(labels, dict(sorted(types.items())))
 
+    @_fresh
     def node(self, ref: NodeRef) -> dict[str, object] | None:
         key = tuple(ref)
         if key not in self.graph:
@@ -117,6 +225,7 @@ class EmbeddedStore(GraphStore):
         out += [(u, t, False) for u in (pred if among is None else among & pred.keys()) for t in pred[u]]
         return [a for a in out if types is None or a[1] in types]
 
+    @_fresh
     def neighbours(self, ref: NodeRef, limit: int = 100) -> list[Neighbour]:
         key = tuple(ref)
         if key not in self.graph:
@@ -124,6 +233,7 @@ class EmbeddedStore(GraphStore):
         found = sorted(self._adjacent(key), key=lambda a: (a[1], a[0][0], a[0][1]))
         return [Neighbour(NodeRef(*v), t, forward) for v, t, forward in found[:limit]]
 
+    @_fresh
     def find_paths(self, queries: Sequence[PathQuery]) -> list[list[GraphPath]]:
         return [self._paths(q.src, q.dst, q.max_hops, q.limit, q.types) for q in queries]
 
@@ -183,13 +293,19 @@ class EmbeddedStore(GraphStore):
         return [(t, forward) for t, forward in out if types is None or t in types]
 
     def remove_item(self, item_id: str) -> bool:
-        key = ("Item", item_id)
-        if key not in self.graph:
-            return False
-        self.graph.remove_node(key)
-        self._write()
-        return True
+        removed = False
 
+        def remove(graph: nx.MultiDiGraph) -> bool:
+            nonlocal removed
+            removed = ("Item", item_id) in graph
+            if removed:
+                graph.remove_node(("Item", item_id))
+            return removed
+
+        self._change(remove)
+        return removed
+
+    @_fresh
     def export(self) -> GraphExport:
         nodes: dict[str, pd.DataFrame] = {}
         for label in LABELS:
@@ -209,8 +325,27 @@ class EmbeddedStore(GraphStore):
         return GraphExport(with_entity_defaults(nodes), edges)
 
     def clear(self) -> None:
-        self.graph = nx.MultiDiGraph()
-        self._write()
+        def empty(graph: nx.MultiDiGraph) -> bool:
+            graph.clear()
+            return True
+
+        self._change(empty)
+
+
+def _header(handle: BinaryIO) -> tuple[int, int]:
+    """(format, generation) from a store file's header, leaving ``handle`` at the pickle;
+    a format-1 file has no header: (1, 0), ``handle`` back at the start."""
+    line = handle.readline(64)
+    parts = line.split()
+    if len(parts) == 3 and parts[0] == MAGIC and parts[1].isdigit() and parts[2].isdigit():
+        return int(parts[1]), int(parts[2])
+    handle.seek(0)
+    return 1, 0
+
+
+def _version(handle: BinaryIO, generation: int) -> str:
+    status = os.fstat(handle.fileno())
+    return f"{generation}.{status.st_ino}.{status.st_mtime_ns}"
 
 
 def _path_order(path: GraphPath) -> tuple[object, ...]:

@@ -28,6 +28,11 @@ DIFF_SHARE = 0.2
 """A relationship load at least this large against the stored count of its type is diffed
 against the store instead of MERGEd row by row."""
 _PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+META = "KgrecMeta"
+"""The label of the one node holding the store's version: a random ``epoch`` set when it is
+created (again after ``clear``) and a ``generation`` bumped by every write transaction."""
+_BUMP = (f"MERGE (m:{META} {{id: 'store'}}) ON CREATE SET m.epoch = randomUUID(), m.generation = 0 "
+         "SET m.generation = m.generation + 1")
 
 
 class Neo4jStore(GraphStore):
@@ -74,6 +79,7 @@ class Neo4jStore(GraphStore):
         yields (the statement's parameters, how many graph rows they write)."""
         def work(tx: neo4j.ManagedTransaction, params: dict[str, Any]) -> None:
             tx.run(cypher, params).consume()
+            tx.run(_BUMP).consume()  # last, so the meta node is locked only while committing
 
         try:
             with self.driver.session(database=self.database) as session:
@@ -90,8 +96,12 @@ class Neo4jStore(GraphStore):
             raise self._error(error, "writing to") from None
 
     def _ensure_schema(self) -> None:
-        for label in LABELS:
+        for label in (*LABELS, META):
             self._query(f"CREATE CONSTRAINT {label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE")
+
+    def version(self) -> str:
+        records = self._query(f"MATCH (m:{META} {{id: 'store'}}) RETURN m.epoch AS epoch, m.generation AS generation")
+        return f"{records[0]['epoch']}.{records[0]['generation']}" if records else "empty"
 
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
         """Nodes: CREATE for a label the store does not hold yet, else MERGE by id.
@@ -238,7 +248,11 @@ class Neo4jStore(GraphStore):
         return found
 
     def remove_item(self, item_id: str) -> bool:
-        records = self._query("MATCH (n:Item {id: $id}) DETACH DELETE n RETURN count(*) AS n", id=item_id)
+        records = self._query(
+            "MATCH (n:Item {id: $id}) DETACH DELETE n WITH count(*) AS n "
+            f"FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END | {_BUMP}) RETURN n",
+            id=item_id,
+        )
         return bool(records and records[0]["n"])
 
     def export(self) -> GraphExport:
@@ -272,6 +286,7 @@ class Neo4jStore(GraphStore):
             with self.driver.session(database=self.database) as session:
                 session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 50000 ROWS").consume()
                 session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 50000 ROWS").consume()
+                session.run(_BUMP).consume()
         except (DriverError, Neo4jError, OSError) as error:
             raise self._error(error, "clearing the graph in") from None
 
