@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from app.markup import escape
 from kg.graph import GraphExport, GraphPath, NodeRef, PathQuery, PathStep
 from kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
 from kg.store.base import GraphStore
@@ -178,18 +179,20 @@ class Explainer:
         return chosen
 
     def sentence(self, path: GraphPath, from_user: bool) -> str:
-        """One readable sentence, e.g. "You liked *Heat*; *Collateral* has the same
-        director, Michael Mann." Raw ids appear only where no name exists."""
+        """One readable sentence in Markdown, e.g. "You liked *Heat*; *Collateral* has the
+        same director, Michael Mann." Names and kinds come from data, so they are escaped
+        (:func:`app.markup.escape`): only the emphasis is markup. Raw ids appear only where
+        no name exists."""
         nodes, steps = list(path.nodes), list(path.steps)
         if from_user:
             nodes, steps = nodes[1:], steps[1:]
-        anchor, target = nodes[0], f"*{self.names.name(nodes[-1])}*"
+        anchor, target = nodes[0], f"*{self._name(nodes[-1])}*"
         if anchor.label == ENTITY:
             if len(nodes) == 3 and nodes[1].label == USER:
-                return f"People who share your {self.names.kind(anchor)} ({self.names.name(anchor)}) liked {target}."
-            opening = f"You chose {self.names.kind(anchor)} {self.names.name(anchor)}"
+                return f"People who share your {self._kind(anchor)} ({self._name(anchor)}) liked {target}."
+            opening = f"You chose {self._kind(anchor)} {self._name(anchor)}"
         else:
-            opening = f"You liked *{self.names.name(anchor)}*"
+            opening = f"You liked *{self._name(anchor)}*"
         if len(steps) == 1:
             return f"{opening}; {target} {self._phrase(PathStep(steps[0].type, not steps[0].forward))} it."
         middle = nodes[1]
@@ -198,15 +201,21 @@ class Explainer:
         if len(steps) == 2 and middle.label == ENTITY and anchor.label == ITEM:
             return f"{opening}; {target} has the same {self._entity(middle)}."
         if len(steps) == 2:
-            return (f"{opening}; it {self._phrase(steps[0])} {self.names.name(middle)}, "
+            return (f"{opening}; it {self._phrase(steps[0])} {self._name(middle)}, "
                     f"which {self._phrase(PathStep(steps[1].type, not steps[1].forward))} {target}.")
-        hops = [f"{self._phrase(s)} {self.names.name(n)}" for s, n in zip(steps, nodes[1:])]
+        hops = [f"{self._phrase(s)} {self._name(n)}" for s, n in zip(steps, nodes[1:])]
         return f"{opening}, which " + ", which ".join(hops) + "."
 
     def _entity(self, node: NodeRef) -> str:
         """``director, Michael Mann``; ``director (m.0bxtg)`` when only an id is known."""
         name = self.names.name(node)
-        return f"{self.names.kind(node)} {name}" if name.startswith("(") else f"{self.names.kind(node)}, {name}"
+        return f"{self._kind(node)} {escape(name)}" if name.startswith("(") else f"{self._kind(node)}, {escape(name)}"
+
+    def _name(self, node: NodeRef) -> str:
+        return escape(self.names.name(node))
+
+    def _kind(self, node: NodeRef) -> str:
+        return escape(self.names.kind(node))
 
     @staticmethod
     def _phrase(step: PathStep) -> str:

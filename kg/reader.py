@@ -3,7 +3,8 @@ rejected with its line number and the rest are kept.
 
 Bad encodings are found per line; a ragged row or a broken quote rejects that row only:
 when an unclosed quote swallows the lines after it, only its first line is rejected and
-reading starts again on the next line.
+reading starts again on the next line. A file over :mod:`kg.limits`' size or row limit is
+refused before it is parsed; a field over its length limit rejects its row.
 """
 from __future__ import annotations
 
@@ -17,12 +18,11 @@ import pandas as pd
 
 from kg.catalog import Catalog
 from kg.errors import CatalogError
+from kg.limits import MAX_FIELD, MAX_ROWS, MAX_TABLE_BYTES
 from kg.report import Rejection
 
 LINE = "_line"
 """Column holding each row's 1-based line number in its file."""
-
-MAX_FIELD = 1_000_000
 
 
 @dataclass
@@ -45,9 +45,15 @@ def find_table(folder: Path, name: str) -> Path | None:
 def read_table(path: Path, required: Sequence[str]) -> Table:
     """Read one table; file-level problems (empty file, header without a required column)
     raise CatalogError, row-level problems become rejections."""
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:
+        raise CatalogError(f"{path.name} has {size / 1024**2:,.0f} MB; a table may have at most "
+                           f"{MAX_TABLE_BYTES // 1024**2:,} MB: split the catalog")
     data = path.read_bytes()
     if not data.strip():
         raise CatalogError(f"{path.name} is empty: expected a header row with {', '.join(required)}")
+    if data.count(b"\n") > MAX_ROWS:
+        raise CatalogError(f"{path.name} has more than {MAX_ROWS:,} rows, the most a table may have: split the catalog")
     reader = _read_jsonl if path.suffix == ".jsonl" else _read_csv
     return reader(path.name, data, required)
 
@@ -101,7 +107,8 @@ def _records(file: str, lines: list[tuple[int, str]], rejections: list[Rejection
                 return
             except csv.Error as error:
                 restart = start
-                message = f"broken quoting ({error})"
+                message = (f"a field is longer than {MAX_FIELD:,} characters" if "field limit" in str(error)
+                           else f"broken quoting ({error})")
                 break
             if not fields or fields == [""] and width != 1:
                 continue
@@ -114,7 +121,8 @@ def _records(file: str, lines: list[tuple[int, str]], rejections: list[Rejection
                 break
             yield lines[start][0], fields
         number, text = lines[restart]
-        rejections.append(Rejection(file, number, None, "broken_quoting", message, text.rstrip("\r\n")))
+        reason = "field_too_long" if message.startswith("a field is longer") else "broken_quoting"
+        rejections.append(Rejection(file, number, None, reason, message, text.rstrip("\r\n")))
         position = restart + 1
 
 
@@ -179,6 +187,11 @@ def _read_jsonl(file: str, data: bytes, required: Sequence[str]) -> Table:
             rejections.append(Rejection(file, number, None, "invalid_json", "a line must be a JSON object", text.strip()))
             continue
         row = {str(k): _json_text(v) for k, v in value.items()}
+        long = next((k for k, v in row.items() if len(v) > MAX_FIELD), None)
+        if long is not None:
+            rejections.append(Rejection(file, number, long, "field_too_long",
+                                        f"{long} is longer than {MAX_FIELD:,} characters", text.strip()))
+            continue
         columns.update(dict.fromkeys(row))
         records.append(row)
         numbers.append(number)

@@ -39,6 +39,10 @@ class Settings:
     """``KGREC_READ_TOKEN``: when set, reads need it (or the write token)."""
     read_only: bool = False
     """``KGREC_READ_ONLY=1`` or ``kgrec serve --read-only``: every write is refused."""
+    pseudonymize: bool = False
+    """``KGREC_PSEUDONYMIZE=1``: every ingest (CLI, uploads, add item, the HTTP API)
+    replaces user ids by their keyed hash (``KGREC_PSEUDONYM_KEY``) before anything is
+    stored or reported."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -58,6 +62,7 @@ class Settings:
             "api_token": env.get("KGREC_API_TOKEN") or None,
             "read_token": env.get("KGREC_READ_TOKEN") or None,
             "read_only": (env.get("KGREC_READ_ONLY") or "").strip().lower() in ("1", "true", "yes"),
+            "pseudonymize": (env.get("KGREC_PSEUDONYMIZE") or "").strip().lower() in ("1", "true", "yes"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["home"] = Path(values["home"]).expanduser()  # type: ignore[arg-type]
@@ -71,6 +76,8 @@ class Settings:
             raise KgrecError(f"unknown store {self.store!r}: choose one of {', '.join(STORE_KINDS)}")
         if self.store == "neo4j" and not self.neo4j_uri:
             raise KgrecError("the neo4j store needs KGREC_NEO4J_URI (for example bolt://127.0.0.1:7687)")
+        if self.pseudonymize and not self.pseudonym_key:
+            raise KgrecError("KGREC_PSEUDONYMIZE=1 needs a secret key in KGREC_PSEUDONYM_KEY")
         low, high = self.rating_range
         if not low < high:
             raise KgrecError(f"rating range {low}:{high} is empty")

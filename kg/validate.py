@@ -3,8 +3,9 @@ its file, line, field and reason. Checks are vectorised with pandas, so ml-1m's 
 interactions validate in seconds.
 
 What is checked, table by table:
-- items: item_id present and unique, title not empty; other columns become properties
-  (a column named ``id`` is refused: stores key nodes by it).
+- items: item_id present and unique, title not empty and at most MAX_TITLE characters
+  (every field is at most MAX_FIELD: the reader rejects longer ones); other columns become
+  properties (a column named ``id`` is refused: stores key nodes by it).
 - entities: entity_id present, unique and not an item id; empty name falls back to the id.
 - users: user_id present and unique; each non-empty attribute becomes an attribute entity
   (no ``id`` column either).
@@ -26,6 +27,7 @@ import pandas as pd
 from kg.catalog import Catalog
 from kg.errors import CatalogError
 from kg.identifiers import ENTITY, ITEM, RESERVED_TYPES, relation_type
+from kg.limits import MAX_TITLE
 from kg.reader import LINE
 from kg.report import IngestReport, Rejection
 
@@ -73,6 +75,9 @@ class TableCheck:
         if not bad.any():
             return
         rows = self.frame[bad]
+        if len(rows) > self.report.room:  # beyond what the report keeps: counted, not described
+            self.report.count_left_out(self.file, reason, len(rows) - self.report.room)
+            rows = rows.iloc[: self.report.room]
         for _, row in rows.iterrows():
             text = message(row) if callable(message) else message
             raw = ",".join(str(row[c]) for c in self.frame.columns if c != LINE)
@@ -122,6 +127,8 @@ def _items(check: TableCheck) -> pd.DataFrame:
     check.require("item_id")
     check.unique("item_id")
     check.reject(check.text("title") == "", "title", "empty_title", "title is empty")
+    check.reject(check.text("title").str.len() > MAX_TITLE, "title", "title_too_long",
+                 lambda row: f"title has {len(str(row['title']).strip()):,} characters; at most {MAX_TITLE:,} are allowed")
     frame = check.frame.drop(columns=[LINE])
     for column in ("item_id", "title", "description"):
         frame[column] = check.text(column)

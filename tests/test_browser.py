@@ -126,7 +126,7 @@ def test_a_new_user_gets_explained_recommendations_and_their_paths(page) -> None
     assert image.evaluate("img => img.naturalWidth") == 1000
 
     _tab(page, "Model")
-    expect(page.locator("#model-text")).to_contain_text("Model folder")
+    expect(page.locator("#model-text")).to_contain_text("Model: default")
     expect(page.locator("#training-curve img")).to_be_visible()
 
 
@@ -239,4 +239,4 @@ def test_the_api_through_gradio_client(app_url: str, tmp_path: Path) -> None:
     assert "**Rejected:** 1 row(s)" in report and rejected["data"][0][3] == "unknown_item"
 
     text, evaluation, curve = client.predict(api_name="/model_info")
-    assert "Model folder" in text and Path(curve).is_file()
+    assert "Model:** default" in text and Path(curve).is_file()

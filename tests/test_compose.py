@@ -64,7 +64,7 @@ def test_interpolation_follows_compose_rules() -> None:
 
 def test_docker_compose_file_follows_the_compose_spec(compose_schema: dict) -> None:
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
-    config = yaml.safe_load(interpolate(text, {"KGREC_NEO4J_PASSWORD": "a-long-secret"}))
+    config = yaml.safe_load(interpolate(text, {"KGREC_NEO4J_PASSWORD": "a-long-secret", "KGREC_API_TOKEN": "a-write-token"}))
     jsonschema.Draft201909Validator(compose_schema).validate(config)
     neo4j, app = config["services"]["neo4j"], config["services"]["app"]
     assert neo4j["image"] == "neo4j:5.26-community" and neo4j["environment"]["NEO4J_AUTH"] == "neo4j/a-long-secret"
@@ -74,6 +74,15 @@ def test_docker_compose_file_follows_the_compose_spec(compose_schema: dict) -> N
     # The password comes from the environment; without it compose refuses to start.
     with pytest.raises(ValueError, match="set KGREC_NEO4J_PASSWORD"):
         interpolate(text, {})
+    # So does the app's write token: the app listens beyond its container's loopback.
+    assert app["environment"]["KGREC_API_TOKEN"] == "a-write-token" and app["environment"]["KGREC_READ_TOKEN"] == ""
+    assert "0.0.0.0" in app["command"]
+    with pytest.raises(ValueError, match="set KGREC_API_TOKEN"):
+        interpolate(text, {"KGREC_NEO4J_PASSWORD": "a-long-secret"})
+    settings = Settings.from_env(environ={k: str(v) for k, v in app["environment"].items()}, home="/data")
+    from app.commands.serve import check_listen
+
+    check_listen(settings, "0.0.0.0")  # the token from the environment lets `kgrec demo --host 0.0.0.0` start
 
 
 def test_the_schema_catches_a_broken_file(compose_schema: dict) -> None:

@@ -7,6 +7,7 @@ All tests share one tiny model trained once on a small real catalog
 from __future__ import annotations
 
 import argparse
+import re
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.ui.actions import MAX_DESCRIPTION, ReadWriteLock, UiActions, evaluation_table
+from app.markup import escape
+from app.ui.actions import MAX_DESCRIPTION, IngestView, ReadWriteLock, UiActions, evaluation_table
 from kg.catalog import Catalog
 from kg.errors import KgrecError
 from kg.settings import Settings
@@ -100,7 +102,7 @@ def test_link_choices_are_named_entities_of_small_types(actions: UiActions) -> N
 def test_unknown_ids_give_a_message(actions: UiActions, kwargs: dict, message: str) -> None:
     view = actions.recommend(**kwargs)
     assert not view.ok
-    assert view.markdown == f"**Error:** {message}"
+    assert view.markdown == f"**Error:** {escape(message)}"  # the id typed is shown as text
     assert view.table.empty and view.items == []
 
 
@@ -162,7 +164,7 @@ def test_search_by_meaning(actions: UiActions) -> None:
 
 def test_neighbourhood(actions: UiActions) -> None:
     view = actions.neighbourhood("Item", "50")
-    assert "**Star Wars** (Item `50`)" in view.markdown
+    assert "**Star Wars** (Item 50)" in view.markdown
     relations = view.table["relationship"].tolist()
     assert "IN_GENRE" in relations and "INTERACTED" in relations
     assert relations.index("IN_GENRE") < relations.index("INTERACTED")  # facts before users
@@ -186,8 +188,9 @@ def test_neighbourhood_messages(actions: UiActions, label: str, node: str, messa
 
 def test_model_info(actions: UiActions) -> None:
     text, table, curve = actions.model_info()
-    assert "**Model folder:**" in text and "16 dimensions, 2 layers" in text
-    assert "run `kgrec evaluate" in text and table.empty and "Recall@K" in table.columns
+    assert "**Model:** default" in text and "16 dimensions, 2 layers" in text
+    assert "no evaluation results yet" in text and table.empty and "Recall@K" in table.columns
+    assert str(actions.service.model_dir) not in text and "/" not in text.replace("\\", "")  # no server path
     assert curve is not None and Path(curve).name == "training_curve.png" and Path(curve).is_file()
 
 
@@ -235,7 +238,7 @@ def test_an_added_item_is_served_at_once(writable: UiActions) -> None:
         item_id="ui-sw", properties="year = 2025", links=SCI_FI_LINKS, more_links=f"DIRECTED_BY = {STAR_WARS_DIRECTOR}",
     )
     assert view.ok, view.markdown
-    assert "**Added** *Star Wars: The Clone Saga* as item `ui-sw`" in view.markdown
+    assert "**Added** *Star Wars: The Clone Saga* as item ui-sw" in view.markdown
     assert writable.add_item("The Quiet Farm", "A documentary about a year on a dairy farm.", item_id="ui-farm",
                              links=["IN_GENRE|genre:Drama"]).ok
     assert {"ui-sw", "ui-farm"} <= set(writable.new_items())
@@ -338,7 +341,7 @@ def test_upload_of_a_broken_zip(writable: UiActions, tmp_path: Path) -> None:
 def test_strict_upload_writes_nothing(writable: UiActions, tmp_path: Path) -> None:
     files = _write(tmp_path, items_csv="item_id,title\nstrict-1,Fine\nstrict-2,\n", interactions_csv="user_id,item_id\n")
     view = writable.ingest_upload(files, strict=True)
-    assert not view.ok and "--strict: 1 row(s) rejected" in view.markdown
+    assert not view.ok and "**Nothing was ingested** (strict): 1 row(s) rejected" in view.markdown
     assert "strict-1" not in writable.service.item_index
 
 
@@ -517,3 +520,231 @@ def test_serve_on_a_busy_port_says_so(ui_home: Path) -> None:
         port = busy.getsockname()[1]
         with pytest.raises(KgrecError, match=f"cannot listen on 127.0.0.1:{port}: the port is in use"):
             serve(settings_for(ui_home), None, "127.0.0.1", port)
+
+
+# --- access control -----------------------------------------------------------------------------
+
+WRITE_TOKEN = "a-write-token-of-some-length"
+
+
+def test_writes_need_the_write_token(writable: UiActions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writable.service, "settings", writable.service.settings.with_(api_token=WRITE_TOKEN))
+    files = _write(tmp_path, items_csv="item_id,title\ntok-1,Needs a token\n", interactions_csv="user_id,item_id\n")
+    before = set(writable.service.item_ids)
+    for token, message in ((None, "this write needs the API token"), ("", "this write needs the API token"),
+                           ("wrong", "the API token is wrong")):
+        upload = writable.ingest_upload(files, token=token)
+        assert not upload.ok and upload.markdown.startswith("**Nothing was ingested.**") and message in upload.markdown
+        added = writable.add_item("Anonymous edit", item_id="tok-anon", token=token)
+        assert not added.ok and message in added.markdown and "give the write token" in added.markdown
+    assert set(writable.service.item_ids) == before
+    assert writable.service.store.node(_ref({"label": "Item", "id": "tok-1"})) is None
+    assert writable.ingest_upload(files, token=WRITE_TOKEN).ok
+    assert writable.add_item("With the token", item_id="tok-2", token=WRITE_TOKEN).ok
+    assert {"tok-1", "tok-2"} <= set(writable.service.item_index)
+
+
+def test_read_only_refuses_every_write(writable: UiActions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writable.service, "settings", writable.service.settings.with_(read_only=True, api_token=WRITE_TOKEN))
+    files = _write(tmp_path, items_csv="item_id,title\nro-1,Read only\n", interactions_csv="user_id,item_id\n")
+    for view in (writable.ingest_upload(files, token=WRITE_TOKEN), writable.add_item("Read only", item_id="ro-2", token=WRITE_TOKEN)):
+        assert not view.ok and "this server is read-only" in view.markdown
+    assert not {"ro-1", "ro-2"} & set(writable.service.item_index)
+    assert writable.recommend(liked=list(STAR_WARS), k=2).ok  # reads still served
+
+
+def test_serve_refuses_a_public_host_without_a_token(settings: Settings) -> None:
+    from app.commands import serve
+
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    for host in ("0.0.0.0", "192.168.1.20", "::", "my-host.example"):
+        with pytest.raises(KgrecError, match=f"refusing to listen on {re.escape(host)} without KGREC_API_TOKEN: "
+                                             "anyone who reaches the app could rewrite the catalog"):
+            serve.server_settings(parser.parse_args(["serve", "--host", host]), settings)
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert serve.server_settings(parser.parse_args(["serve", "--host", host]), settings) == settings
+    # A token or read-only mode keeps anonymous visitors from writing: then it may listen anywhere.
+    assert serve.server_settings(parser.parse_args(["serve", "--host", "0.0.0.0"]),
+                                 settings.with_(api_token=WRITE_TOKEN)).api_token == WRITE_TOKEN
+    assert serve.server_settings(parser.parse_args(["serve", "--host", "0.0.0.0", "--read-only"]), settings).read_only
+    with pytest.raises(KgrecError, match="refusing to listen on 0.0.0.0"):  # checked before anything is loaded
+        serve.serve(settings, settings.home / "no-model", "0.0.0.0", 7860)
+
+
+def test_the_api_schema_and_page_list_no_ids(actions: UiActions) -> None:
+    import json
+
+    from app.ui.layout import build_app
+
+    app = build_app(actions)
+    info = json.dumps(app.get_api_info(), default=str)
+    config = json.dumps(app.config, default=str)
+    users, items = actions.known_users(), [str(i) for i in actions.service.item_ids]
+    for text in (info, config):
+        assert sum(f'"{u}"' in text for u in users) < 5  # a few small numbers may appear for other reasons
+        assert not [t for t in actions.service.names.items.values() if f'"{t}' in text][:1]
+    # The pickers are filled by search instead.
+    assert actions.user_choices(users[0][:1])[:1] == [users[0]] and actions.user_choices("") == []
+    assert ("Star Wars (50)", "50") in actions.item_choices("star wars")
+    assert items
+
+
+# --- everything shown is text ------------------------------------------------------------------
+
+HOSTILE = "<form action=http://evil.example/><input type=password></form> [click](http://evil.example) $\\undefinedmacro{x}$"
+
+
+def _markup(markdown: str) -> list[str]:
+    """Unescaped characters that would start a tag, a link or LaTeX."""
+    return re.findall(r"(?<!\\)(?:<|\[|\$|https?://)", markdown)
+
+
+def test_hostile_titles_reach_markdown_as_text(writable: UiActions) -> None:
+    added = writable.add_item(HOSTILE, "Jedi knights in a hostile title.", item_id="hostile-1", links=SCI_FI_LINKS)
+    assert added.ok, added.markdown
+    assert escape(HOSTILE) in added.markdown and not _markup(added.markdown)
+    view = writable.recommend(liked=list(STAR_WARS), k=10, only_new=True)
+    assert "hostile-1" in view.table["item_id"].tolist()
+    assert HOSTILE in view.table["title"].tolist()  # tables get the title as it is: Gradio shows cells as text
+    assert escape(HOSTILE) in view.markdown and not _markup(view.markdown)
+    hostile = next(i for i in view.items if i["item_id"] == "hostile-1")
+    assert hostile["explanations"] and not [e for e in hostile["explanations"] if _markup(str(e["sentence"]))]
+    shown = writable.explain_view(view.items, "hostile-1")
+    assert escape(HOSTILE) in shown.markdown and not _markup(shown.markdown)
+    assert isinstance(shown.image, Image.Image)  # the mathtext in the title does not break the drawing
+    explored = writable.neighbourhood("Item", "hostile-1")
+    assert escape(HOSTILE) in explored.markdown and not _markup(explored.markdown)
+    assert isinstance(explored.image, Image.Image)
+
+
+def test_mathtext_in_names_does_not_break_drawings() -> None:
+    from app.ui.drawing import draw_neighbourhood, draw_paths
+    from kg.graph import NodeRef
+    from kg.store.base import Neighbour
+
+    bad = "$\\undefinedmacro{x}$ and $$ and $x^$"
+    path = {"nodes": [{"label": "Item", "id": "a", "name": bad}, {"label": "Entity", "id": "g", "name": "$\\frac{"},
+                      {"label": "Item", "id": "b", "name": bad}],
+            "relationships": [{"type": "IN_GENRE", "forward": True}, {"type": "IN_GENRE", "forward": False}]}
+    assert draw_paths([path], {("Entity", "g"): "$genre\\"}).size == (1000, 560)
+    neighbour = Neighbour(NodeRef("Entity", "g"), "IN_GENRE", True)
+    assert draw_neighbourhood(NodeRef("Item", "a"), bad, [(neighbour, "$\\undefinedmacro$")], {}).size == (1000, 560)
+
+
+def test_messages_show_no_server_path(writable: UiActions, tmp_path: Path) -> None:
+    from app.ui.layout import _guarded
+
+    files = _write(tmp_path, items_csv="item_id,title\nx,y\n")
+    view = writable.ingest_upload(files)
+    assert "the upload has no interactions.csv" in view.markdown and "/tmp" not in view.markdown
+    ok = writable.ingest_upload(_write(tmp_path / "ok", items_csv="item_id,title\npath-1,P\n", interactions_csv="user_id,item_id\n"))
+    assert ok.ok and str(writable.service.settings.home) not in ok.markdown and "reports folder" in ok.markdown
+
+    def broken() -> str:
+        raise FileNotFoundError(2, "No such file", f"{tmp_path}/models/default/weights.pt")
+
+    message = _guarded(broken, lambda m: m)()
+    assert "weights.pt" in message and str(tmp_path) not in message
+
+
+# --- bounded work per upload ----------------------------------------------------------------------
+
+
+def _duplicate_rows_zip(path: Path) -> Path:
+    """About 12 KB that expand to a million identical interactions."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        out.writestr("bomb/items.csv", "item_id,title\nbomb-1,Bomb\n")
+        out.writestr("bomb/interactions.csv", "user_id,item_id\n" + "u,50\n" * 1_000_000)
+    return path
+
+
+def _nul_zip(path: Path) -> Path:
+    """About 1 MB that expand to 1 GiB of NULs."""
+    chunk = bytes(1024**2)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        out.writestr("nul/interactions.csv", "user_id,item_id\n")
+        with out.open("nul/items.csv", "w", force_zip64=True) as member:
+            for _ in range(1024):
+                member.write(chunk)
+    return path
+
+
+@pytest.mark.parametrize("build", [_duplicate_rows_zip, _nul_zip], ids=["1M-duplicate-rows", "1GiB-of-NULs"])
+def test_zip_bombs_are_refused_at_once(writable: UiActions, tmp_path: Path, build) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    archive = build(tmp_path / "bomb.zip")
+    assert archive.stat().st_size < 2 * 1024**2
+    reports = writable.service.settings.reports_dir
+    before = sorted(reports.iterdir()) if reports.exists() else []
+    started = time.perf_counter()
+    view = writable.ingest_upload([archive])
+    elapsed = time.perf_counter() - started
+    assert not view.ok and view.markdown.startswith("**Nothing was ingested.**")
+    assert "zip bomb" in view.markdown or "at most 256 MB" in view.markdown
+    assert elapsed < 2, f"refused after {elapsed:.2f} s"
+    assert "bomb-1" not in writable.service.item_index
+    assert (sorted(reports.iterdir()) if reports.exists() else []) == before  # no report, no 1 GiB rejected.csv
+
+
+def test_upload_limits_are_the_cli_limits(writable: UiActions, tmp_path: Path) -> None:
+    from kg.limits import MAX_FIELD, MAX_TITLE
+
+    long_title, long_field = "t" * (MAX_TITLE + 1), "d" * (MAX_FIELD + 1)
+    files = _write(tmp_path, items_csv=f"item_id,title,description\nlim-1,{long_title},x\nlim-2,Fine,{long_field}\nlim-3,Fine,ok\n",
+                   interactions_csv="user_id,item_id\n")
+    view = writable.ingest_upload(files)
+    assert view.ok and set(view.rejected["reason"]) == {"title_too_long", "field_too_long"}
+    assert f"at most {MAX_TITLE:,} are allowed" in " ".join(view.rejected["message"])
+    assert "lim-3" in writable.service.item_index and not {"lim-1", "lim-2"} & set(writable.service.item_index)
+    assert max(len(r) for r in view.rejected["raw"]) <= 200  # the page shows a short excerpt
+    # add-item: the same caps
+    assert f"at most {MAX_TITLE:,} are allowed" in writable.add_item(long_title).markdown
+    assert f"at most {MAX_FIELD:,} are allowed" in writable.add_item("Fine", long_field).markdown
+
+
+def test_readers_are_served_while_an_upload_is_checked(writable: UiActions, tmp_path: Path) -> None:
+    import time
+
+    rows = ("user_id,item_id\n" + "".join(f"slow-{n},50\n" for n in range(1_000))
+            + "".join(f"slow-{n},no-such-item\n" for n in range(599_000)))
+    files = _write(tmp_path, items_csv="item_id,title\nslow-item,Slow\n", interactions_csv=rows)
+    done: list[IngestView] = []
+    upload = threading.Thread(target=lambda: done.append(writable.ingest_upload(files)))
+    latencies = []
+    upload.start()
+    while upload.is_alive():
+        started = time.perf_counter()
+        assert writable.recommend(liked=list(STAR_WARS), k=5).ok
+        latencies.append(time.perf_counter() - started)
+    upload.join()
+    assert done and done[0].ok
+    assert "(the first 1,000)" in done[0].markdown and "**Rejected:** 599,000 row(s)" in done[0].markdown
+    assert len(latencies) >= 3 and max(latencies) < 2, latencies
+
+
+# --- pseudonymisation -------------------------------------------------------------------------
+
+
+def test_uploads_are_pseudonymised_when_the_setting_is_on(writable: UiActions, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from kg.pseudonymize import pseudonym
+
+    key = "a-pseudonym-key-long-enough"
+    monkeypatch.setattr(writable.service, "settings", writable.service.settings.with_(pseudonymize=True, pseudonym_key=key))
+    raw = "raw-person-4711"
+    files = _write(tmp_path, items_csv="item_id,title\npse-1,Private\n",
+                   users_csv=f"user_id,gender\n{raw},female\n{raw},male\n",
+                   interactions_csv=f"user_id,item_id,rating\n{raw},pse-1,5\n{raw},no-such-item,4\n{raw},50,oops,extra\n")
+    view = writable.ingest_upload(files)
+    assert view.ok, view.markdown
+    assert sorted(view.rejected["reason"]) == ["duplicate_id", "malformed_row", "unknown_item"]
+    hidden = pseudonym(raw, key)
+    assert hidden in writable.known_users() and raw not in writable.known_users()
+    assert raw not in view.markdown and raw not in view.rejected.to_csv()
+    folder = writable.service.settings.reports_dir / view.markdown.split("Report: ")[1].split()[0].strip("`\\")
+    assert folder.is_dir()
+    for written in folder.iterdir():
+        assert raw not in written.read_text(encoding="utf-8"), written.name
+    assert writable.service.store.node(_ref({"label": "User", "id": raw})) is None

@@ -15,7 +15,7 @@ import argparse
 import time
 from dataclasses import replace
 
-from app.commands.serve import add_server_arguments
+from app.commands.serve import add_server_arguments, server_settings
 from app.commands.stats import summarise
 from kg.datasets import DATASETS, fetched
 from kg.datasets.fetch import fetch
@@ -52,6 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise KgrecError("--epochs must be at least 1")
     if not args.no_serve and not 1 <= args.port <= 65535:
         raise KgrecError(f"--port must be between 1 and 65535, got {args.port}")
+    if not args.no_serve:
+        settings = server_settings(args, settings)
     fetch_data(settings)
     ingest_data(settings)
     train_model(settings, args.epochs)

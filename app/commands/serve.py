@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from pathlib import Path
 
+from app.auth import writes_protected
 from kg.errors import KgrecError
 from kg.settings import STORE_KINDS, Settings
 
@@ -23,17 +25,46 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--read-only", action="store_true", default=None,
+                        help="refuse every write (uploads, add item); also KGREC_READ_ONLY=1")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    serve(settings, args.model, args.host, args.port)
+    serve(server_settings(args, settings), args.model, args.host, args.port)
     return 0
+
+
+def server_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings a server runs with (``--read-only`` applied), checked against its
+    ``--host`` before anything slow starts."""
+    if args.read_only:
+        settings = settings.with_(read_only=True)
+    check_listen(settings, args.host)
+    return settings
+
+
+def check_listen(settings: Settings, host: str) -> None:
+    """Refuse to listen beyond this machine when anonymous visitors could write."""
+    if not _loopback(host) and not writes_protected(settings):
+        raise KgrecError(f"refusing to listen on {host} without KGREC_API_TOKEN: anyone who reaches the app "
+                         "could rewrite the catalog, so set KGREC_API_TOKEN (and KGREC_READ_TOKEN to protect "
+                         "reads) or serve --read-only")
+
+
+def _loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve anywhere
+        return False
 
 
 def serve(settings: Settings, model: Path | None, host: str, port: int) -> None:
     """Load the service once, build the app over it and serve until interrupted."""
     if not 1 <= port <= 65535:
         raise KgrecError(f"--port must be between 1 and 65535, got {port}")
+    check_listen(settings, host)
     from app.service import RecommendationService
     from app.ui.actions import UiActions
     from app.ui.layout import build_app, launch

@@ -25,26 +25,28 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from app.auth import authorize
+from app.markup import escape, without_paths
 from app.ui import drawing
 from app.ui.uploads import UploadError, staged_catalog
 from kg.catalog import Catalog, empty_frame
-from kg.errors import KgrecError
+from kg.errors import AccessDenied, KgrecError
+from kg.limits import MAX_FIELD, MAX_TITLE
 from kg.graph import NodeRef
 from kg.identifiers import ENTITY, ITEM, LABELS, USER, relation_type
-from kg.ingest import ingest
+from kg.ingest import check, load
 from kg.reader import read_catalog
 from kg.validate import ATTRIBUTE_PREFIX
 
 log = logging.getLogger(__name__)
 
-MAX_TITLE = 500
-MAX_DESCRIPTION = 20_000
-"""Characters; an item's text embedding reads only the first few hundred anyway."""
+MAX_DESCRIPTION = MAX_FIELD
+"""Characters: the cap of any field, as for uploads and the CLI (kg/limits.py)."""
 MAX_PROPERTIES = 50
 MAX_LINKS = 50
 SEARCH_RESULTS = 50
 USER_CHOICES = 2_000
-"""Known user ids offered in the dropdown (any other id can still be typed)."""
+"""Known user ids :meth:`UiActions.known_users` returns at most."""
 SMALL_TYPE = 100
 """Entity types with at most this many members (genres, ratings, languages) are offered
 as a pick list in the add-item form."""
@@ -140,6 +142,16 @@ class UiActions:
     def known_users(self, limit: int = USER_CHOICES) -> list[str]:
         with self.lock.reading():
             return _sorted_ids(self.service.export.ids(USER))[:limit]
+
+    def user_choices(self, query: str, limit: int = SEARCH_RESULTS) -> list[str]:
+        """Known user ids starting with ``query`` (what the user picker offers as one types;
+        nothing for an empty query, so the page never lists every user)."""
+        query = (query or "").strip()
+        if not query:
+            return []
+        with self.lock.reading():
+            ids = self.service.export.ids(USER)
+        return _sorted_ids(i for i in map(str, ids) if i.startswith(query))[:limit]
 
     def attribute_choices(self) -> dict[str, list[str]]:
         """User attribute name -> its values, from the ``attr:NAME:VALUE`` entities."""
@@ -242,7 +254,7 @@ class UiActions:
 
     def _view(self, answer: dict[str, object], note: str | None, request: Mapping[str, object]) -> Recommendations:
         if answer.get("error"):
-            return Recommendations(pd.DataFrame(columns=RECOMMEND_COLUMNS), f"**Error:** {answer['error']}", ok=False)
+            return Recommendations(pd.DataFrame(columns=RECOMMEND_COLUMNS), f"**Error:** {escape(answer['error'])}", ok=False)
         titles = self.service.names.items
         items = []
         for entry in answer["items"]:  # type: ignore[union-attr]
@@ -255,11 +267,11 @@ class UiActions:
         )
         lines: list[str] = []
         if answer.get("fallback"):
-            lines.append(f"> **Fallback:** {answer['fallback']}")
+            lines.append(f"> **Fallback:** {escape(answer['fallback'])}")
         for warning in answer.get("warnings") or []:  # type: ignore[union-attr]
-            lines.append(f"> **Warning:** {warning}")
+            lines.append(f"> **Warning:** {escape(warning)}")
         if note:
-            lines.append(f"> **Note:** {note}")
+            lines.append(f"> **Note:** {escape(note)}")
         anchored = bool(request.get("user_id") or request.get("liked") or request.get("attributes"))
         if items and not anchored:
             lines.append("> Free text alone has no path in the graph: give liked items or attributes "
@@ -269,7 +281,7 @@ class UiActions:
         if not items:
             lines.append("No items to recommend: every candidate was excluded.")
         for n, item in enumerate(items, start=1):
-            lines.append(f"**{n}. {_md(str(item['title']))}** — score {float(item['score']):.4f}")
+            lines.append(f"**{n}. {escape(str(item['title']))}** — score {float(item['score']):.4f}")
             explanations = item.get("explanations") or []
             sentences: dict[str, int] = {}
             for explanation in explanations:  # type: ignore[union-attr]
@@ -289,7 +301,7 @@ class UiActions:
         chosen = next((i for i in items if str(i["item_id"]) == str(item_id)), None)
         if chosen is None:
             return PathView(f"**Error:** item {item_id!r} is not among the current recommendations.", None, empty)
-        title = _md(str(chosen.get("title", chosen["item_id"])))
+        title = escape(str(chosen.get("title", chosen["item_id"])))
         explanations = list(chosen.get("explanations") or [])  # type: ignore[call-overload]
         if not explanations:
             return PathView(f"**{title}**: no path of at most three hops joins it to what you gave.", None, empty)
@@ -376,8 +388,8 @@ class UiActions:
             kinds[(label, node_id)] = names.kind(ref)
             centre = names.name(ref)
         shown = {k: v for k, v in properties.items() if k != "id" and v is not None and not _is_nan(v)}
-        lines = [f"**{_md(centre)}** ({label} `{node_id}`)"]
-        lines += [f"- {k}: {_md(_shorten(str(v), 300))}" for k, v in shown.items()]
+        lines = [f"**{escape(centre)}** ({label} {escape(node_id)})"]
+        lines += [f"- {k}: {escape(_shorten(str(v), 300))}" for k, v in shown.items()]
         users = sum(1 for n in found if n.node.label == USER)
         more = "+" if len(found) == FETCH_NEIGHBOURS else ""
         lines.append(f"\n{len(found):,}{more} neighbour(s), {users:,}{more if users else ''} of them users"
@@ -390,15 +402,20 @@ class UiActions:
 
     # --- change the catalog --------------------------------------------------------------
 
-    def ingest_upload(self, paths: Sequence[str | Path], strict: bool = False) -> IngestView:
+    def ingest_upload(self, paths: Sequence[str | Path], strict: bool = False, token: str | None = None) -> IngestView:
         """Validate uploaded catalog files (CSV/JSONL tables, or one zip of a catalog
-        folder), ingest the valid rows and reload the service."""
+        folder), ingest the valid rows and reload the service. ``token``: the write token
+        when the server has one (``KGREC_API_TOKEN``)."""
         try:
+            authorize(self.service.settings, token or None, write=True)
             with staged_catalog([Path(p) for p in paths or []]) as folder:
-                catalog, files, rejections = read_catalog(folder)
+                try:
+                    catalog, files, rejections = read_catalog(folder)
+                except KgrecError as error:  # its message names the staging folder: not the visitor's business
+                    raise KgrecError(str(error).replace(str(folder), "the upload")) from None
                 return self._ingest(catalog, files, rejections, strict)
         except (UploadError, KgrecError) as error:
-            return IngestView(f"**Nothing was ingested.** {_md(str(error))}", pd.DataFrame(columns=REJECTION_COLUMNS), False)
+            return IngestView(f"**Nothing was ingested.** {_message(error)}", pd.DataFrame(columns=REJECTION_COLUMNS), False)
 
     def add_item(
         self,
@@ -408,19 +425,22 @@ class UiActions:
         properties: str = "",
         links: Sequence[str] = (),
         more_links: str = "",
+        token: str | None = None,
     ) -> IngestView:
         """Ingest one item as a one-item catalog. ``properties``: ``key = value`` lines;
         ``links``: ``RELATION|entity id`` values from :meth:`link_choices`; ``more_links``:
-        ``RELATION = entity id or exact name`` lines."""
+        ``RELATION = entity id or exact name`` lines; ``token``: the write token when the
+        server has one."""
         empty = pd.DataFrame(columns=REJECTION_COLUMNS)
         try:
+            authorize(self.service.settings, token or None, write=True)
             catalog = self._one_item_catalog(title, description, item_id, properties, links, more_links)
         except KgrecError as error:
-            return IngestView(f"**The item was not added.** {_md(str(error))}", empty, False)
+            return IngestView(f"**The item was not added.** {_message(error)}", empty, False)
         view = self._ingest(catalog, None, [], strict=True)
         if view.ok:
             new_id = str(catalog.items["item_id"].iloc[0])
-            view.markdown = f"**Added** *{_md(title.strip())}* as item `{new_id}`; it is served now.\n\n" + view.markdown
+            view.markdown = f"**Added** *{escape(title.strip())}* as item {escape(new_id)}; it is served now.\n\n" + view.markdown
         return view
 
     def _one_item_catalog(self, title: str, description: str, item_id: str, properties: str,
@@ -450,6 +470,8 @@ class UiActions:
                 raise KgrecError(f"property {line!r}: write one 'name = value' per line, the name made of letters, digits and _.")
             if key in row:
                 raise KgrecError(f"property {key!r} is given twice or is reserved.")
+            if len(value.strip()) > MAX_FIELD:
+                raise KgrecError(f"property {key!r} has {len(value.strip()):,} characters; at most {MAX_FIELD:,} are allowed.")
             row[key] = value.strip()
         if len(row) - 3 > MAX_PROPERTIES or len(triples) > MAX_LINKS:
             raise KgrecError(f"at most {MAX_PROPERTIES} properties and {MAX_LINKS} links per item.")
@@ -481,30 +503,40 @@ class UiActions:
         raise KgrecError(f"link {line!r}: no entity has the id or name {target!r} (search it in the Explore tab).")
 
     def _ingest(self, catalog: Catalog, files: dict[str, str] | None, rejections: list, strict: bool) -> IngestView:
+        """Validate and report while readers are served (a shared lock: validation only
+        reads the store), then take the write lock only to load and reload."""
+        settings = self.service.settings
+        try:
+            with self.lock.reading():
+                checked = check(catalog, self.service.store, settings, files, rejections)
+        except KgrecError as error:
+            return IngestView(f"**Nothing was ingested.** {_message(error)}", _rejections([]), False)
+        report = checked.report
+        if strict and report.rejected_total:
+            return IngestView(f"**Nothing was ingested** (strict): {report.rejected_total:,} row(s) rejected. First: "
+                              f"{escape(report.rejections[0].describe())}", _rejections(report.rejections), False)
         with self.lock.writing():
-            settings = self.service.settings
             try:
-                result = ingest(catalog, self.service.store, settings, files, rejections, strict=strict, progress=False)
+                load(checked, self.service.store, progress=False)
             except KgrecError as error:
-                return IngestView(f"**Nothing was ingested.** {_md(str(error))}", _rejections(getattr(error, "rejections", [])), False)
-            report = result.report
+                return IngestView(f"**Nothing was ingested.** {_message(error)}", _rejections([]), False)
             try:
                 self.service.reload()
                 self._item_text = None
                 served = "The service was reloaded: new items and users are served now, with no retraining."
             except KgrecError as error:
-                served = f"**The service could not reload:** {_md(str(error))}"
+                served = f"**The service could not reload:** {_message(error)}"
         accepted = sum(report.accepted.values())
         lines = [
             f"**{'Ingested' if accepted else 'Nothing valid to ingest'}** into the {settings.store} store"
             + (": " + ", ".join(f"{f} {n:,} row(s)" for f, n in report.accepted.items() if n) if accepted else "") + ".",
-            f"**Rejected:** {len(report.rejections):,} row(s)" + ("." if not report.rejections else
-                                                                   ", listed below (the first 1,000)."),
+            f"**Rejected:** {report.rejected_total:,} row(s)" + ("." if not report.rejected_total else
+                                                                  ", listed below (the first 1,000)."),
         ]
         for file, reasons in report.rejected.items():
             lines.append(f"- {file}: " + ", ".join(f"{n:,} {reason}" for reason, n in reasons.items()))
         lines.append(served)
-        lines.append(f"Report: `{result.report_path}`")
+        lines.append(f"Report: `{checked.folder.name}` in the server's reports folder.")
         return IngestView("\n".join(lines), _rejections(report.rejections), True)
 
     # --- the model ---------------------------------------------------------------------
@@ -513,16 +545,16 @@ class UiActions:
         """A summary of the loaded model, its evaluation table (if any) and its training
         curve picture (a path, if any)."""
         folder = Path(self.service.model_dir)
-        lines = [f"**Model folder:** `{folder}`"]
+        lines = [f"**Model:** {escape(folder.name)}"]
         meta = _read_json(folder / "model.json")
         if isinstance(meta, dict):
             settings = meta.get("train_settings") or {}
             shape = meta.get("model") or {}
-            lines.append(f"- saved {meta.get('saved_at', '?')}; text model `{meta.get('text_model', '?')}`")
+            lines.append(f"- saved {escape(meta.get('saved_at', '?'))}; text model {escape(meta.get('text_model', '?'))}")
             lines.append(f"- {shape.get('dim', '?')} dimensions, {shape.get('layers', '?')} layers; trained on "
                          f"{shape.get('n_users', '?')} users, {shape.get('n_items', '?')} items, "
                          f"{shape.get('n_entities', '?')} entities")
-            lines.append("- settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+            lines.append("- settings: " + escape(without_paths(", ".join(f"{k}={v}" for k, v in settings.items()))))
         curve = getattr(self.service.model, "curve", None)
         if curve is not None and curve.records:
             lines.append(f"- {len(curve.records)} epochs on {curve.device} ({curve.mode}), "
@@ -532,12 +564,10 @@ class UiActions:
             lines.append(f"- serving {len(self.service.item_ids):,} items, {len(self.service.user_index):,} users")
         table = evaluation_table(folder)
         if table.empty:
-            lines.append("\nNo evaluation results in the model folder: run "
-                         f"`kgrec evaluate --protocol warm --json {folder / 'evaluation-warm.json'}` (and `cold-item`, "
-                         "`cold-user`) to see them here.")
+            lines.append("\nThis model has no evaluation results yet (they appear here once it is evaluated).")
         picture = folder / "training_curve.png"
         if not picture.is_file():
-            lines.append("\nNo training curve picture (`training_curve.png`) in the model folder.")
+            lines.append("\nThis model has no training curve picture.")
         return "\n".join(lines), table, str(picture) if picture.is_file() else None
 
 
@@ -601,9 +631,12 @@ def _sorted_ids(ids) -> list[str]:  # type: ignore[no-untyped-def]
     return sorted(ids, key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
 
 
-def _md(text: str) -> str:
-    """Text placed into Markdown as is, without its characters turning into formatting."""
-    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text)
+def _message(error: KgrecError) -> str:
+    """A refused action's sentence for the page; a missing or wrong token says where to give it."""
+    text = escape(without_paths(error))
+    if isinstance(error, AccessDenied) and error.status == 401:
+        text += ": give the write token in the field above the buttons."
+    return text
 
 
 def _shorten(text: str, limit: int) -> str:

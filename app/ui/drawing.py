@@ -4,6 +4,7 @@ into PNG images, so the page loads no drawing library and nothing from the inter
 Nodes are coloured by kind (item, user, or the entity's type); each edge is labelled with
 its relationship in words and points the way the relationship does in the store.
 Uses matplotlib's object API (no pyplot), which is safe from several threads at once.
+Every text is drawn as it reads: mathtext is off, so ``$...$`` in a name is just text.
 """
 from __future__ import annotations
 
@@ -114,7 +115,10 @@ def _render(graph: nx.MultiDiGraph, positions: Mapping, names: Mapping[tuple[str
     axes.margins(x=0.12, y=0.18)
     handles = [Line2D([], [], marker="o", linestyle="", markersize=9, markerfacecolor=colour_of(k, every),
                       markeredgecolor="white", label=k) for k in every]
-    axes.legend(handles=handles, loc="lower left", fontsize=8, frameon=False, ncol=min(len(handles), 6))
+    legend = axes.legend(handles=handles, loc="lower left", fontsize=8, frameon=False, ncol=min(len(handles), 6))
+    # Names come from data: a "$" must stay a dollar, not start mathtext (which may not parse).
+    for text in [*axes.texts, *figure.texts, *legend.get_texts()]:
+        text.set_parse_math(False)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     buffer.seek(0)

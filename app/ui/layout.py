@@ -11,6 +11,13 @@
 Each event has an ``api_name`` (see docs/API.md), and ``/recommend_json`` answers the
 recommendation contract's JSON requests. The page loads nothing from outside the server:
 the theme's fonts are system fonts and pictures are drawn server-side.
+
+Access (:mod:`app.auth`): with ``KGREC_READ_TOKEN`` set the whole app sits behind Gradio's
+login (the token as password, any user name), which also guards every API route and file
+download; writes (upload, add item) take the write token (``KGREC_API_TOKEN``) in a field
+of the Catalog tab, checked per action, so a reader's session never gains write authority.
+No list of user or item ids is part of the page or its API schema: the pickers are filled
+by search as the visitor types.
 """
 from __future__ import annotations
 
@@ -38,15 +45,26 @@ from app.ui.actions import (  # noqa: E402
     SEARCH_COLUMNS,
     UiActions,
 )
+from app.auth import authorize  # noqa: E402
+from app.markup import escape, without_paths  # noqa: E402
+from kg.errors import AccessDenied  # noqa: E402
 from kg.identifiers import LABELS  # noqa: E402
+from kg.limits import MAX_UPLOAD_BYTES  # noqa: E402
+from kg.settings import Settings  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 TITLE = "kgrec: explained recommendations"
-CHOICES_LIMIT = 5_000
-"""Items listed in the liked-items picker before any search (all of them in small catalogs)."""
+CHOICES_LIMIT = 50
+"""Items or users offered by a picker for what the visitor typed."""
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "monospace"]
+
+
+def _markdown(value: str = "", **options: Any) -> gr.Markdown:
+    """A Markdown block without LaTeX rendering (a ``$$`` in a title stays text); text from
+    data reaches it escaped (:func:`app.markup.escape`), and Gradio sanitises the HTML."""
+    return gr.Markdown(value, latex_delimiters=[], sanitize_html=True, **options)
 
 
 def theme() -> gr.themes.Theme:
@@ -63,29 +81,45 @@ def _guarded(fn: Callable[..., Any], fallback: Callable[[str], Any]) -> Callable
             return fn(*args)
         except Exception as error:  # the last line of defence for the page
             log.exception("UI handler %s failed", getattr(fn, "__name__", fn))
-            return fallback(f"**Something went wrong:** {type(error).__name__}: {error}. The app is still running.")
+            return fallback(f"**Something went wrong:** {type(error).__name__}: {escape(without_paths(error))}. "
+                            "The app is still running.")
     run.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]  # defaults: optional API parameters
     return run
 
 
+def read_login(settings: Settings) -> Callable[[str, str], bool] | None:
+    """Gradio's login check when reads need a token: the read or the write token as the
+    password, any user name; None when reads are open."""
+    if not settings.read_token:
+        return None
+
+    def check(_username: str, password: str) -> bool:
+        try:
+            authorize(settings, password, write=False)
+        except AccessDenied:
+            return False
+        return True
+    return check
+
+
 def build_app(actions: UiActions) -> gr.Blocks:
     attributes = actions.attribute_choices()
+    settings = actions.service.settings
     # Pictures handed to the browser are files in Gradio's cache: drop them after an hour.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
-        gr.Markdown(f"## {TITLE}\nRecommendations from a knowledge graph and a text-fused GNN, each with the "
+        _markdown(f"## {TITLE}\nRecommendations from a knowledge graph and a text-fused GNN, each with the "
                     "graph paths that explain it. New items and users are served without retraining.")
         items_state = gr.State([])
 
         with gr.Tab("Recommend", id="recommend"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    user = gr.Dropdown(choices=actions.known_users(), value=None, label="Known user id (optional)",
+                    user = gr.Dropdown(choices=[], value=None, label="Known user id (optional; type to search)",
                                        allow_custom_value=True, filterable=True, elem_id="user-id")
                     item_search = gr.Textbox("", label="Search items by title", placeholder="e.g. star wars",
                                              elem_id="item-search")
-                    liked = gr.Dropdown(choices=_all_items(actions),
-                                        value=[], multiselect=True, allow_custom_value=True, filterable=True,
-                                        label="Items the user liked", elem_id="liked")
+                    liked = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True,
+                                        filterable=True, label="Items the user liked (type a title)", elem_id="liked")
                     attribute_inputs = []
                     if attributes:
                         with gr.Accordion(f"Attributes ({', '.join(attributes)})", open=False, elem_id="attributes"):
@@ -103,26 +137,30 @@ def build_app(actions: UiActions) -> gr.Blocks:
                 with gr.Column(scale=2):
                     table = gr.Dataframe(value=_empty(RECOMMEND_COLUMNS),
                                          label="Top K", interactive=False, elem_id="recommendations")
-                    sentences = gr.Markdown(elem_id="explanations")
+                    sentences = _markdown(elem_id="explanations")
 
         with gr.Tab("Explain", id="explain"):
             which = gr.Dropdown(choices=[], label="Recommendation to explain", elem_id="explain-item")
-            path_text = gr.Markdown("Get recommendations first (Recommend tab).", elem_id="path-text")
+            path_text = _markdown("Get recommendations first (Recommend tab).", elem_id="path-text")
             path_image = gr.Image(type="pil", label="Paths through the graph", interactive=False, elem_id="path-image",
                                   format="png")
             path_table = gr.Dataframe(_empty(PATH_COLUMNS), label="Hops", interactive=False, elem_id="path-table")
 
         with gr.Tab("Catalog", id="catalog"):
-            gr.Markdown("**Upload catalog files**: `items.csv`, `interactions.csv` (and `users.csv`, `triples.csv`, "
+            _markdown("**Upload catalog files**: `items.csv`, `interactions.csv` (and `users.csv`, `triples.csv`, "
                         "`entities.csv` if you have them; `.jsonl` works too), or one zip of the catalog folder. "
                         "Valid rows are ingested, rejected rows are listed with the reason.")
+            if settings.read_only:
+                _markdown("**This server is read-only:** uploads and new items are refused.", elem_id="read-only")
+            write_token = gr.Textbox("", type="password", label="Write token (needed to change the catalog)",
+                                     visible=bool(settings.api_token) and not settings.read_only, elem_id="write-token")
             files = gr.File(file_count="multiple", file_types=[".csv", ".jsonl", ".zip"], type="filepath",
                             label="Catalog files", elem_id="catalog-files")
             strict = gr.Checkbox(False, label="Strict: ingest nothing if any row is rejected", elem_id="strict")
             upload_button = gr.Button("Validate and ingest", variant="primary", elem_id="upload-button")
-            upload_report = gr.Markdown(elem_id="upload-report")
+            upload_report = _markdown(elem_id="upload-report")
             rejected = gr.Dataframe(_empty(REJECTION_COLUMNS), label="Rejected rows", interactive=False, elem_id="rejected")
-            gr.Markdown(f"**Add one item** (served at once, no retraining). Title required; description up to "
+            _markdown(f"**Add one item** (served at once, no retraining). Title required; description up to "
                         f"{MAX_DESCRIPTION:,} characters.")
             with gr.Row():
                 new_title = gr.Textbox(label="Title", elem_id="new-title")
@@ -136,7 +174,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
                 new_properties = gr.Textbox("", label="Properties: one 'name = value' per line", placeholder="year = 2024",
                                             lines=2, elem_id="new-properties")
             add_button = gr.Button("Add item", variant="primary", elem_id="add-button")
-            add_report = gr.Markdown(elem_id="add-report")
+            add_report = _markdown(elem_id="add-report")
 
         with gr.Tab("Explore", id="explore"):
             with gr.Row():
@@ -149,12 +187,12 @@ def build_app(actions: UiActions) -> gr.Blocks:
                 label = gr.Dropdown(choices=list(LABELS), value="Item", label="Label", elem_id="node-label")
                 node_id = gr.Textbox("", label="Node id", elem_id="node-id")
                 neighbours_button = gr.Button("Neighbourhood", elem_id="neighbours-button")
-            node_text = gr.Markdown(elem_id="node-text")
+            node_text = _markdown(elem_id="node-text")
             node_image = gr.Image(type="pil", label="Neighbourhood", interactive=False, format="png", elem_id="node-image")
             node_table = gr.Dataframe(_empty(NEIGHBOUR_COLUMNS), label="Neighbours", interactive=False, elem_id="node-table")
 
         with gr.Tab("Model", id="model"):
-            model_text = gr.Markdown(elem_id="model-text")
+            model_text = _markdown(elem_id="model-text")
             evaluation = gr.Dataframe(_empty(EVALUATION_COLUMNS), label="Evaluation (full ranking)", interactive=False,
                                       elem_id="evaluation")
             curve = gr.Image(type="filepath", label="Training curve", interactive=False, elem_id="training-curve")
@@ -188,43 +226,47 @@ def build_app(actions: UiActions) -> gr.Blocks:
                     [path_text, path_image, path_table], api_name="explain")
 
         def search_liked(query_text: str, selected: list[str] | None):
-            """Narrow the liked-items picker to titles containing the query (the picked ones stay)."""
+            """Offer the items whose titles contain the query in the liked-items picker (the picked ones stay)."""
             selected = list(selected or [])
-            found = actions.item_choices(query_text, limit=CHOICES_LIMIT) if query_text.strip() else _all_items(actions)
+            found = actions.item_choices(query_text, limit=CHOICES_LIMIT) if (query_text or "").strip() else []
             kept = [(actions.item_label(i), i) for i in selected]
             return gr.update(choices=kept + [c for c in found if c[1] not in selected], value=selected)
 
         item_search.submit(_guarded(search_liked, lambda m: gr.skip()), [item_search, liked], [liked],
                            api_name="search_liked")
 
-        def upload(paths: list[str] | None, strict_value: bool = False):
-            """Validate uploaded catalog files and ingest the valid rows."""
-            view = actions.ingest_upload(paths or [], strict=strict_value)
+        def suggest_liked(selected: list[str] | None, typed: gr.KeyUpData):
+            return search_liked(typed.input_value or "", selected)
+
+        def suggest_users(_value: str | None, typed: gr.KeyUpData):
+            return gr.update(choices=actions.user_choices(typed.input_value or "", limit=CHOICES_LIMIT))
+
+        liked.key_up(_guarded(suggest_liked, lambda m: gr.skip()), [liked], [liked], api_visibility="private",
+                     show_progress="hidden")
+        user.key_up(_guarded(suggest_users, lambda m: gr.skip()), [user], [user], api_visibility="private",
+                    show_progress="hidden")
+
+        def upload(paths: list[str] | None, strict_value: bool = False, token: str = ""):
+            """Validate uploaded catalog files and ingest the valid rows (token: the write token, when the server has one)."""
+            try:
+                view = actions.ingest_upload(paths or [], strict=strict_value, token=token)
+            finally:
+                _discard(paths or [])
             return view.markdown, view.rejected
 
-        def refresh_pickers(selected: list[str] | None):
-            """New users and items in the pickers after the catalog changed."""
-            selected = list(selected or [])
-            kept = [(actions.item_label(i), i) for i in selected]
-            items = kept + [c for c in _all_items(actions) if c[1] not in selected]
-            return gr.update(choices=actions.known_users()), gr.update(choices=items, value=selected)
-
-        upload_button.click(_guarded(upload, lambda m: (m, gr.skip())), [files, strict], [upload_report, rejected],
-                            api_name="upload_catalog", concurrency_id="write", concurrency_limit=1
-                            ).then(_guarded(refresh_pickers, lambda m: (gr.skip(), gr.skip())), [liked], [user, liked],
-                                   api_visibility="private")
+        upload_button.click(_guarded(upload, lambda m: (m, gr.skip())), [files, strict, write_token],
+                            [upload_report, rejected], api_name="upload_catalog", concurrency_id="write",
+                            concurrency_limit=1)
 
         def add_item(title: str, item_id: str = "", description: str = "", links: list[str] | None = None,
-                     more_links: str = "", properties: str = ""):
-            """Add one item (title, description, links, properties) to the graph."""
-            view = actions.add_item(title, description, item_id, properties, links or [], more_links)
+                     more_links: str = "", properties: str = "", token: str = ""):
+            """Add one item (title, description, links, properties) to the graph (token: the write token, when the server has one)."""
+            view = actions.add_item(title, description, item_id, properties, links or [], more_links, token=token)
             return view.markdown
 
         add_button.click(_guarded(add_item, lambda m: m),
-                         [new_title, new_id, new_description, new_links, new_more_links, new_properties], [add_report],
-                         api_name="add_item", concurrency_id="write", concurrency_limit=1
-                         ).then(_guarded(refresh_pickers, lambda m: (gr.skip(), gr.skip())), [liked], [user, liked],
-                                api_visibility="private")
+                         [new_title, new_id, new_description, new_links, new_more_links, new_properties, write_token],
+                         [add_report], api_name="add_item", concurrency_id="write", concurrency_limit=1)
 
         def search(query_text: str, by_meaning: bool = False):
             """Items by title substring, or by meaning."""
@@ -258,10 +300,6 @@ def build_app(actions: UiActions) -> gr.Blocks:
                            api_name="model_info")
         app.load(_guarded(model_info, lambda m: (m, gr.skip(), None)), None, [model_text, evaluation, curve],
                  api_visibility="private")
-        # A page opened after items or users were added gets them in its pickers too (choices
-        # only: what the visitor may already have picked stays).
-        app.load(_guarded(lambda: (gr.update(choices=actions.known_users()), gr.update(choices=_all_items(actions))),
-                          lambda m: (gr.skip(), gr.skip())), None, [user, liked], api_visibility="private")
 
         def recommend_json(request: dict) -> dict:
             """Answer one request of the recommendation contract (JSON object, as in
@@ -275,6 +313,9 @@ def build_app(actions: UiActions) -> gr.Blocks:
 
         gr.api(_guarded(recommend_json, lambda m: {"id": None, "items": [], "fallback": None, "error": m}),
                api_name="recommend_json")
+    # The login travels with the app, so every way of serving it (launch, or mounted on
+    # another ASGI app) finds it.
+    app.read_login = read_login(settings)  # type: ignore[attr-defined]
     return app
 
 
@@ -311,14 +352,14 @@ def _explain(actions: UiActions, items: list[dict], item_id: str | None):  # typ
     return view.markdown, view.image, view.table
 
 
-def _all_items(actions: UiActions) -> list[tuple[str, str]]:
-    """Every item (up to CHOICES_LIMIT) as (title (id), id), by title."""
-    with actions.lock.reading():
-        items = actions.service.export.nodes.get("Item")
-    if items is None or items.empty:
-        return []
-    frame = items[["id", "title"]].head(CHOICES_LIMIT).astype(str).sort_values("title", kind="stable")
-    return [(f"{t} ({i})", i) for i, t in zip(frame["id"], frame["title"])]
+def _discard(paths: list[str]) -> None:
+    """Remove uploaded files from Gradio's cache once handled: they may hold raw user ids
+    (pseudonymised only on the way into the store) and are not needed again."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True, quiet: bool = False):  # type: ignore[no-untyped-def]
@@ -327,6 +368,7 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: boo
     server, url, _ = app.launch(
         server_name=host, server_port=port, prevent_thread_lock=not block, share=False, inbrowser=False,
         quiet=quiet, show_error=False, ssr_mode=False, theme=theme(), footer_links=["api"], pwa=False,
-        mcp_server=False, enable_monitoring=False, max_file_size="2gb",
+        mcp_server=False, enable_monitoring=False, max_file_size=MAX_UPLOAD_BYTES,
+        auth=getattr(app, "read_login", None), auth_message="Sign in with the read token as the password (any user name).",
     )
     return server, url
