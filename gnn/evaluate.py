@@ -48,9 +48,10 @@ gets a new instance)."""
 
 def default_recommenders() -> list[RecommenderFactory]:
     """Everything ``kgrec evaluate`` compares: the baselines, then the model."""
+    from gnn.ease import EASE
     from gnn.inference import KGRec
 
-    return [MostPopular, TextKNN, LightGCNBaseline, KGRec]
+    return [MostPopular, TextKNN, EASE, LightGCNBaseline, KGRec]
 
 
 @dataclass
