@@ -13,6 +13,16 @@ Conditions per protocol:
 - ``cold-user``: each held-out user comes as a new user (``UserQuery(user=None)``) with its
   attribute entities and its first 0, 1, 3 or 5 interactions as ``liked`` (``reveal-N``);
   the revealed items are masked and not counted as test items.
+- ``cold-item-text``: as ``cold-item``, but the held-out items' knowledge-graph edges are
+  gone from the export every recommender learns from, and their text embeddings are made
+  from that export (title, description, properties): no recommender sees their facts.
+- ``text-user``: as ``cold-user`` with 1, 3 or 5 revealed, but the user arrives as the
+  embedding of one sentence naming the revealed items' titles and genres
+  (``UserQuery(text=...)``, no ids, no attributes); revealed items are masked as above.
+
+Beside Recall and NDCG, every ranking among all items reports the *cold share*: the share
+of the top-K slots that went to items without training interactions (the held-out items
+under the cold-item protocols).
 
 Recommenders learn from a copy of the export whose INTERACTED edges are the training
 interactions only, so none can read a test interaction from the graph.
@@ -36,12 +46,16 @@ from gnn.baselines import LightGCNBaseline, MostPopular, TextKNN
 from gnn.metrics import RankingMetrics, topk_masked
 from gnn.pairs import group_by_user
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.splits import REVEAL_COUNTS, Split
+from gnn.splits import ITEM_PROTOCOLS, REVEAL_COUNTS, TEXT_REVEAL_COUNTS, Split
 from kg.errors import KgrecError
 from kg.graph import GraphExport
 from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
 log = logging.getLogger(__name__)
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+"""Texts -> ``(len(texts), d)`` embeddings from the encoder that made the item text
+features (e.g. ``lambda texts: TextEncoder(settings).encode(texts, progress=False)``)."""
 
 RecommenderFactory = Callable[[], Recommender]
 """A Recommender class, or any zero-argument callable that returns a fresh one (each seed
@@ -50,9 +64,10 @@ gets a new instance)."""
 
 def default_recommenders() -> list[RecommenderFactory]:
     """Everything ``kgrec evaluate`` compares: the baselines, then the model."""
+    from gnn.ease import EASE
     from gnn.inference import KGRec
 
-    return [MostPopular, TextKNN, LightGCNBaseline, KGRec]
+    return [MostPopular, TextKNN, EASE, LightGCNBaseline, KGRec]
 
 
 @dataclass
@@ -67,6 +82,9 @@ class Run:
     users: int
     fit_seconds: float
     score_seconds: float
+    cold_share: float | None = None
+    """Share of the top-K slots taken by items without training interactions (rankings
+    among all items only)."""
 
 
 @dataclass
@@ -90,6 +108,7 @@ class EvaluationResult:
         for (name, condition), runs in groups.items():
             recall = np.array([r.recall for r in runs])
             ndcg = np.array([r.ndcg for r in runs])
+            shares = [r.cold_share for r in runs if r.cold_share is not None]
             rows.append(
                 {
                     "recommender": name,
@@ -98,6 +117,7 @@ class EvaluationResult:
                     f"recall@{self.k}_std": _std(recall),
                     f"ndcg@{self.k}_mean": float(ndcg.mean()),
                     f"ndcg@{self.k}_std": _std(ndcg),
+                    "cold_share_mean": float(np.mean(shares)) if shares else None,
                     "users": int(np.mean([r.users for r in runs])),
                     "seeds": len(runs),
                     "fit_seconds_mean": float(np.mean([r.fit_seconds for r in runs])),
@@ -109,13 +129,14 @@ class EvaluationResult:
         """A plain-text table, one row per recommender x condition."""
         k = self.k
         head = f"protocol {self.protocol}, seeds {','.join(map(str, self.seeds))}, full ranking, K={k}"
-        cols = ("recommender", "condition", f"Recall@{k}", f"NDCG@{k}", "users", "fit s")
+        cols = ("recommender", "condition", f"Recall@{k}", f"NDCG@{k}", f"cold share@{k}", "users", "fit s")
         body = [
             (
                 str(r["recommender"]),
                 str(r["condition"]),
                 f"{r[f'recall@{k}_mean']:.4f} ± {r[f'recall@{k}_std']:.4f}",
                 f"{r[f'ndcg@{k}_mean']:.4f} ± {r[f'ndcg@{k}_std']:.4f}",
+                "–" if r["cold_share_mean"] is None else f"{r['cold_share_mean']:.4f}",
                 str(r["users"]),
                 f"{r['fit_seconds_mean']:.1f}",
             )
@@ -155,11 +176,12 @@ def evaluate(
     split_dir: Path | str | None = None,
     k: int = 20,
     batch_size: int = 256,
+    embed: Embed | None = None,
 ) -> EvaluationResult:
     """Evaluate every recommender the same way under ``protocol`` over ``seeds``.
 
     Args:
-        protocol: ``warm``, ``cold-item`` or ``cold-user``.
+        protocol: one of :data:`gnn.splits.PROTOCOLS`.
         data_export: the whole graph (all interactions); splits are made from it.
         text_features: ``{"Item": (n_items, d), "Entity": (n_entities, d)}`` text embeddings
             aligned with the export's rows (``text.features.node_text_features``).
@@ -171,23 +193,31 @@ def evaluate(
         split_dir: when given, the split of seed ``s`` is read from
             ``split_dir/<protocol>-seed<s>`` if it exists there, else made and written there.
         k: the cut-off of Recall@K and NDCG@K.
+        embed: the text encoder, needed by ``cold-item-text`` (the held-out items' text
+            without their facts) and ``text-user`` (the users' sentences).
     """
     changes = dict(changes or {})
     recommenders = list(recommenders) if recommenders is not None else default_recommenders()
     item_text, entity_text = _text(data_export, text_features)
+    if protocol in ("cold-item-text", "text-user") and embed is None:
+        raise KgrecError(f"the {protocol} protocol needs the text encoder (embed)")
     result = EvaluationResult(protocol=protocol, k=k, seeds=list(seeds))
     for seed in seeds:
         split = _split_for(data_export, protocol, seed, split_dir)
         result.splits[seed] = {**split.counts(), "fingerprint": split.fingerprint}
+        export = data_export
+        if protocol == "cold-item-text":
+            export = splits_mod.without_item_facts(data_export, split.cold_items)
+            item_text = _item_text(export, embed)  # type: ignore[arg-type]
         data = TrainData(
-            export=training_export(data_export, split.train),
+            export=training_export(export, split.train),
             train=split.train,
             valid=split.valid,
             item_text=item_text,
             entity_text=entity_text,
             train_ratings=_ratings(data_export, split.train),
         )
-        conditions = conditions_for(split, data_export)
+        conditions = conditions_for(split, data_export, embed)
         for factory in recommenders:
             recommender = factory()
             name = getattr(recommender, "name", type(recommender).__name__)
@@ -201,7 +231,8 @@ def evaluate(
                 scores = rank(recommender, condition, k, batch_size)
                 score_seconds = time.perf_counter() - started
                 for label, metrics in scores.items():
-                    run = Run(name, label, seed, metrics[f"recall@{k}"], metrics[f"ndcg@{k}"], int(metrics["users"]), fit_seconds, score_seconds)
+                    run = Run(name, label, seed, metrics[f"recall@{k}"], metrics[f"ndcg@{k}"], int(metrics["users"]),
+                              fit_seconds, score_seconds, metrics.get("cold_share"))
                     result.runs.append(run)
                     log.info("seed %d %s %s: recall %.4f ndcg %.4f (%d users)", seed, name, label, run.recall, run.ndcg, run.users)
     return result
@@ -219,6 +250,14 @@ def _split_for(export: GraphExport, protocol: str, seed: int, split_dir: Path | 
     split = splits_mod.make_split(export, protocol, seed)
     splits_mod.save(split, path, export)
     return split
+
+
+def _item_text(export: GraphExport, embed: Embed) -> np.ndarray:
+    """Item text embeddings of ``export`` as it is (items without facts get sentences
+    without them)."""
+    from text.sentences import item_sentences
+
+    return np.asarray(embed(item_sentences(export)), dtype=np.float32)
 
 
 def _text(export: GraphExport, text: Mapping[str, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -271,15 +310,27 @@ class Condition:
     exclude: np.ndarray
     """``(2, E)`` (query row, item)."""
     candidates: dict[str, np.ndarray | None]
+    cold: np.ndarray | None = None
+    """``(n_items,)`` bool: items without training interactions (for the cold share)."""
 
 
-def conditions_for(split: Split, export: GraphExport) -> list[Condition]:
+def conditions_for(split: Split, export: GraphExport, embed: Embed | None = None) -> list[Condition]:
+    """The conditions of ``split``; ``embed`` writes the ``text-user`` queries' text."""
+    n_items = len(export.nodes["Item"])
+    cold = np.bincount(split.train[1], minlength=n_items)[:n_items] == 0
     if split.protocol == "warm":
-        return [_known_users(split, {"warm": None})]
-    if split.protocol == "cold-item":
-        return [_known_users(split, {"cold-item/among-cold": split.cold_items, "cold-item/among-all": None})]
-    attributes = group_by_user(export.edge_index(USER_ATTRIBUTES), split.cold_users) if USER_ATTRIBUTES in export.edges else {}
-    return [_new_users(split, n, attributes) for n in REVEAL_COUNTS]
+        conditions = [_known_users(split, {"warm": None})]
+    elif split.protocol in ITEM_PROTOCOLS:
+        p = split.protocol
+        conditions = [_known_users(split, {f"{p}/among-cold": split.cold_items, f"{p}/among-all": None})]
+    elif split.protocol == "text-user":
+        if embed is None:
+            raise KgrecError("the text-user protocol needs the text encoder (embed)")
+        conditions = [_text_users(_new_users(split, n, {}), export, embed, n) for n in TEXT_REVEAL_COUNTS]
+    else:
+        attributes = group_by_user(export.edge_index(USER_ATTRIBUTES), split.cold_users) if USER_ATTRIBUTES in export.edges else {}
+        conditions = [_new_users(split, n, attributes) for n in REVEAL_COUNTS]
+    return [dataclasses.replace(c, cold=cold) for c in conditions]
 
 
 def _known_users(split: Split, candidates: dict[str, np.ndarray | None]) -> Condition:
@@ -315,9 +366,20 @@ def _new_users(split: Split, n: int, attributes: dict[int, np.ndarray]) -> Condi
     )
 
 
+def _text_users(condition: Condition, export: GraphExport, embed: Embed, n: int) -> Condition:
+    """``condition``'s new users with their liked items replaced by the embedding of a
+    sentence naming them (:func:`gnn.splits.describe_items`)."""
+    sentences = [splits_mod.describe_items(export, list(q.liked)) for q in condition.queries]
+    vectors = np.asarray(embed(sentences), dtype=np.float32)
+    queries = [UserQuery(text=vector) for vector in vectors]
+    return dataclasses.replace(condition, queries=queries, candidates={f"text-user/reveal-{n}": None})
+
+
 def rank(recommender: Recommender, condition: Condition, k: int = 20, batch_size: int = 256) -> dict[str, dict[str, float]]:
     """Score every query of ``condition`` once and rank among each candidate set."""
     metrics = {label: RankingMetrics(k) for label in condition.candidates}
+    cold = torch.as_tensor(condition.cold) if condition.cold is not None else None
+    cold_slots = {label: [0, 0] for label, c in condition.candidates.items() if c is None and cold is not None}
     n = len(condition.queries)
     all_rows = np.arange(n)
     truth = group_by_user(condition.truth, all_rows)
@@ -333,7 +395,13 @@ def rank(recommender: Recommender, condition: Condition, k: int = 20, batch_size
             for label, candidates in condition.candidates.items():
                 top = topk_masked(scores, batch_exclude, k, candidates)
                 metrics[label].update(top, batch_truth)
-    return {label: m.compute() for label, m in metrics.items()}
+                if label in cold_slots:
+                    cold_slots[label][0] += int(cold[top].sum())
+                    cold_slots[label][1] += top.numel()
+    out: dict[str, dict[str, float]] = {label: m.compute() for label, m in metrics.items()}
+    for label, (hits, slots) in cold_slots.items():
+        out[label]["cold_share"] = hits / max(slots, 1)
+    return out
 
 
 def _local_pairs(by_row: dict[int, np.ndarray], rows: np.ndarray, start: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The three evaluation protocols as seeded, deterministic splits of a graph's interactions.
+"""The evaluation protocols as seeded, deterministic splits of a graph's interactions.
 
 - ``warm``: per user, a random 20% of its interactions is the test set; of the other 80%,
   a random 10% (per user) is held out as validation for early stopping.
@@ -9,6 +9,13 @@
   evaluation each held-out user is revealed with 0, 1, 3 or 5 of its interactions, the
   *earliest* by timestamp (ties and missing timestamps broken at random by the seed),
   so the revealed sets are nested and mimic a user arriving; the rest are its test items.
+- ``cold-item-text``: the ``cold-item`` split, and the held-out items also lose their
+  knowledge-graph facts (every non-interaction edge touching them,
+  :func:`without_item_facts`): they arrive with only a title, a description and
+  properties, as a merchant adds items.
+- ``text-user``: the ``cold-user`` split; each held-out user arrives as words only, the
+  titles and genres of its first 1, 3 or 5 items written as one sentence
+  (:func:`describe_items`), no ids and no attributes.
 
 Counts per user are floored as RecBole does (``int(0.2 * n)`` test items), so a user with
 fewer than 5 interactions keeps them all in training under ``warm``.
@@ -34,8 +41,14 @@ from kg.identifiers import INTERACTIONS
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("warm", "cold-item", "cold-user")
+PROTOCOLS = ("warm", "cold-item", "cold-user", "cold-item-text", "text-user")
+ITEM_PROTOCOLS = ("cold-item", "cold-item-text")
+"""Protocols that hold out items (with all their interactions)."""
+USER_PROTOCOLS = ("cold-user", "text-user")
+"""Protocols that hold out users (with all their interactions)."""
 REVEAL_COUNTS = (0, 1, 3, 5)
+TEXT_REVEAL_COUNTS = (1, 3, 5)
+"""How many of a ``text-user``'s items its sentence names."""
 FORMAT_VERSION = 1
 
 
@@ -102,7 +115,7 @@ def make_split(export: GraphExport, protocol: str, seed: int = 0, test_ratio: fl
     rank = None
     if protocol == "warm":
         is_test = _per_user_fraction(pairs[0], test_ratio, rng)
-    elif protocol == "cold-item":
+    elif protocol in ITEM_PROTOCOLS:
         cold_items = _choose(np.unique(pairs[1]), test_ratio, rng)
         is_test = np.isin(pairs[1], cold_items)
     else:
@@ -111,7 +124,7 @@ def make_split(export: GraphExport, protocol: str, seed: int = 0, test_ratio: fl
     rest = pairs[:, ~is_test]
     is_valid = _per_user_fraction(rest[0], valid_ratio, rng)
     test = pairs[:, is_test]
-    if protocol == "cold-user":
+    if protocol in USER_PROTOCOLS:
         ts = _timestamps(export)[is_test]
         rank = _rank_by_time(test[0], ts, rng)
     return Split(
@@ -183,6 +196,77 @@ def fingerprint(export: GraphExport) -> str:
     return h.hexdigest()[:16]
 
 
+def _reveal_counts(protocol: str) -> tuple[int, ...]:
+    return {"cold-user": REVEAL_COUNTS, "text-user": TEXT_REVEAL_COUNTS}.get(protocol, ())
+
+
+def without_item_facts(export: GraphExport, items: np.ndarray) -> GraphExport:
+    """A shallow copy of ``export`` without any edge other than INTERACTED that touches one
+    of ``items`` (Item–Entity facts either way, Item–Item ones such as sequels): what is
+    left of those items is their node row, title, description and properties."""
+    drop = np.zeros(len(export.nodes["Item"]), dtype=bool)
+    drop[np.asarray(items, dtype=np.int64)] = True
+    edges = {}
+    for key, frame in export.edges.items():
+        if key == INTERACTIONS or "Item" not in (key.src, key.dst):
+            edges[key] = frame
+            continue
+        touches = np.zeros(len(frame), dtype=bool)
+        if key.src == "Item":
+            touches |= drop[frame["src"].to_numpy(np.int64)]
+        if key.dst == "Item":
+            touches |= drop[frame["dst"].to_numpy(np.int64)]
+        edges[key] = frame[~touches].reset_index(drop=True)
+    return GraphExport(nodes=export.nodes, edges=edges)
+
+
+def describe_items(export: GraphExport, items: list[int]) -> str:
+    """What a ``text-user`` says: the titles of ``items`` with their genre names (the
+    facts an item's sentence lists first, :func:`text.sentences.relation_phrase`), as one
+    sentence without ids: ``"I liked Heat (Action, Crime), Fargo (Crime, Drama)."``"""
+    titles = export.nodes["Item"]["title"].fillna("").astype(str).tolist() if "title" in export.nodes["Item"] else []
+    genres = _genre_names(export, set(items))
+    parts = []
+    for item in items:
+        title = titles[item].strip() if item < len(titles) else ""
+        names = genres.get(item, [])
+        parts.append(f"{title} ({', '.join(names)})" if names and title else title or ", ".join(names))
+    return "I liked " + ", ".join(p for p in parts if p) + "."
+
+
+def _genre_names(export: GraphExport, items: set[int]) -> dict[int, list[str]]:
+    """The names of each of ``items``' entities under the first-ranked relation phrase
+    the catalog has (genres on MovieLens), in edge order, without fallback names."""
+    from text.sentences import is_fallback_name, relation_phrase
+
+    entities = export.nodes.get("Entity")
+    if entities is None:
+        return {}
+    candidates = []
+    for key, frame in export.edges.items():
+        if {key.src, key.dst} != {"Item", "Entity"}:
+            continue
+        forward = key.src == "Item"
+        _, rank = relation_phrase(key.type, forward)
+        candidates.append((rank, key, frame, forward))
+    if not candidates:
+        return {}
+    best = min(rank for rank, *_ in candidates)
+    names = entities["name"].astype(str).tolist() if "name" in entities else []
+    ids = entities["id"].astype(str).tolist()
+    out: dict[int, list[str]] = {}
+    for rank, key, frame, forward in candidates:
+        if rank != best:
+            continue
+        item_col, entity_col = ("src", "dst") if forward else ("dst", "src")
+        for item, entity in zip(frame[item_col].to_numpy(np.int64), frame[entity_col].to_numpy(np.int64)):
+            if int(item) in items and names and not is_fallback_name(names[entity], ids[entity]):
+                found = out.setdefault(int(item), [])
+                if names[entity] not in found:
+                    found.append(names[entity])
+    return out
+
+
 # --- files -------------------------------------------------------------------------------
 
 PAIR_FILES = ("train", "valid", "test")
@@ -202,9 +286,9 @@ def save(split: Split, directory: Path | str, export: GraphExport) -> Path:
         if name == "test" and split.reveal_rank is not None:
             frame["reveal_rank"] = split.reveal_rank
         frame.to_csv(directory / f"{name}.csv", index=False)
-    if split.protocol == "cold-item":
+    if split.protocol in ITEM_PROTOCOLS:
         pd.DataFrame({"item_id": items[split.cold_items]}).to_csv(directory / "cold_items.csv", index=False)
-    if split.protocol == "cold-user":
+    if split.protocol in USER_PROTOCOLS:
         pd.DataFrame({"user_id": users[split.cold_users]}).to_csv(directory / "cold_users.csv", index=False)
     manifest = {
         "format": FORMAT_VERSION,
@@ -212,8 +296,8 @@ def save(split: Split, directory: Path | str, export: GraphExport) -> Path:
         "seed": split.seed,
         "counts": split.counts(),
         "fingerprint": split.fingerprint or fingerprint(export),
-        "reveal_counts": list(REVEAL_COUNTS) if split.protocol == "cold-user" else [],
-        "reveal_order": "earliest by timestamp, ties at random" if split.protocol == "cold-user" else None,
+        "reveal_counts": list(_reveal_counts(split.protocol)),
+        "reveal_order": "earliest by timestamp, ties at random" if split.protocol in USER_PROTOCOLS else None,
         "ids": "user_id and item_id are the catalog's ids",
     }
     (directory / "split.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -260,14 +344,14 @@ def load(directory: Path | str, export: GraphExport) -> Split:
                 f"e.g. user {export.ids('User')[a]!r} - item {export.ids('Item')[b]!r}"
             )
         parts[name] = pairs
-        if name == "test" and protocol == "cold-user":
+        if name == "test" and protocol in USER_PROTOCOLS:
             if "reveal_rank" not in frame:
-                raise KgrecError(f"{directory / 'test.csv'}: a cold-user split needs a reveal_rank column")
+                raise KgrecError(f"{directory / 'test.csv'}: a {protocol} split needs a reveal_rank column")
             rank = pd.to_numeric(frame["reveal_rank"]).to_numpy(np.int64)
     cold_items = cold_users = np.empty(0, np.int64)
-    if protocol == "cold-item":
+    if protocol in ITEM_PROTOCOLS:
         cold_items = _to_index(_read_csv(directory / "cold_items.csv", ("item_id",))["item_id"], item_index, "item", directory / "cold_items.csv")
-    if protocol == "cold-user":
+    if protocol in USER_PROTOCOLS:
         cold_users = _to_index(_read_csv(directory / "cold_users.csv", ("user_id",))["user_id"], user_index, "user", directory / "cold_users.csv")
     split = Split(protocol, seed, parts["train"], parts["valid"], parts["test"], np.sort(cold_items), np.sort(cold_users), rank, manifest.get("fingerprint", ""))
     total = sum(p.shape[1] for p in parts.values())

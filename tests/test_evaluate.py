@@ -194,7 +194,7 @@ def test_cli_evaluate_prints_table_and_writes_json_and_splits(export, text, tmp_
             return export
 
     monkeypatch.setattr(command, "open_store", lambda settings: FakeStore())
-    monkeypatch.setattr(command, "text_features", lambda ex, settings: text)
+    monkeypatch.setattr(command, "text_features", lambda ex, encoder: text)
     parser = argparse.ArgumentParser()
     command.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
@@ -217,5 +217,116 @@ def test_default_recommenders_are_the_baselines_and_the_model():
     from gnn.evaluate import default_recommenders
 
     factories = default_recommenders()
-    assert [f.name for f in factories] == ["most-popular", "text-knn", "lightgcn", "kgrec"]
+    assert [f.name for f in factories] == ["most-popular", "text-knn", "ease", "lightgcn", "kgrec"]
     assert all(issubclass(f, Recommender) for f in factories)
+
+
+# --- cold-item-text and text-user ------------------------------------------------------------
+
+
+def export_with_facts():
+    """``random_export`` plus a genre per item (Item -> Entity) and a sequel chain (Item -> Item)."""
+    import pandas as pd
+
+    from kg.graph import GraphExport, RelKey
+
+    base = random_export(n_users=40, n_items=30, per_user=10)
+    entities = pd.DataFrame({"id": ["e000", "e001", "g0", "g1", "g2"], "name": ["entity 0", "entity 1", "Drama", "Comedy", "Horror"],
+                             "type": ["attribute", "attribute", "genre", "genre", "genre"]})
+    edges = dict(base.edges)
+    edges[RelKey("HAS_GENRE", "Item", "Entity")] = pd.DataFrame({"src": np.arange(30), "dst": 2 + np.arange(30) % 3})
+    edges[RelKey("SEQUEL", "Item", "Item")] = pd.DataFrame({"src": np.arange(29), "dst": np.arange(1, 30)})
+    return GraphExport(nodes={**base.nodes, "Entity": entities}, edges=edges)
+
+
+class Recorder(Recommender):
+    """Records what it learns from and each query it is asked; scores cold items first."""
+
+    name = "recorder"
+    fits: list = []
+    queries: list = []
+
+    def fit(self, data, settings):
+        Recorder.fits.append(data)
+        self.cold = np.bincount(data.train[1], minlength=data.n_items) == 0
+
+    def score(self, queries):
+        Recorder.queries.extend(queries)
+        return torch.as_tensor(self.cold, dtype=torch.float32).expand(len(queries), -1).clone()
+
+
+def fake_embed(texts):
+    """A stand-in encoder: a vector per text from its hash (the harness only passes it on)."""
+    return np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=8) for t in texts]).astype(np.float32)
+
+
+def test_cold_item_text_hides_the_held_out_items_facts_from_every_recommender():
+    from text.sentences import item_sentences
+
+    export = export_with_facts()
+    text = {"Item": np.zeros((30, 8), np.float32), "Entity": np.zeros((5, 8), np.float32)}
+    Recorder.fits = []
+    texts_seen = []
+    result = evaluate("cold-item-text", export, text, [Recorder], seeds=(0,), k=5, embed=lambda t: texts_seen.extend(t) or fake_embed(t))
+    split = make_split(export, "cold-item-text", 0)
+    (data,) = Recorder.fits
+    cold = set(split.cold_items.tolist())
+    for key, frame in data.export.edges.items():
+        if key.type == "INTERACTED":
+            assert as_pairs(frame) == as_pairs_array(split.train)  # no test (or validation) interaction
+            continue
+        for side in ("src", "dst"):
+            if getattr(key, side) == "Item":
+                assert not cold & set(frame[side].tolist()), f"{key} still touches a held-out item"
+    # warm items keep theirs
+    assert len(data.export.edges[("HAS_GENRE", "Item", "Entity")]) == 30 - len(cold)
+    # the held-out items' text embeddings were made from sentences without their facts
+    sentences = item_sentences(data.export)
+    assert all("Genres" not in sentences[i] for i in cold) and all("Genres" in sentences[i] for i in set(range(30)) - cold)
+    assert np.allclose(data.item_text, fake_embed(sentences))
+    rows = {r["condition"]: r for r in result.summary()}
+    assert set(rows) == {"cold-item-text/among-cold", "cold-item-text/among-all"}
+    assert rows["cold-item-text/among-all"]["cold_share_mean"] == pytest.approx(1.0)  # it ranks cold items first
+    assert rows["cold-item-text/among-cold"]["cold_share_mean"] is None
+
+
+def as_pairs(frame):
+    return set(zip(frame["src"].tolist(), frame["dst"].tolist()))
+
+
+def as_pairs_array(pairs):
+    return set(zip(pairs[0].tolist(), pairs[1].tolist()))
+
+
+def test_text_user_queries_are_words_only_naming_the_revealed_items():
+    export = export_with_facts()
+    text = {"Item": np.zeros((30, 8), np.float32), "Entity": np.zeros((5, 8), np.float32)}
+    split = make_split(export, "text-user", 0)
+    sentences = []
+    conditions = conditions_for(split, export, lambda t: sentences.extend(t) or fake_embed(t))
+    assert [list(c.candidates) for c in conditions] == [[f"text-user/reveal-{n}"] for n in (1, 3, 5)]
+    titles = export.nodes["Item"]["title"].tolist()
+    genres = ["Drama", "Comedy", "Horror"]
+    for n, condition in zip((1, 3, 5), conditions):
+        assert all(q.user is None and not q.liked and not q.attributes and q.text is not None for q in condition.queries)
+        shown = split.revealed(n)
+        truth, masked = as_pairs_array(condition.truth), as_pairs_array(condition.exclude)
+        assert not truth & masked and len(truth) + len(masked) == split.test.shape[1]
+        batch = sentences[-len(condition.queries):]
+        users = np.unique(split.test[0])
+        for row, user in enumerate(users):
+            items = shown[1, shown[0] == user]
+            sentence = batch[row]
+            assert all(f"{titles[i]} ({genres[i % 3]})" in sentence for i in items)
+            assert "i0" not in sentence and "u0" not in sentence  # no ids
+    Recorder.fits = []
+    result = evaluate("text-user", export, text, [Recorder, MostPopular, TextKNN], seeds=(0,), embed=fake_embed)
+    (data,) = Recorder.fits
+    assert not np.isin(data.train[0], split.cold_users).any() and not np.isin(data.valid[0], split.cold_users).any()
+    assert len(data.export.edges[INTERACTIONS]) == split.train.shape[1]
+    assert len(result.summary()) == 9
+
+
+def test_text_protocols_need_the_encoder(export, text):
+    with pytest.raises(KgrecError, match="text encoder"):
+        evaluate("text-user", export, text, [MostPopular])

@@ -53,6 +53,29 @@ def test_cold_items_have_no_training_interactions(export):
     assert np.isin(split.test[1], split.cold_items).all()
 
 
+def test_text_protocols_split_like_their_id_twins(export):
+    for text_protocol, twin in (("cold-item-text", "cold-item"), ("text-user", "cold-user")):
+        a, b = make_split(export, text_protocol, 1), make_split(export, twin, 1)
+        for name in ("train", "valid", "test", "cold_items", "cold_users"):
+            assert np.array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_without_item_facts_drops_every_fact_edge_of_the_items_only(export):
+    from kg.graph import GraphExport, RelKey
+    from gnn.splits import without_item_facts
+
+    genre = RelKey("HAS_GENRE", "Item", "Entity")
+    sequel = RelKey("SEQUEL", "Item", "Item")
+    of = RelKey("GENRE_OF", "Entity", "Item")
+    edges = {**export.edges, genre: pd.DataFrame({"src": [0, 1, 2], "dst": [0, 1, 0]}),
+             sequel: pd.DataFrame({"src": [0, 2], "dst": [2, 3]}), of: pd.DataFrame({"src": [1, 0], "dst": [1, 3]})}
+    stripped = without_item_facts(GraphExport(export.nodes, edges), np.array([1, 2]))
+    assert stripped.edges[genre]["src"].tolist() == [0]
+    assert stripped.edges[sequel].empty
+    assert stripped.edges[of]["dst"].tolist() == [3]
+    assert len(stripped.edges[("INTERACTED", "User", "Item")]) == len(export.edges[("INTERACTED", "User", "Item")])
+
+
 def test_cold_users_revealed_earliest_and_nested(export):
     split = make_split(export, "cold-user", 0)
     assert len(split.cold_users) == 10
@@ -85,7 +108,7 @@ def test_save_load_round_trip(export, protocol, tmp_path):
         assert as_set(getattr(back, name)) == as_set(getattr(split, name))
     assert np.array_equal(back.cold_items, split.cold_items)
     assert np.array_equal(back.cold_users, split.cold_users)
-    if protocol == "cold-user":
+    if protocol in ("cold-user", "text-user"):
         for n in (0, 1, 3, 5):
             assert as_set(back.revealed(n)) == as_set(split.revealed(n))
 

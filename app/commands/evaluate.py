@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,12 +15,16 @@ from kg.graph import GraphExport
 from kg.settings import STORE_KINDS, Settings
 from kg.store import open_store
 
+if TYPE_CHECKING:
+    from text.encoder import TextEncoder
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "evaluate",
     )
-    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS,
+                        help="cold-item-text: held-out items keep only their text; text-user: new users described in words")
     parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated split/training seeds (default 0)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--split-dir", type=Path, metavar="DIR", help="read each seed's split from DIR if there, else write it there")
@@ -54,9 +59,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         export = store.export()
     if "Item" not in export.nodes or export.nodes["Item"].empty:
         raise KgrecError("the graph store holds no items: run `kgrec ingest` first")
-    text = text_features(export, settings)
+    from text.encoder import TextEncoder
+
+    encoder = TextEncoder(settings)
+    text = text_features(export, encoder)
     changes = {"device": settings.device, **{k: getattr(args, k) for k in ("epochs", "dim") if getattr(args, k) is not None}}
-    result = evaluate(args.protocol, export, text, factories, args.seeds, changes, split_dir=args.split_dir)
+    result = evaluate(args.protocol, export, text, factories, args.seeds, changes, split_dir=args.split_dir,
+                      embed=lambda texts: encoder.encode(list(texts), progress=False))
     print(result.table())
     if args.json:
         result.write_json(args.json)
@@ -66,12 +75,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def text_features(export: GraphExport, settings: Settings) -> dict[str, np.ndarray]:
+def text_features(export: GraphExport, encoder: TextEncoder) -> dict[str, np.ndarray]:
     """Item and entity text embeddings (cached under KGREC_HOME after the first run)."""
-    from text.encoder import TextEncoder
     from text.features import node_text_features
 
-    return node_text_features(export, TextEncoder(settings))
+    return node_text_features(export, encoder)
 
 
 def _select(names: list[str] | None) -> list:
