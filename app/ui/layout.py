@@ -321,12 +321,22 @@ def _all_items(actions: UiActions) -> list[tuple[str, str]]:
     return [(f"{t} ({i})", i) for i, t in zip(frame["id"], frame["title"])]
 
 
+SERVER_OPTIONS: dict[str, Any] = {"show_error": False, "ssr_mode": False, "footer_links": ["api"], "pwa": False,
+                                  "mcp_server": False, "enable_monitoring": False, "max_file_size": "2gb"}
+QUEUE_CONCURRENCY = 4
+
+
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True, quiet: bool = False):  # type: ignore[no-untyped-def]
     """Serve ``app``; with ``block`` until interrupted. Returns (fastapi app, local url)."""
-    app.queue(default_concurrency_limit=4)
+    app.queue(default_concurrency_limit=QUEUE_CONCURRENCY)
     server, url, _ = app.launch(
         server_name=host, server_port=port, prevent_thread_lock=not block, share=False, inbrowser=False,
-        quiet=quiet, show_error=False, ssr_mode=False, theme=theme(), footer_links=["api"], pwa=False,
-        mcp_server=False, enable_monitoring=False, max_file_size="2gb",
+        quiet=quiet, theme=theme(), **SERVER_OPTIONS,
     )
     return server, url
+
+
+def mount(app: gr.Blocks, api: Any, path: str = "/") -> Any:
+    """Mount ``app`` on a FastAPI app (``kgrec serve``: beside the HTTP API), as :func:`launch` would serve it."""
+    app.queue(default_concurrency_limit=QUEUE_CONCURRENCY)
+    return gr.mount_gradio_app(api, app, path=path, theme=theme(), **SERVER_OPTIONS)
