@@ -11,11 +11,11 @@ from collections.abc import Sequence
 # every run. It is not the user's concern.
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
-from app.commands import data, demo, evaluate, explain, ingest, recommend, serve, stats, train  # noqa: E402
+from app.commands import data, demo, evaluate, events, explain, ingest, recommend, serve, stats, train  # noqa: E402
 from kg.errors import KgrecError  # noqa: E402
 from kg.settings import Settings  # noqa: E402
 
-COMMANDS = (data, ingest, stats, train, evaluate, recommend, explain, serve, demo)
+COMMANDS = (data, ingest, stats, train, evaluate, recommend, explain, events, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from kg.identifiers import ITEM, USER
 from kg.ingest import ingest
 from kg.settings import Settings
 from tests.conftest import neo4j_settings, open_neo4j
-from tests.live import LiveServer, live
+from tests.live import LiveServer, TcpProxy, live
 from tests.test_ui_support import STAR_WARS, copy_home, settings_for, small_catalog, trained_home
 
 TOKEN = "write-token-for-the-tests"
@@ -342,3 +343,52 @@ def test_read_token_and_read_only(api: Api) -> None:
             for path, body in WRITES:
                 assert writer.post(f"/v1/{path}", json=body).status_code == 403
     assert snapshot(api) == before
+
+
+# --- the store goes away ------------------------------------------------------------------
+
+
+@pytest.mark.neo4j
+def test_recommendations_are_served_while_neo4j_is_unreachable(trained: Path, ml100k_catalog: Catalog,
+                                                               tmp_path: Path) -> None:
+    """Neo4j behind a TCP proxy that is cut (every connection dropped, the port closed) and
+    restored: recommendations keep coming within a second, without explanations and with a
+    warning; writes are refused with 503 and change nothing; health says degraded; the
+    explanations return once Neo4j answers again."""
+    home = copy_home(trained, tmp_path / "home")
+    settings = store_settings("neo4j", home, ml100k_catalog)
+    host, port = settings.neo4j_uri.rsplit("//", 1)[1].rsplit(":", 1)  # type: ignore[union-attr]
+    proxy = TcpProxy((host, int(port)))
+    service = RecommendationService(settings.with_(neo4j_uri=f"bolt://127.0.0.1:{proxy.port}", store_timeout=1.0))
+    user = sorted(service.state.user_ids)[0]
+    request = {"user_id": user, "k": 5, "explain": True}
+    try:
+        with live(create_app(service, ui=False)) as server, server.client(TOKEN) as client:
+            assert all(e["explanations"] for e in client.post("/v1/recommend", json=request).json()["items"])
+            proxy.cut()
+            timings = []
+            for _ in range(10):
+                started = time.perf_counter()
+                answer = client.post("/v1/recommend", json=request).json()
+                timings.append(time.perf_counter() - started)
+                assert answer["error"] is None and len(answer["items"]) == 5
+                assert "explanations" not in answer["items"][0] and "unreachable" in answer["warnings"][-1]
+            assert max(timings) < 1.5 and sorted(timings)[-2] < 0.5, timings
+            health = client.get("/v1/health").json()
+            assert health["status"] == "degraded" and health["store"]["reachable"] is False
+            before = (service.state.changes, len(service.state.user_ids))
+            refused = client.post("/v1/events", json={"user_id": user, "item_id": "50"})
+            assert refused.status_code == 503 and "unreachable" in refused.json()["error"]
+            assert (service.state.changes, len(service.state.user_ids)) == before
+            proxy.restore()
+            deadline = time.monotonic() + 5
+            while True:
+                answer = client.post("/v1/recommend", json=request).json()
+                if "explanations" in answer["items"][0] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert answer["items"][0].get("explanations"), "explanations did not return within 5 s of Neo4j"
+            assert client.get("/v1/health").json()["status"] == "ok"
+    finally:
+        proxy.cut()
+        service.close()
