@@ -392,3 +392,28 @@ def test_recommendations_are_served_while_neo4j_is_unreachable(trained: Path, ml
     finally:
         proxy.cut()
         service.close()
+
+
+def test_a_whole_refresh_runs_in_the_background_and_loses_no_event(trained: Path, ml100k_catalog: Catalog,
+                                                                   tmp_path: Path) -> None:
+    """After ``refresh_events`` changes the store is read whole again in the background and
+    swapped in; events that arrive meanwhile are replayed onto the new state."""
+    settings = store_settings("embedded", copy_home(trained, tmp_path / "home"), ml100k_catalog).with_(refresh_events=5)
+    service = RecommendationService(settings)
+    items = [str(i) for i in service.state.item_ids[:40]]
+    try:
+        with live(create_app(service, ui=False)) as server, server.client(TOKEN) as client:
+            for n, item in enumerate(items):  # the refresh starts after the 5th and runs while the rest arrive
+                assert client.post("/v1/events", json={"user_id": f"refresh-{n % 4}", "item_id": item}).status_code == 200
+            deadline = time.monotonic() + 60
+            while service.stats.refreshes == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert service.stats.refreshes >= 1
+            state = service.state
+            for n in range(4):
+                seen = {str(state.item_ids[i]) for i in state.seen[state.user_index[f"refresh-{n}"]]}
+                assert seen == set(items[n::4])
+            answer = client.post("/v1/recommend", json={"user_id": "refresh-0", "k": 20}).json()
+            assert answer["error"] is None and not set(item_ids(answer)) & set(items[0::4])
+    finally:
+        service.close()
