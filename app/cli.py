@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "Recall@20 / NDCG@20 of the model and the baselines (full ranking) on the ingested catalog",
     "recommend": "recommend for known or new users (one, or a JSONL batch)",
     "explain": "the graph paths that explain an item for a user",
+    "events": "send interactions (JSON lines, or - for stdin) to a running server or into the store",
     "serve": "serve explained recommendations in a web app (Gradio)",
     "demo": "fetch ml-100k, ingest it, train the model and serve the app (each step once)",
 }

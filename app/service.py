@@ -3,39 +3,51 @@
 It reads the whole graph from the store the catalog was ingested into (embedded or
 Neo4j), embeds what is new (cached), and lets the model fold the graph in once
 (``KGRec.refresh``): items and users ingested after training are served at once, with no
-retraining. ``reload()`` does that again after the store changed (the app calls it after
-its own ingests; the CLI starts fresh each time).
+retraining. After that it follows the store without reading it whole again: events
+(a user interacted with an item) and new items are written to the store and applied to the
+served state at once (:mod:`app.state`); a whole refresh runs in the background after
+``refresh_events`` changes or ``refresh_seconds``, and ``reload()`` runs one now (the app
+calls it after its own ingests).
+
+The store sits behind a circuit breaker (:mod:`kg.store.guard`): when it is down,
+recommendations are still answered from memory, without explanations and with a warning
+saying why.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from app.explain import Explainer, Explanation, NodeNames
 from app.requests import Request, RequestError, decode_line, parse_request
+from app.state import ServingState, build_state, with_events, with_items
+from app.updates import Rejected, check_events, check_items
 from gnn.checkpoint import load_checkpoint
 from gnn.inference import KGRec
-from gnn.pairs import popularity
 from gnn.recommender import UserQuery
-from kg.errors import KgrecError
+from kg.errors import KgrecError, StoreError
 from kg.graph import GraphExport, NodeRef
-from kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
+from kg.identifiers import ENTITY, ITEM, USER
 from kg.settings import Settings
 from kg.store import GraphStore, open_store
+from kg.store.guard import GuardedStore
+from kg.to_graph import catalog_to_delta
 from kg.validate import attribute_entity_id
 from text.encoder import TextEncoder
-from text.features import node_text_features
 from text.sentences import free_text
 
 log = logging.getLogger(__name__)
 
 MIN_SHARED_ITEMS = 0.5
 """A model whose trained items are mostly absent from the store was trained on another catalog."""
+STORE_DOWN = "explanations are left out: the graph store is unreachable ({}); the recommendations come from the model in memory"
 
 
 def default_model_dir(settings: Settings) -> Path:
@@ -59,45 +71,178 @@ class Answer:
         return out
 
 
+@dataclass
+class ServiceStats:
+    """Counters the metrics endpoint reads."""
+
+    events_applied: int = 0
+    events_rejected: int = 0
+    items_added: int = 0
+    refreshes: int = 0
+    store_errors: int = 0
+
+    def store_failed(self, error: StoreError) -> None:
+        self.store_errors += 1
+
+
+@dataclass
+class EventOutcome:
+    accepted: list[dict[str, object]]
+    """``{"index", "user_id", "item_id"}`` per event written and applied."""
+    rejected: list[Rejected]
+
+
+@dataclass
+class ItemOutcome:
+    accepted: list[str]
+    """The ids of the items added (made up where none was given), in the order sent."""
+    rejected: list[Rejected]
+
+
+@dataclass
+class _PendingEvents:
+    """Events waiting for the next store write (group commit)."""
+
+    events: pd.DataFrame
+    done: bool = False
+    written: list[bool] = field(default_factory=list)
+    error: KgrecError | None = None
+
+
 class RecommendationService:
+    """The contract over one model and one store, kept current as the store changes.
+
+    Readers take :attr:`state` once per request (an immutable :class:`ServingState`);
+    changes — :meth:`record_events`, :meth:`add_items`, :meth:`refresh` — build a new state
+    and swap the reference, one at a time."""
+
     def __init__(self, settings: Settings, model_dir: Path | None = None, store: GraphStore | None = None,
                  progress: bool = False) -> None:
         self.settings = settings
         self.model_dir = model_dir or default_model_dir(settings)
         self.progress = progress
+        self.stats = ServiceStats()
         self.model: KGRec = load_checkpoint(self.model_dir, settings.device, progress=progress)
-        self.store = store or open_store(settings)
+        opened = store or open_store(settings)
+        self.store = opened if isinstance(opened, GuardedStore) else \
+            GuardedStore(opened, timeout=settings.store_timeout, on_failure=self.stats.store_failed)
         self.encoder = TextEncoder(settings)
-        self.reload()
+        self._changing = threading.Lock()
+        """Held while a change is written to the store and applied: one change at a time."""
+        self._queue: list[_PendingEvents] = []
+        self._queue_lock = threading.Lock()
+        self._journal: list[Callable[[ServingState], ServingState]] | None = None
+        """Changes applied while a refresh reads the store, replayed onto its result."""
+        self._refreshing = threading.Lock()
+        self._refresh_due = threading.Event()
+        self._closed = threading.Event()
+        self._refresher: threading.Thread | None = None
+        self.state: ServingState = self._build()
 
     def close(self) -> None:
+        self._closed.set()
+        self._refresh_due.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=60)
         self.store.close()
 
-    # --- the graph -------------------------------------------------------------------
+    # --- what readers see (the current state) ---------------------------------------------
 
-    def reload(self) -> None:
-        """Read the store again and fold new items, users and interactions into the model."""
+    @property
+    def export(self) -> GraphExport:
+        return self.state.export
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.state.item_ids
+
+    @property
+    def item_index(self) -> dict[str, int]:
+        return self.state.item_index
+
+    @property
+    def user_index(self) -> dict[str, int]:
+        return self.state.user_index
+
+    @property
+    def seen(self) -> dict[int, np.ndarray]:
+        return self.state.seen
+
+    @property
+    def popularity(self) -> np.ndarray:
+        return self.state.popularity
+
+    @property
+    def names(self) -> NodeNames:
+        return self.state.names
+
+    # --- whole refreshes --------------------------------------------------------------------
+
+    def _build(self) -> ServingState:
         started = time.perf_counter()
         version = self.store.version()  # before the export: a write in between reloads again
         export = self.store.export()
         self._check_model_matches(export)
-        features = node_text_features(export, self.encoder, progress=self.progress)
-        self.model.refresh(export, features[ITEM], features[ENTITY])
-        self.export = export
-        self.item_ids = np.asarray(export.ids(ITEM), dtype=object)
-        self.item_index = export.index(ITEM)
-        self.user_index = export.index(USER)
-        self.entity_index = export.index(ENTITY)
-        self.entity_ids = export.ids(ENTITY)
-        self.seen = _neighbours(export, INTERACTED, ITEM)
-        self.user_attributes = _neighbours(export, HAS_ATTRIBUTE, ENTITY)
-        pairs = export.edge_index((INTERACTED, USER, ITEM)) if (INTERACTED, USER, ITEM) in export.edges else np.zeros((2, 0), int)
-        self.popularity = popularity(pairs, len(self.item_ids)).astype(float)
-        self.names = NodeNames(export)
-        self.degrees = _degrees(export)
-        self.explainer = Explainer(self.store, self.names, self._embed, self._degree, [key.type for key in export.edges])
+        state = build_state(self.model, export, self.encoder, progress=self.progress)
         self.store_version = version
-        log.info("service ready over %d items in %.2f s", len(self.item_ids), time.perf_counter() - started)
+        log.info("service ready over %d items in %.2f s", len(state.item_ids), time.perf_counter() - started)
+        return state
+
+    def reload(self) -> None:
+        """Read the whole store again and fold it into the model (waits for it)."""
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the state from the whole store, then swap it in. Changes applied while the
+        store is read are replayed onto the new state (they are idempotent), so none is lost
+        and readers are never held up."""
+        with self._refreshing:
+            with self._changing:
+                self._journal = []
+            try:
+                state = self._build()
+            except BaseException:
+                with self._changing:
+                    self._journal = None
+                raise
+            with self._changing:
+                for change in self._journal or []:
+                    state = change(state)
+                self._journal = None
+                self.state = state
+            self.stats.refreshes += 1
+
+    def _changed(self, state: ServingState, change: Callable[[ServingState], ServingState]) -> None:
+        """Swap in ``state`` (the caller holds ``_changing``), remember ``change`` for a
+        refresh under way, and wake the background refresh when one is due."""
+        self.state = state
+        if self._journal is not None:
+            self._journal.append(change)
+        if state.changes >= self.settings.refresh_events:
+            self._refresh_due.set()
+        self._start_refresher()
+
+    def _start_refresher(self) -> None:
+        if self._refresher is None and not self._closed.is_set():
+            self._refresher = threading.Thread(target=self._refresh_loop, name="kgrec-refresh", daemon=True)
+            self._refresher.start()
+
+    def _refresh_loop(self) -> None:
+        """In the background: a whole refresh after ``refresh_events`` changes, or
+        ``refresh_seconds`` after the first change since the last one."""
+        while not self._closed.is_set():
+            age = time.time() - self.state.built_at
+            self._refresh_due.wait(timeout=max(0.1, self.settings.refresh_seconds - age))
+            self._refresh_due.clear()
+            if self._closed.is_set():
+                return
+            state = self.state
+            if state.changes and (state.changes >= self.settings.refresh_events
+                                  or time.time() - state.built_at >= self.settings.refresh_seconds):
+                try:
+                    self.refresh()
+                except KgrecError as error:  # the store is down: keep serving what we have
+                    log.warning("background refresh failed: %s", error)
 
     def reload_if_changed(self) -> bool:
         """Reload when the store changed since the last reload (another process, e.g. a
@@ -118,20 +263,102 @@ class RecommendationService:
                 f"{len(trained):,} items it was trained on are there. Train a model on this catalog (kgrec train)"
             )
 
-    def _embed(self, nodes: Sequence[NodeRef]) -> np.ndarray:
-        """The model's final embeddings of ``nodes``, in order."""
-        index = {ITEM: self.item_index, ENTITY: self.entity_index, USER: self.user_index}
-        positions = {label: [i for i, n in enumerate(nodes) if n.label == label] for label in index}
-        parts = {label: self.model.node_embeddings(label, [index[label][nodes[i].id] for i in at]).numpy()
-                 for label, at in positions.items() if at}
-        out = np.zeros((len(nodes), next(iter(parts.values())).shape[1] if parts else 0))
-        for label, vectors in parts.items():
-            out[positions[label]] = vectors
+    # --- incremental changes ------------------------------------------------------------------
+
+    def record_events(self, raw: Sequence[object]) -> EventOutcome:
+        """Validate events, write the valid ones to the store, apply them to the model.
+
+        Concurrent callers are committed together (one store write for all the events
+        waiting, then one new state), so many small requests cost one write."""
+        events, rejected = check_events(raw, self.store.existing_ids, self.settings.rating_range, time.time())
+        if events.empty:
+            self.stats.events_rejected += len(rejected)
+            return EventOutcome([], rejected)
+        pending = _PendingEvents(events)
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._changing:
+            if not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit_events(batch)
+        if pending.error is not None:
+            raise pending.error
+        accepted, gone = [], []
+        for row, written in zip(events.itertuples(index=False), pending.written):
+            if written:
+                accepted.append({"index": int(row.index), "user_id": row.user_id, "item_id": row.item_id})
+            else:
+                gone.append(Rejected(int(row.index), "item_id", "unknown_item",
+                                     f"item_id {row.item_id!r} is not in the store (removed meanwhile)"))
+        rejected = sorted(rejected + gone, key=lambda r: r.index)
+        self.stats.events_rejected += len(rejected)
+        return EventOutcome(accepted, rejected)
+
+    def _commit_events(self, batch: list[_PendingEvents]) -> None:
+        frame = pd.concat([p.events for p in batch], ignore_index=True)
+        try:
+            written = self.store.write_interactions(frame)
+        except KgrecError as error:
+            for p in batch:
+                p.error, p.done = error, True
+            return
+        at = 0
+        for p in batch:
+            p.written, p.done = written[at:at + len(p.events)], True
+            at += len(p.events)
+        pairs = [(u, i) for u, i, w in zip(frame["user_id"], frame["item_id"], written) if w]
+        state, unserved = with_events(self.state, pairs)
+        self._changed(state, lambda s: with_events(s, pairs)[0])
+        self.stats.events_applied += len(pairs) - unserved
+        if unserved:  # items another writer added to the store since the last refresh
+            self._refresh_due.set()
+
+    def add_items(self, raw: Sequence[object]) -> ItemOutcome:
+        """Validate new items (with their triples), write them to the store, serve them."""
+        catalog, ids, rejected = check_items(raw, self.store.existing_ids)
+        if ids:
+            with self._changing:
+                self.store.load(catalog_to_delta(catalog))
+                state = with_items(self.state, catalog, self.encoder)
+                self._changed(state, lambda s: with_items(s, catalog, self.encoder))
+            self.stats.items_added += len(ids)
+        return ItemOutcome(ids, rejected)
+
+    def health(self) -> dict[str, object]:
+        state = self.state
+        store = self.store.status()
+        if not store["reachable"]:
+            store["reachable"] = self.store.probe()
+        return {
+            "status": "ok" if store["reachable"] else "degraded",
+            "store": {"kind": self.store.kind, **store},
+            "model": {"loaded": True, "folder": self.model_dir.name, "built_s_ago": round(time.time() - state.built_at, 1),
+                      "changes_since_build": state.changes},
+            "counts": {"items": len(state.item_ids), "users": len(state.user_ids), "entities": len(state.entity_ids),
+                       "events_applied": self.stats.events_applied, "items_added": self.stats.items_added},
+        }
+
+    def _embed(self, state: ServingState, nodes: Sequence[NodeRef]) -> np.ndarray:
+        """Final embeddings of ``nodes``, in order (zeros for a node the state cannot place)."""
+        out = np.zeros((len(nodes), state.item_vectors.shape[1]), dtype=np.float32)
+        entities = [(n, state.entity_index[node.id]) for n, node in enumerate(nodes)
+                    if node.label == ENTITY and node.id in state.entity_index]
+        users = [(n, state.user_index[node.id]) for n, node in enumerate(nodes)
+                 if node.label == USER and state.user_index.get(node.id, state.model_users) < state.model_users]
+        for n, node in enumerate(nodes):
+            if node.label == ITEM and node.id in state.item_index:
+                out[n] = state.item_vectors[state.item_index[node.id]]
+        for label, found in ((ENTITY, entities), (USER, users)):
+            if found:
+                out[[n for n, _ in found]] = state.model.node_embeddings(label, [row for _, row in found]).numpy()
         return out
 
-    def _degree(self, node: NodeRef) -> int:
-        index = {ITEM: self.item_index, ENTITY: self.entity_index, USER: self.user_index}[node.label]
-        return int(self.degrees[node.label][index[node.id]])
+    def _degree(self, state: ServingState, node: NodeRef) -> int:
+        index = {ITEM: state.item_index, ENTITY: state.entity_index, USER: state.user_index}[node.label]
+        row = index.get(node.id)
+        degrees = state.degrees[node.label]
+        return int(degrees[row]) if row is not None and row < len(degrees) else 0
 
     # --- the contract ------------------------------------------------------------------
 
@@ -160,6 +387,7 @@ class RecommendationService:
             return Answer(error.request_id, [], error=str(error))
 
     def _answer(self, parsed: Sequence[Request | Answer]) -> list[Answer]:
+        state = self.state  # one state for the whole batch
         answers: list[Answer | None] = [p if isinstance(p, Answer) else None for p in parsed]
         queries: list[tuple[int, Request, UserQuery, list[str]]] = []
         texts: list[tuple[int, str]] = []
@@ -167,9 +395,9 @@ class RecommendationService:
             if isinstance(request, Answer):
                 continue
             try:
-                query, warnings = self._query(request)
+                query, warnings = self._query(state, request)
                 if query is None:
-                    answers[position] = self._popular(request, warnings)
+                    answers[position] = self._popular(state, request, warnings)
                     continue
             except Exception as error:  # noqa: BLE001 - whatever one request causes stays with it
                 answers[position] = _failed(request, error)
@@ -184,99 +412,133 @@ class RecommendationService:
                 queries[q] = (position, request, UserQuery(query.user, query.liked, query.attributes, vector), warnings)
         for start in range(0, len(queries), 1024):
             chunk = queries[start:start + 1024]
-            scores = self.model.score([q for _, _, q, _ in chunk]).numpy()
-            for (position, request, query, warnings), row in zip(chunk, scores):
+            users = self._user_vectors(state, [q for _, _, q, _ in chunk])
+            scores = users @ state.item_vectors.T
+            for (position, request, query, warnings), row, vector in zip(chunk, scores, users):
                 try:
-                    answers[position] = self._top(request, query, row, warnings)
-                except Exception as error:  # noqa: BLE001 - e.g. the store failing its explanations
+                    answers[position] = self._top(state, request, query, row, vector, warnings)
+                except Exception as error:  # noqa: BLE001 - whatever one request causes stays with it
                     answers[position] = _failed(request, error)
         return [a for a in answers if a is not None]
 
-    def _query(self, request: Request) -> tuple[UserQuery | None, list[str]]:
+    def _user_vectors(self, state: ServingState, queries: Sequence[UserQuery]) -> np.ndarray:
+        """The vector each query scores items with: a user changed since the build has one
+        folded in already; any other query goes to the model with the user's fresh likes."""
+        out = np.zeros((len(queries), state.item_vectors.shape[1]), dtype=np.float32)
+        cached = [n for n, q in enumerate(queries) if q.user in state.user_vectors and not q.liked and not q.attributes
+                  and q.text is None]
+        for n in cached:
+            out[n] = state.user_vectors[queries[n].user]
+        rest = sorted(set(range(len(queries))) - set(cached))
+        if rest:
+            model_queries = [state.model_query(queries[n].user, queries[n].liked, queries[n].attributes, queries[n].text)
+                             for n in rest]
+            out[rest] = state.model.user_embeddings(model_queries).numpy()
+        return out
+
+    def _query(self, state: ServingState, request: Request) -> tuple[UserQuery | None, list[str]]:
+        """The request as a query over served positions (``user`` is a served user row)."""
         user = None
         if request.user_id is not None:
-            if request.user_id not in self.user_index:
+            if request.user_id not in state.user_index:
                 raise RequestError(f"unknown user_id {request.user_id!r}")
-            user = self.user_index[request.user_id]
-        missing = [i for i in request.liked if i not in self.item_index]
+            user = state.user_index[request.user_id]
+        missing = [i for i in request.liked if i not in state.item_index]
         if missing:
             raise RequestError("unknown item id(s) in liked: " + ", ".join(repr(i) for i in missing[:5]))
         if request.candidates is not None:
-            unknown = [i for i in request.candidates if i not in self.item_index]
+            unknown = [i for i in request.candidates if i not in state.item_index]
             if unknown:
                 raise RequestError("unknown item id(s) in candidates: " + ", ".join(repr(i) for i in unknown[:5]))
         attributes, warnings = [], []
         for name, value in request.attributes:
             entity = attribute_entity_id(name, value)
-            if entity in self.entity_index:
-                attributes.append(self.entity_index[entity])
+            if entity in state.entity_index:
+                attributes.append(state.entity_index[entity])
             else:
                 warnings.append(f"attribute {name}={value!r} is not in the graph and was ignored")
-        liked = [self.item_index[i] for i in request.liked]
+        liked = [state.item_index[i] for i in request.liked]
+        if user is not None and not state.has_signal(user) and not liked and not attributes and not request.text:
+            return None, warnings  # a user created by events for items the model has yet to fold in
         if user is None and not liked and not attributes and not request.text:
             return None, warnings
         return UserQuery(user=user, liked=tuple(liked), attributes=tuple(attributes)), warnings
 
-    def _excluded(self, request: Request, query: UserQuery | None) -> np.ndarray:
-        mask = np.zeros(len(self.item_ids), dtype=bool)
-        if query is not None and query.user is not None:
-            mask[self.seen.get(query.user, [])] = True
-        mask[[self.item_index[i] for i in request.liked if i in self.item_index]] = True
-        mask[[self.item_index[i] for i in request.exclude if i in self.item_index]] = True
+    def _excluded(self, state: ServingState, request: Request, user: int | None) -> np.ndarray:
+        mask = np.zeros(len(state.item_ids), dtype=bool)
+        if user is not None:
+            mask[state.seen.get(user, [])] = True
+        mask[[state.item_index[i] for i in request.liked if i in state.item_index]] = True
+        mask[[state.item_index[i] for i in request.exclude if i in state.item_index]] = True
         if request.candidates is not None:
-            allowed = np.zeros(len(self.item_ids), dtype=bool)
-            allowed[[self.item_index[i] for i in request.candidates]] = True
+            allowed = np.zeros(len(state.item_ids), dtype=bool)
+            allowed[[state.item_index[i] for i in request.candidates]] = True
             mask |= ~allowed
         return mask
 
-    def _top(self, request: Request, query: UserQuery, scores: np.ndarray, warnings: list[str]) -> Answer:
-        scores = np.where(self._excluded(request, query), -np.inf, scores.astype(float))
+    def _top(self, state: ServingState, request: Request, query: UserQuery, scores: np.ndarray, vector: np.ndarray,
+             warnings: list[str]) -> Answer:
+        scores = np.where(self._excluded(state, request, query.user), -np.inf, scores.astype(float))
         top = _top_k(scores, request.k)
-        items = [{"item_id": str(self.item_ids[i]), "score": round(float(scores[i]), 6)} for i in top]
+        items = [{"item_id": str(state.item_ids[i]), "score": round(float(scores[i]), 6)} for i in top]
         if request.explain:
-            explained = self.explain(request, query, [str(entry["item_id"]) for entry in items])
-            for entry, explanations in zip(items, explained):
-                entry["explanations"] = [self._explanation_dict(e) for e in explanations]
+            try:
+                explained = self._explain(state, request, query, vector, [str(entry["item_id"]) for entry in items])
+            except StoreError as error:
+                warnings = [*warnings, STORE_DOWN.format(error)]
+            else:
+                for entry, explanations in zip(items, explained):
+                    entry["explanations"] = [self._explanation_dict(state, e) for e in explanations]
         return Answer(request.id, items, warnings=warnings or None)
 
-    def _popular(self, request: Request, warnings: list[str]) -> Answer:
-        scores = np.where(self._excluded(request, None), -np.inf, self.popularity)
+    def _popular(self, state: ServingState, request: Request, warnings: list[str]) -> Answer:
+        user = state.user_index.get(request.user_id) if request.user_id is not None else None
+        scores = np.where(self._excluded(state, request, user), -np.inf, state.popularity)
         top = _top_k(scores, request.k)
-        items = [{"item_id": str(self.item_ids[i]), "score": float(scores[i])} for i in top]
-        why = "the request names no user, liked items, attributes or text" if not warnings else \
-            "the request names no user, liked items or text, and none of its attributes is in the graph"
+        items = [{"item_id": str(state.item_ids[i]), "score": float(scores[i])} for i in top]
+        if user is not None:
+            why = "the user's items are not folded into the model yet"
+        elif warnings:
+            why = "the request names no user, liked items or text, and none of its attributes is in the graph"
+        else:
+            why = "the request names no user, liked items, attributes or text"
         return Answer(request.id, items, fallback=f"popularity: {why}", warnings=warnings or None)
 
     def explain_item(self, raw: dict[str, object], item_id: str, limit: int = 3) -> list[dict[str, object]]:
         """Explanations of ``item_id`` for the user a request describes (known, or new from
-        liked items and attributes); a bad request or unknown item raises RequestError."""
+        liked items and attributes); a bad request or unknown item raises RequestError, an
+        unreachable store StoreError."""
+        state = self.state
         request = parse_request(raw)
-        if item_id not in self.item_index:
+        if item_id not in state.item_index:
             raise RequestError(f"unknown item id {item_id!r}")
-        query, _ = self._query(request)
+        query, _ = self._query(state, request)
         if query is None:
             raise RequestError("name a user (user_id) or liked items / attributes to explain for")
-        [explanations] = self.explain(request, query, [item_id], limit)
-        return [self._explanation_dict(e) for e in explanations]
+        [vector] = self._user_vectors(state, [query])
+        [explanations] = self._explain(state, request, query, vector, [item_id], limit)
+        return [self._explanation_dict(state, e) for e in explanations]
 
     # --- explanations ------------------------------------------------------------------
 
-    def explain(self, request: Request, query: UserQuery, item_ids: Sequence[str], limit: int = 3) -> list[list[Explanation]]:
+    def _explain(self, state: ServingState, request: Request, query: UserQuery, vector: np.ndarray,
+                 item_ids: Sequence[str], limit: int = 3) -> list[list[Explanation]]:
         liked = list(request.liked)
-        attributes = [self.entity_ids[e] for e in query.attributes]
+        attributes = [state.entity_ids[e] for e in query.attributes]
         if query.user is not None:
-            liked = [str(self.item_ids[i]) for i in self.seen.get(query.user, [])] + liked
-            attributes += [self.entity_ids[e] for e in self.user_attributes.get(query.user, [])]
+            liked = [str(state.item_ids[i]) for i in state.seen.get(query.user, [])] + liked
+            attributes += [state.entity_ids[e] for e in state.user_attributes.get(query.user, [])]
         user_id = request.user_id if query.user is not None else None
-        user_vector = self.model.user_embeddings([query])[0].numpy()
-        return self.explainer.explain(item_ids, user_vector, user_id, liked, attributes, limit=limit)
+        explainer = Explainer(self.store, state.names, lambda nodes: self._embed(state, nodes),
+                              lambda node: self._degree(state, node), state.kg_types)
+        return explainer.explain(item_ids, vector, user_id, liked, attributes, limit=limit)
 
-    def _explanation_dict(self, explanation: Explanation) -> dict[str, object]:
+    def _explanation_dict(self, state: ServingState, explanation: Explanation) -> dict[str, object]:
         path = explanation.path
         return {
             "sentence": explanation.sentence,
             "score": round(explanation.score, 6),
-            "nodes": [{"label": n.label, "id": n.id, "name": self.names.name(n)} for n in path.nodes],
+            "nodes": [{"label": n.label, "id": n.id, "name": state.names.name(n)} for n in path.nodes],
             "relationships": [{"type": s.type, "forward": s.forward} for s in path.steps],
         }
 
@@ -300,24 +562,4 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.lexsort((part, -scores[part]))]
 
 
-def _degrees(export: GraphExport) -> dict[str, np.ndarray]:
-    """Relationships per node, by label and export row."""
-    degrees = {label: np.zeros(len(frame), dtype=np.int64) for label, frame in export.nodes.items()}
-    for key, frame in export.edges.items():
-        degrees[key.src] += np.bincount(frame["src"].to_numpy(np.int64), minlength=len(degrees[key.src]))
-        degrees[key.dst] += np.bincount(frame["dst"].to_numpy(np.int64), minlength=len(degrees[key.dst]))
-    return degrees
-
-
-def _neighbours(export: GraphExport, rel_type: str, dst_label: str) -> dict[int, np.ndarray]:
-    key = (rel_type, USER, dst_label)
-    if key not in export.edges:
-        return {}
-    pairs = export.edge_index(key)
-    order = np.argsort(pairs[0], kind="stable")
-    users, targets = pairs[0][order], pairs[1][order]
-    bounds = np.flatnonzero(np.diff(users)) + 1
-    return {int(group[0]): t for group, t in zip(np.split(users, bounds), np.split(targets, bounds)) if group.size}
-
-
-__all__ = ["Answer", "RecommendationService", "default_model_dir"]
+__all__ = ["Answer", "EventOutcome", "ItemOutcome", "RecommendationService", "default_model_dir"]

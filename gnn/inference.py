@@ -219,6 +219,33 @@ class KGRec(Recommender):
         self._require_ready()
         return self._user_vectors(queries).cpu()
 
+    @torch.no_grad()
+    def fold_in_items(self, text: np.ndarray, neighbours: Sequence[Sequence[tuple[str, int]]]) -> Tensor:
+        """Final embeddings ``(n, d)`` of ``n`` items outside the current graph, on the CPU.
+
+        ``text`` ``(n, t)`` holds their text embeddings, ``neighbours[q]`` item ``q``'s
+        neighbours as ``("Entity" | "Item", export row)``. As for a new user, the item is
+        folded in from the cached layers of its neighbours (:meth:`KGRecModel.fold_in`)
+        with the projection of its text as layer 0: what a refresh would compute for it to
+        first order (its neighbours' own embeddings are not updated). Entities outside the
+        propagation graph carry nothing."""
+        self._require_ready()
+        assert self.model is not None and self._graph is not None and self._layers is not None
+        space = self.space
+        parts: list[Tensor] = []
+        for entries in neighbours:
+            entities = torch.as_tensor([row for label, row in entries if label == "Entity"], dtype=torch.long)
+            items = torch.as_tensor([row for label, row in entries if label == "Item" and 0 <= row < space.n_items],
+                                    dtype=torch.long)
+            nodes = self._graph.entity_nodes(entities.to(self.device)).cpu() if entities.numel() else entities
+            parts.append(torch.unique(torch.cat([nodes[nodes >= 0], items + space.item_offset])))
+        counts = torch.as_tensor([p.numel() for p in parts], dtype=torch.long)
+        x0 = self.model.item_proj(torch.as_tensor(np.asarray(text, dtype=np.float32), device=self.device)).float()
+        return self.model.fold_in(self._layers, self._graph.degree, _rowptr(counts).to(self.device),
+                                  torch.cat(parts).to(self.device) if parts else torch.zeros(0, dtype=torch.long,
+                                                                                            device=self.device),
+                                  x0).cpu()
+
     # --- internals -------------------------------------------------------------------------
 
     def _build_graph(self, export: GraphExport, interactions: np.ndarray) -> PropagationGraph:

@@ -13,6 +13,11 @@ class StoreError(KgrecError):
     """The graph store cannot be reached or refused an operation."""
 
 
+class StoreUnavailable(StoreError):
+    """The store is known to be down (or too slow): a served read fails at once instead of
+    waiting, and the service answers from memory (see ``kg.store.guard``)."""
+
+
 class ValidationFailed(KgrecError):
     """Rows were rejected under --strict; nothing was written."""
 

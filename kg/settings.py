@@ -43,6 +43,14 @@ class Settings:
     """``KGREC_PSEUDONYMIZE=1``: every ingest (CLI, uploads, add item, the HTTP API)
     replaces user ids by their keyed hash (``KGREC_PSEUDONYM_KEY``) before anything is
     stored or reported."""
+    refresh_events: int = 1000
+    """``KGREC_REFRESH_EVENTS``: a served model re-reads the whole store in the background
+    after this many events and items applied incrementally."""
+    refresh_seconds: float = 600.0
+    """``KGREC_REFRESH_SECONDS``: ... or after this long with any change applied."""
+    store_timeout: float = 1.0
+    """``KGREC_STORE_TIMEOUT``: seconds a served read (explanation paths) waits for the store
+    before the service answers without it and treats the store as down for a while."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -64,6 +72,10 @@ class Settings:
             "read_only": (env.get("KGREC_READ_ONLY") or "").strip().lower() in ("1", "true", "yes"),
             "pseudonymize": (env.get("KGREC_PSEUDONYMIZE") or "").strip().lower() in ("1", "true", "yes"),
         }
+        numbers = {"refresh_events": _number(env, "KGREC_REFRESH_EVENTS", int),
+                   "refresh_seconds": _number(env, "KGREC_REFRESH_SECONDS", float),
+                   "store_timeout": _number(env, "KGREC_STORE_TIMEOUT", float)}
+        values.update({k: v for k, v in numbers.items() if v is not None})
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["home"] = Path(values["home"]).expanduser()  # type: ignore[arg-type]
         settings = cls(**values)  # type: ignore[arg-type]
@@ -78,6 +90,8 @@ class Settings:
             raise KgrecError("the neo4j store needs KGREC_NEO4J_URI (for example bolt://127.0.0.1:7687)")
         if self.pseudonymize and not self.pseudonym_key:
             raise KgrecError("KGREC_PSEUDONYMIZE=1 needs a secret key in KGREC_PSEUDONYM_KEY")
+        if self.refresh_events < 1 or self.refresh_seconds <= 0 or self.store_timeout <= 0:
+            raise KgrecError("KGREC_REFRESH_EVENTS, KGREC_REFRESH_SECONDS and KGREC_STORE_TIMEOUT must be positive")
         low, high = self.rating_range
         if not low < high:
             raise KgrecError(f"rating range {low}:{high} is empty")
@@ -126,3 +140,14 @@ class Settings:
     def reports_dir(self) -> Path:
         """Ingest reports and quarantined rows."""
         return self.home / "reports"
+
+
+def _number(env: Mapping[str, str], name: str, kind: type) -> object:
+    """A numeric variable, None when unset (the default applies); one sentence when unreadable."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise KgrecError(f"{name} must be a number, got {text!r}") from None

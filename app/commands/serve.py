@@ -1,4 +1,4 @@
-"""``kgrec serve``: the Gradio app over one recommendation service."""
+"""``kgrec serve``: the HTTP API (``/v1``) and the Gradio app (``/``) over one recommendation service."""
 from __future__ import annotations
 
 import argparse
@@ -65,18 +65,19 @@ def serve(settings: Settings, model: Path | None, host: str, port: int) -> None:
     if not 1 <= port <= 65535:
         raise KgrecError(f"--port must be between 1 and 65535, got {port}")
     check_listen(settings, host)
+    from app.api.server import create_app
+    from app.api.server import serve as serve_http
     from app.service import RecommendationService
-    from app.ui.actions import UiActions
-    from app.ui.layout import build_app, launch
 
     print(f"loading the model and the {settings.store} store ...", flush=True)
     service = RecommendationService(settings, model, progress=True)
     try:
-        app = build_app(UiActions(service))
-        print(f"serving {len(service.item_ids):,} items at http://{host}:{port} (Ctrl-C stops)", flush=True)
+        app = create_app(service)
+        print(f"serving {len(service.item_ids):,} items at http://{host}:{port} (the API: http://{host}:{port}/v1/; "
+              "Ctrl-C stops)", flush=True)
         try:
-            launch(app, host, port, block=True, quiet=True)
-        except OSError:  # Gradio's message names its own environment variables, not our flags
+            serve_http(app, host, port)
+        except (OSError, SystemExit):  # uvicorn exits when it cannot bind
             raise KgrecError(f"cannot listen on {host}:{port}: the port is in use or not allowed; "
                              "choose another --port") from None
     finally:

@@ -362,13 +362,30 @@ def _discard(paths: list[str]) -> None:
             pass
 
 
+SERVER_OPTIONS: dict[str, Any] = {"show_error": False, "ssr_mode": False, "footer_links": ["api"], "pwa": False,
+                                  "mcp_server": False, "enable_monitoring": False, "max_file_size": MAX_UPLOAD_BYTES}
+QUEUE_CONCURRENCY = 4
+
+
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True, quiet: bool = False):  # type: ignore[no-untyped-def]
     """Serve ``app``; with ``block`` until interrupted. Returns (fastapi app, local url)."""
-    app.queue(default_concurrency_limit=4)
+    app.queue(default_concurrency_limit=QUEUE_CONCURRENCY)
     server, url, _ = app.launch(
         server_name=host, server_port=port, prevent_thread_lock=not block, share=False, inbrowser=False,
-        quiet=quiet, show_error=False, ssr_mode=False, theme=theme(), footer_links=["api"], pwa=False,
-        mcp_server=False, enable_monitoring=False, max_file_size=MAX_UPLOAD_BYTES,
-        auth=getattr(app, "read_login", None), auth_message="Sign in with the read token as the password (any user name).",
+        quiet=quiet, theme=theme(), **_auth(app), **SERVER_OPTIONS,
     )
     return server, url
+
+
+def mount(app: gr.Blocks, api: Any, path: str = "/") -> Any:
+    """Mount ``app`` on a FastAPI app (``kgrec serve``: beside the HTTP API), as :func:`launch` would serve it."""
+    app.queue(default_concurrency_limit=QUEUE_CONCURRENCY)
+    return gr.mount_gradio_app(api, app, path=path, theme=theme(), **_auth(app), **SERVER_OPTIONS)
+
+
+def _auth(app: gr.Blocks) -> dict[str, Any]:
+    """Gradio's login when reads need the read token (``build_app`` sets ``read_login``)."""
+    login = getattr(app, "read_login", None)
+    if login is None:
+        return {}
+    return {"auth": login, "auth_message": "Sign in with the read token as the password (any user name)."}

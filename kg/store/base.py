@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery
-from kg.identifiers import ENTITY
+from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, RelKey
+from kg.identifiers import ENTITY, INTERACTED, ITEM, USER
 
 Progress = Callable[[int], None]
 """Called with the number of rows just written, to advance a progress bar."""
@@ -51,6 +51,24 @@ class GraphStore(ABC):
         """Merge nodes (by id; properties overwritten) then relationships (one per
         type and node pair; properties overwritten). Loading the same delta twice
         leaves the store unchanged."""
+
+    def write_interactions(self, events: pd.DataFrame) -> list[bool]:
+        """Record validated events (``user_id``, ``item_id``, ``rating``, ``timestamp``;
+        NaN = absent) as INTERACTED relationships, creating unknown users, all or nothing.
+        Returns, per row, whether it was written: False where the item is not in the store
+        (removed since the event was validated)."""
+        present = self.existing_ids(ITEM, set(events["item_id"]))
+        written = events["item_id"].isin(present)
+        rows = events[written]
+        delta = GraphDelta(
+            nodes={USER: pd.DataFrame({"id": rows["user_id"].drop_duplicates().to_numpy()})},
+            rels={RelKey(INTERACTED, USER, ITEM): pd.DataFrame({
+                "src": rows["user_id"].to_numpy(), "dst": rows["item_id"].to_numpy(),
+                "rating": rows["rating"].to_numpy(dtype=float), "ts": rows["timestamp"].to_numpy(dtype=float)})},
+        )
+        if len(rows):
+            self.load(delta)
+        return written.tolist()
 
     @abstractmethod
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:

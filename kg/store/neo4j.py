@@ -181,6 +181,29 @@ class Neo4jStore(GraphStore):
         keep = ["src", "dst", *columns]
         return joined.loc[new, keep], joined.loc[changed, keep], int((~new & ~differs).sum())
 
+    def write_interactions(self, events: pd.DataFrame) -> list[bool]:
+        """One write transaction for the whole batch (retried by the driver as a unit): an
+        event whose item is gone is skipped and reported, the others are MERGEd."""
+        rows = [[u, i, _number(r), _number(t), at] for at, (u, i, r, t) in enumerate(zip(
+            events["user_id"].tolist(), events["item_id"].tolist(), events["rating"].tolist(), events["timestamp"].tolist()))]
+
+        def work(tx: neo4j.ManagedTransaction) -> list[int]:
+            result = tx.run(
+                "UNWIND $rows AS row MATCH (i:Item {id: row[1]}) MERGE (u:User {id: row[0]}) "
+                "MERGE (u)-[r:INTERACTED]->(i) SET r.rating = row[2], r.ts = row[3] RETURN row[4] AS at",
+                rows=rows,
+            )
+            return [record["at"] for record in result]
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                done = set(session.execute_write(work)) if rows else set()
+        except ServiceUnavailable as error:
+            raise StoreError(f"lost the connection to Neo4j at {self.uri} ({_first_line(error)}); nothing was written") from None
+        except Neo4jError as error:
+            raise StoreError(f"Neo4j refused a write: {_first_line(error)}") from None
+        return [at in done for at in range(len(rows))]
+
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
         found: set[str] = set()
@@ -346,6 +369,11 @@ def _property_columns(frame: pd.DataFrame) -> list[str]:
     if not all(_PROPERTY.fullmatch(c) for c in columns):
         raise StoreError(f"unsafe relationship property name among {columns}")
     return columns
+
+
+def _number(value: Any) -> float | None:
+    """A float property value, None (no property) for NaN."""
+    return None if value is None or value != value else float(value)
 
 
 def _first_line(error: BaseException) -> str:

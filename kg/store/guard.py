@@ -1,0 +1,180 @@
+"""A circuit breaker around any :class:`~kg.store.base.GraphStore`, for serving.
+
+A server must keep answering from its in-memory model when the store goes away. So, for the
+store a server holds:
+
+- every read waits at most ``timeout`` seconds (it runs on a small thread pool; a read
+  past its deadline is abandoned, not waited for);
+- a failure (a :class:`~kg.errors.StoreError`, or a read past its deadline) opens the
+  breaker: for ``retry_after`` seconds every call fails at once with
+  :class:`~kg.errors.StoreUnavailable`, without touching the store;
+- then the next call is let through as a probe (the others keep failing fast meanwhile);
+  its success closes the breaker, its failure opens it again.
+
+Writes are not abandoned half-way (a write past a deadline might still commit), so they run
+in the caller's thread with the store's own timeouts; they fail fast while the breaker is
+open. The embedded store is a plain in-memory graph that loads mutate in place, so its calls
+are serialised (reads are pure Python under the GIL: serialising them costs nothing).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, nullcontext
+from typing import TypeVar
+
+import pandas as pd
+
+from kg.errors import StoreError, StoreUnavailable
+from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery
+from kg.identifiers import ITEM
+from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+READ_WORKERS = 8
+
+
+class GuardedStore(GraphStore):
+    """``inner`` behind a circuit breaker (see the module's docstring)."""
+
+    def __init__(self, inner: GraphStore, timeout: float = 1.0, retry_after: float = 2.0,
+                 on_failure: Callable[[StoreError], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner, self.kind = inner, inner.kind
+        self.timeout, self.retry_after = timeout, retry_after
+        self.on_failure = on_failure
+        self._clock = clock
+        self._state = threading.Lock()
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._last_error = ""
+        self._serial: AbstractContextManager[object] = threading.RLock() if inner.kind == "embedded" else nullcontext()
+        self._pool = ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="store-read")
+
+    # --- the breaker -----------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """False while the breaker is open (the store failed and has not answered since)."""
+        return self._down_since is None
+
+    def status(self) -> dict[str, object]:
+        """For ``/v1/health``: reachable or not, since when, the last error."""
+        if self._down_since is None:
+            return {"reachable": True}
+        return {"reachable": False, "down_for_s": round(self._clock() - self._down_since, 1), "error": self._last_error}
+
+    def probe(self) -> bool:
+        """Check the store now (a cheap read) unless the breaker says to wait; True when it answers."""
+        try:
+            self.node(NodeRef(ITEM, ""))
+        except StoreError:
+            return False
+        return True
+
+    def _admit(self) -> None:
+        with self._state:
+            if self._down_since is None:
+                return
+            now = self._clock()
+            if now < self._retry_at:
+                raise StoreUnavailable(f"the {self.kind} store is unreachable ({self._last_error}); "
+                                       f"next try in {self._retry_at - now:.1f} s")
+            self._retry_at = now + self.retry_after  # this call is the probe; the others wait for it
+
+    def _failed(self, error: StoreError) -> None:
+        with self._state:
+            if self._down_since is None:
+                self._down_since = self._clock()
+                log.warning("the %s store is down: %s", self.kind, error)
+            self._retry_at = self._clock() + self.retry_after
+            self._last_error = str(error)
+        if self.on_failure:
+            self.on_failure(error)
+
+    def _succeeded(self) -> None:
+        if self._down_since is not None:
+            with self._state:
+                if self._down_since is not None:
+                    log.warning("the %s store is back after %.1f s", self.kind, self._clock() - self._down_since)
+                self._down_since = None
+
+    def _read(self, call: Callable[[], T]) -> T:
+        self._admit()
+        future = self._pool.submit(self._serialised, call)
+        try:
+            result = future.result(timeout=self.timeout)
+        except FutureTimeout:
+            error = StoreUnavailable(f"the {self.kind} store did not answer within {self.timeout:g} s")
+            self._failed(error)
+            raise error from None
+        except StoreError as error:
+            self._failed(error)
+            raise
+        self._succeeded()
+        return result
+
+    def _write(self, call: Callable[[], T]) -> T:
+        self._admit()
+        try:
+            result = self._serialised(call)
+        except StoreError as error:
+            self._failed(error)
+            raise
+        self._succeeded()
+        return result
+
+    def _serialised(self, call: Callable[[], T]) -> T:
+        with self._serial:
+            return call()
+
+    # --- the interface -----------------------------------------------------------------
+
+    def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
+        self._write(lambda: self.inner.load(delta, progress))
+
+    def write_interactions(self, events: pd.DataFrame) -> list[bool]:
+        return self._write(lambda: self.inner.write_interactions(events))
+
+    def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
+        wanted = list(ids)
+        return self._read(lambda: self.inner.existing_ids(label, wanted))
+
+    def counts(self) -> GraphCounts:
+        return self._read(self.inner.counts)
+
+    def node(self, ref: NodeRef) -> dict[str, object] | None:
+        return self._read(lambda: self.inner.node(ref))
+
+    def neighbours(self, ref: NodeRef, limit: int = 100) -> list[Neighbour]:
+        return self._read(lambda: self.inner.neighbours(ref, limit))
+
+    def find_paths(self, queries: Sequence[PathQuery]) -> list[list[GraphPath]]:
+        return self._read(lambda: self.inner.find_paths(queries))
+
+    def remove_item(self, item_id: str) -> bool:
+        return self._write(lambda: self.inner.remove_item(item_id))
+
+    def version(self) -> str:
+        return self._read(self.inner.version)
+
+    def export(self) -> GraphExport:
+        """The whole graph: no deadline (it is large), but it fails fast while the store is down."""
+        return self._write(self.inner.export)
+
+    def clear(self) -> None:
+        self._write(self.inner.clear)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> object:
+        """Anything else the wrapped store offers (``folder``, ``graph``...)."""
+        return getattr(self.inner, name)
