@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gnn.evaluate import default_recommenders, evaluate
+from gnn.evaluate import EvaluationResult, default_recommenders, evaluate
 from gnn.recommender import TrainSettings
 from gnn.splits import PROTOCOLS
 from kg.errors import KgrecError
@@ -54,7 +54,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise KgrecError(f"--{flag} must be at least 1")
-    factories = _select(args.recommenders)
+    changes = {k: getattr(args, k) for k in ("epochs", "dim") if getattr(args, k) is not None}
+    result = evaluate_store(settings, args.protocol, args.seeds, args.recommenders, changes, args.split_dir)
+    print(result.table())
+    if args.json:
+        result.write_json(args.json)
+        print(f"results: {args.json}")
+    if args.split_dir:
+        print(f"splits: {args.split_dir}")
+    return 0
+
+
+def evaluate_store(settings: Settings, protocol: str, seeds: list[int], recommenders: list[str] | None,
+                   changes: dict[str, object], split_dir: Path | None) -> EvaluationResult:
+    """Evaluate ``recommenders`` (names; None: all) on the catalog in the store: the CLI's
+    ``kgrec evaluate`` and the library's ``kgrec.evaluate``. ``changes`` are training
+    settings applied to every trained recommender."""
+    if protocol not in PROTOCOLS:
+        raise KgrecError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    factories = _select(recommenders)
     with open_store(settings) as store:
         export = store.export()
     if "Item" not in export.nodes or export.nodes["Item"].empty:
@@ -63,16 +81,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     encoder = TextEncoder(settings)
     text = text_features(export, encoder)
-    changes = {"device": settings.device, **{k: getattr(args, k) for k in ("epochs", "dim") if getattr(args, k) is not None}}
-    result = evaluate(args.protocol, export, text, factories, args.seeds, changes, split_dir=args.split_dir,
-                      embed=lambda texts: encoder.encode(list(texts), progress=False))
-    print(result.table())
-    if args.json:
-        result.write_json(args.json)
-        print(f"results: {args.json}")
-    if args.split_dir:
-        print(f"splits: {args.split_dir}")
-    return 0
+    return evaluate(protocol, export, text, factories, seeds, {"device": settings.device, **changes},
+                    split_dir=split_dir, embed=lambda texts: encoder.encode(list(texts), progress=False))
 
 
 def text_features(export: GraphExport, encoder: TextEncoder) -> dict[str, np.ndarray]:
