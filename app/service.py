@@ -19,7 +19,6 @@ import numpy as np
 
 from app.explain import Explainer, Explanation, NodeNames
 from app.requests import Request, RequestError, parse_request
-from gnn.checkpoint import load_checkpoint
 from gnn.inference import KGRec
 from gnn.pairs import popularity
 from gnn.recommender import UserQuery
@@ -66,7 +65,7 @@ class RecommendationService:
         self.settings = settings
         self.model_dir = model_dir or default_model_dir(settings)
         self.progress = progress
-        self.model: KGRec = load_checkpoint(self.model_dir, settings.device, progress=progress)
+        self.model: KGRec = KGRec.load(self.model_dir, settings.device, progress=progress)
         self.store = store or open_store(settings)
         self.encoder = TextEncoder(settings)
         self.reload()

@@ -82,3 +82,12 @@ def test_every_verb_still_has_its_parser() -> None:
         parser = build_parser(verb)
         sub = next(a for a in parser._actions if a.dest == "command")
         assert sub.choices[verb]._actions[1:], f"{verb} has its arguments"
+
+
+def test_train_into_an_unwritable_home_fails_at_once_in_one_sentence(tmp_path: Path) -> None:
+    assert kgrec("ingest", "--catalog", str(FIXTURES / "tiny"), home=tmp_path).returncode == 0
+    (tmp_path / "models").write_text("not a folder")
+    done = kgrec("train", "--epochs", "1", "--device", "cpu", home=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"kgrec: error: cannot write the model folder {tmp_path / 'models' / 'default'}")
+    assert "training" not in done.stdout

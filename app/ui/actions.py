@@ -27,6 +27,7 @@ from PIL import Image
 
 from app.ui import drawing
 from app.ui.uploads import UploadError, staged_catalog
+from gnn.checkpoint import CURVE_PNG, META
 from kg.catalog import Catalog, empty_frame
 from kg.errors import KgrecError
 from kg.graph import NodeRef
@@ -514,7 +515,7 @@ class UiActions:
         curve picture (a path, if any)."""
         folder = Path(self.service.model_dir)
         lines = [f"**Model folder:** `{folder}`"]
-        meta = _read_json(folder / "model.json")
+        meta = _read_json(folder / META)
         if isinstance(meta, dict):
             settings = meta.get("train_settings") or {}
             shape = meta.get("model") or {}
@@ -535,9 +536,9 @@ class UiActions:
             lines.append("\nNo evaluation results in the model folder: run "
                          f"`kgrec evaluate --protocol warm --json {folder / 'evaluation-warm.json'}` (and `cold-item`, "
                          "`cold-user`) to see them here.")
-        picture = folder / "training_curve.png"
+        picture = folder / CURVE_PNG
         if not picture.is_file():
-            lines.append("\nNo training curve picture (`training_curve.png`) in the model folder.")
+            lines.append(f"\nNo training curve picture (`{CURVE_PNG}`) in the model folder.")
         return "\n".join(lines), table, str(picture) if picture.is_file() else None
 
 
