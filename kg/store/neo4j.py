@@ -321,13 +321,13 @@ def _by_source(sources: list[Any], rows: list[tuple[Any, ...]], size: int) -> It
     groups: list[list[Any]] = []
     targets: dict[Any, int] = {}
     count = 0
-    for source, (target, *properties) in zip(sources, rows):
+    for source, (target, *values) in zip(sources, rows):
         if not groups or groups[-1][0] != source:
             if count >= size:
                 yield {"targets": list(targets), "rows": groups}, count
                 groups, targets, count = [], {}, 0
             groups.append([source, []])
-        groups[-1][1].append([targets.setdefault(target, len(targets)), *properties])
+        groups[-1][1].append([targets.setdefault(target, len(targets)), *values])
         count += 1
     if groups:
         yield {"targets": list(targets), "rows": groups}, count
