@@ -29,7 +29,6 @@ from app.explain import Explainer, Explanation, NodeNames
 from app.requests import Request, RequestError, decode_line, parse_request
 from app.state import ServingState, build_state, with_events, with_items
 from app.updates import Rejected, check_events, check_items
-from gnn.checkpoint import load_checkpoint
 from gnn.inference import KGRec
 from gnn.recommender import UserQuery
 from kg.errors import KgrecError, StoreError
@@ -122,7 +121,7 @@ class RecommendationService:
         self.model_dir = model_dir or default_model_dir(settings)
         self.progress = progress
         self.stats = ServiceStats()
-        self.model: KGRec = load_checkpoint(self.model_dir, settings.device, progress=progress)
+        self.model: KGRec = KGRec.load(self.model_dir, settings.device, progress=progress)
         opened = store or open_store(settings)
         self.store = opened if isinstance(opened, GuardedStore) else \
             GuardedStore(opened, timeout=settings.store_timeout, on_failure=self.stats.store_failed)

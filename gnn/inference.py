@@ -2,7 +2,8 @@
 inference without retraining.
 
 :class:`KGRec` trains a :class:`~gnn.model.KGRecModel` (:meth:`KGRec.fit`), scores users
-(:meth:`KGRec.score`), saves and loads itself (:mod:`gnn.checkpoint`), and follows the
+(:meth:`KGRec.score`), saves and loads itself (:meth:`KGRec.save`, :meth:`KGRec.load`: a
+:class:`~gnn.checkpoint.Checkpoint` folder), and follows the
 catalog as it grows (:meth:`KGRec.refresh`).
 
 How cold start works, with no retraining:
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gnn.checkpoint import Checkpoint, ModelShape
 from gnn.curve import TrainingCurve
 from gnn.graph_tensors import NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs
@@ -167,16 +169,44 @@ class KGRec(Recommender):
 
     def save(self, directory: Path | str) -> Path:
         """Write the model folder (see :mod:`gnn.checkpoint`)."""
-        from gnn.checkpoint import save_checkpoint
-
-        return save_checkpoint(self, directory)
+        return self.to_checkpoint().write(directory)
 
     @classmethod
     def load(cls, directory: Path | str, device: str = "auto", progress: bool = True) -> KGRec:
-        """A saved model; :meth:`refresh` it with the current export before scoring."""
-        from gnn.checkpoint import load_checkpoint
+        """A saved model, every file checked; :meth:`refresh` it with the current export
+        before scoring."""
+        return cls.from_checkpoint(Checkpoint.read(directory), device=device, progress=progress)
 
-        return load_checkpoint(directory, device=device, progress=progress)
+    def to_checkpoint(self) -> Checkpoint:
+        """What :meth:`save` writes: weights, settings, table sizes, id maps and curve."""
+        if self.model is None or self.id_maps is None or self.settings is None:
+            raise KgrecError("nothing to save: the model has not been trained")
+        model = self.model
+        shape = ModelShape(n_users=model.n_users, n_items=model.n_items, n_entities=model.n_entities,
+                           text_dim=model.text_dim, dim=model.dim, layers=model.layers, text_layers=model.text_layers)
+        return Checkpoint(state=model.state_dict(), shape=shape, settings=self.settings, config=self.config,
+                          ids=self.id_maps.ids, text_model=self.text_model, fingerprint=self.fingerprint,
+                          curve=self.curve)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint, device: str = "auto", progress: bool = True) -> KGRec:
+        """The model a checkpoint describes, on ``device``; not yet refreshed."""
+        shape = checkpoint.shape
+        model = KGRecModel(shape.n_users, shape.n_items, shape.n_entities, shape.text_dim, dim=shape.dim,
+                           layers=shape.layers, text_layers=shape.text_layers)
+        try:
+            model.load_state_dict(checkpoint.state)
+        except RuntimeError as exc:  # missing, unexpected or differently shaped tensors
+            raise KgrecError(f"the weights do not fit the model the folder describes ({str(exc).splitlines()[0]}): "
+                             "the folder mixes files of different models; train again") from None
+        rec = cls(checkpoint.config, text_model=checkpoint.text_model, progress=progress)
+        rec.settings = checkpoint.settings
+        rec.device = resolve_device(device)
+        rec.model = model.to(rec.device)
+        rec.id_maps = IdMaps(checkpoint.ids)
+        rec.fingerprint = checkpoint.fingerprint
+        rec.curve = checkpoint.curve
+        return rec
 
     @property
     def space(self) -> NodeSpace:

@@ -110,3 +110,12 @@ def test_a_column_named_id_is_one_sentence(tmp_path: Path, table: str) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == (f"kgrec: error: {table}.csv has a column named 'id', which kgrec keeps for node ids "
                                    f"({table[:-1]}_id is the id): rename that column, e.g. to source_id")
+
+
+def test_train_into_an_unwritable_home_fails_at_once_in_one_sentence(tmp_path: Path) -> None:
+    assert kgrec("ingest", "--catalog", str(FIXTURES / "tiny"), home=tmp_path).returncode == 0
+    (tmp_path / "models").write_text("not a folder")
+    done = kgrec("train", "--epochs", "1", "--device", "cpu", home=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"kgrec: error: cannot write the model folder {tmp_path / 'models' / 'default'}")
+    assert "training" not in done.stdout

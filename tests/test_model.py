@@ -8,9 +8,7 @@ text and a genre edge but no interactions: cold items.
 """
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -264,46 +262,3 @@ def test_bad_queries_and_text_are_user_errors(fitted: KGRec) -> None:
         fitted.refresh(export, item_text[:, :8], entity_text[:, :8])
     with pytest.raises(KgrecError, match="not been trained"):
         KGRec().score([UserQuery(user=0)])
-
-
-# --- checkpoints --------------------------------------------------------------------------
-
-
-def test_checkpoint_round_trip(fitted: KGRec, tmp_path: Path) -> None:
-    folder = fitted.save(tmp_path / "model")
-    for name in ("weights.pt", "model.json", "ids.json", "training_curve.json", "training_curve.png"):
-        assert (folder / name).is_file(), name
-    meta = json.loads((folder / "model.json").read_text())
-    assert meta["text_model"] == "test-encoder" and meta["catalog_fingerprint"] == fitted.fingerprint
-    assert meta["train_settings"]["dim"] == 16
-    loaded = KGRec.load(folder, device="cpu")
-    assert loaded.settings == fitted.settings and loaded.config == fitted.config
-    assert loaded.id_maps is not None and fitted.id_maps is not None and loaded.id_maps.ids == fitted.id_maps.ids
-    assert loaded.curve is not None and loaded.curve.best_epoch == fitted.curve.best_epoch  # type: ignore[union-attr]
-    data = tiny_data()
-    loaded.refresh(data.export, data.item_text, data.entity_text, interactions=data.train)
-    queries = [UserQuery(user=u) for u in range(12)] + [UserQuery(liked=[1], attributes=[0])]
-    assert torch.allclose(loaded.score(queries), fitted.score(queries), atol=1e-5)
-
-
-def test_missing_or_corrupt_checkpoint_is_a_plain_error(fitted: KGRec, tmp_path: Path) -> None:
-    with pytest.raises(KgrecError, match="no model at"):
-        KGRec.load(tmp_path / "nowhere")
-    folder = fitted.save(tmp_path / "model")
-    (folder / "weights.pt").write_bytes((folder / "weights.pt").read_bytes()[:100])
-    with pytest.raises(KgrecError, match="weights"):
-        KGRec.load(folder)
-    folder = fitted.save(tmp_path / "model2")
-    (folder / "model.json").write_text("{not json")
-    with pytest.raises(KgrecError, match="damaged"):
-        KGRec.load(folder)
-    folder = fitted.save(tmp_path / "model3")
-    (folder / "ids.json").unlink()
-    with pytest.raises(KgrecError, match="incomplete"):
-        KGRec.load(folder)
-    folder = fitted.save(tmp_path / "model4")
-    ids = json.loads((folder / "ids.json").read_text())
-    ids["Item"] = ids["Item"][:-1]
-    (folder / "ids.json").write_text(json.dumps(ids))
-    with pytest.raises(KgrecError, match="different models"):
-        KGRec.load(folder)

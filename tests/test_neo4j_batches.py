@@ -18,3 +18,24 @@ def test_relationships_are_grouped_by_source_and_point_at_their_batchs_targets()
             for position, *_ in outs:
                 assert batch["targets"][position] in {t for s, (t, _) in zip(sources, rows) if s == source}
     assert list(_by_source([], [], size=3)) == []
+
+
+def test_one_relationship_statement_per_label_pair_and_property_set() -> None:
+    import pandas as pd
+
+    from kg.identifiers import RelKey
+    from kg.store.neo4j import TYPE_COLUMN, _by_labels
+
+    parts = [
+        (RelKey("DIRECTED_BY", "Item", "Entity"), pd.DataFrame({"src": ["b", "a"], "dst": ["x", "y"]})),
+        (RelKey("IN_GENRE", "Item", "Entity"), pd.DataFrame({"src": ["a"], "dst": ["g"]})),
+        (RelKey("INTERACTED", "User", "Item"), pd.DataFrame({"src": ["1"], "dst": ["a"], "rating": [4.0]})),
+        (RelKey("RATED", "User", "Item"), pd.DataFrame({"src": ["1"], "dst": ["b"]})),
+        (RelKey("EMPTY", "Item", "Item"), pd.DataFrame({"src": [], "dst": []})),
+    ]
+    groups = list(_by_labels(parts))
+    assert [labels for labels, _ in groups] == [("Item", "Entity"), ("User", "Item"), ("User", "Item")]
+    kg = groups[0][1]
+    assert kg[["src", "dst", TYPE_COLUMN]].values.tolist() == [["a", "g", "IN_GENRE"], ["a", "y", "DIRECTED_BY"],
+                                                             ["b", "x", "DIRECTED_BY"]]
+    assert list(groups[1][1].columns) == ["src", "dst", "rating", TYPE_COLUMN]

@@ -93,9 +93,10 @@ def ingest_data(settings: Settings) -> None:
 
 def train_model(settings: Settings, epochs: int | None) -> None:
     from app.service import default_model_dir
+    from gnn.checkpoint import META
 
     out = default_model_dir(settings)
-    if (out / "model.json").is_file():
+    if (out / META).is_file():
         step(3, f"a model is already trained: {out} (kgrec train retrains it)")
         return
     from app.commands.train import train

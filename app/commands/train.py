@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.service import default_model_dir
-from gnn.checkpoint import save_checkpoint
+from gnn.checkpoint import check_writable
 from gnn.inference import KGRec
 from gnn.recommender import TrainData, TrainSettings
 from gnn.splits import make_split
@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def train(settings: Settings, train_settings: TrainSettings, out: Path, progress: bool = True) -> KGRec:
     """Train with exactly ``train_settings`` (start from :meth:`KGRec.default_settings`) on
     all interactions but a per-user share kept for early stopping; save to ``out``."""
+    check_writable(out)
     with open_store(settings) as store:
         export = store.export()
     encoder = TextEncoder(settings)
@@ -49,7 +50,7 @@ def train(settings: Settings, train_settings: TrainSettings, out: Path, progress
     data = TrainData(export, split.train, split.valid, text[ITEM], text[ENTITY])
     model = KGRec(text_model=encoder.model_id, progress=progress)
     model.fit(data, train_settings)
-    save_checkpoint(model, out)
+    model.save(out)
     return model
 
 

@@ -29,6 +29,7 @@ from app.auth import authorize
 from app.markup import escape, without_paths
 from app.ui import drawing
 from app.ui.uploads import UploadError, staged_catalog
+from gnn.checkpoint import CURVE_PNG, META
 from kg.catalog import Catalog, empty_frame
 from kg.errors import AccessDenied, KgrecError
 from kg.limits import MAX_FIELD, MAX_TITLE
@@ -546,7 +547,7 @@ class UiActions:
         curve picture (a path, if any)."""
         folder = Path(self.service.model_dir)
         lines = [f"**Model:** {escape(folder.name)}"]
-        meta = _read_json(folder / "model.json")
+        meta = _read_json(folder / META)
         if isinstance(meta, dict):
             settings = meta.get("train_settings") or {}
             shape = meta.get("model") or {}
@@ -565,7 +566,7 @@ class UiActions:
         table = evaluation_table(folder)
         if table.empty:
             lines.append("\nThis model has no evaluation results yet (they appear here once it is evaluated).")
-        picture = folder / "training_curve.png"
+        picture = folder / CURVE_PNG
         if not picture.is_file():
             lines.append("\nThis model has no training curve picture.")
         return "\n".join(lines), table, str(picture) if picture.is_file() else None
