@@ -183,10 +183,19 @@ def _read_jsonl(file: str, data: bytes, required: Sequence[str]) -> Table:
         except json.JSONDecodeError as error:
             rejections.append(Rejection(file, number, None, "invalid_json", f"not valid JSON ({error.msg})", text.strip()))
             continue
+        except (RecursionError, ValueError):  # nested past the recursion limit, or a number of over 4,300 digits
+            rejections.append(Rejection(file, number, None, "invalid_json",
+                                        "a value nested too deep or a number too long to read", text.strip()))
+            continue
         if not isinstance(value, dict):
             rejections.append(Rejection(file, number, None, "invalid_json", "a line must be a JSON object", text.strip()))
             continue
         row = {str(k): _json_text(v) for k, v in value.items()}
+        unencodable = next((k for k, v in row.items() if not _encodable(k + v)), None)
+        if unencodable is not None:
+            rejections.append(Rejection(file, number, unencodable, "not_utf8",
+                                        "holds a lone surrogate (such as \\udcff), which is not Unicode text", text.strip()))
+            continue
         long = next((k for k, v in row.items() if len(v) > MAX_FIELD), None)
         if long is not None:
             rejections.append(Rejection(file, number, long, "field_too_long",
@@ -200,6 +209,14 @@ def _read_jsonl(file: str, data: bytes, required: Sequence[str]) -> Table:
     frame = frame.astype(object).where(frame.notna(), "")
     frame[LINE] = numbers
     return Table(file, frame, rejections)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_text(value: object) -> str:

@@ -172,6 +172,26 @@ def test_jsonl_tables(store: GraphStore, settings, tmp_path: Path) -> None:
     assert store.node(NodeRef("Item", "i1"))["year"] == "1995"
 
 
+def test_jsonl_lines_no_store_could_hold(store: GraphStore, settings, tmp_path: Path) -> None:
+    """Escapes that decode to a lone surrogate, nesting past the recursion limit and numbers
+    of more than 4,300 digits reject their line only."""
+    folder = write_catalog(
+        tmp_path / "c",
+        **{
+            "items.jsonl": '{"item_id": "i1", "title": "Heat"}\n{"item_id": "i2", "title": "Caf\\udcff"}\n'
+            + '{"item_id": "i3", "title": "Deep", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+            + '{"item_id": "i4", "title": "Long", "year": ' + "1" * 4301 + "}\n",
+            "interactions.jsonl": '{"user_id": "u1", "item_id": "i1"}\n',
+        },
+    )
+    assert rejections(folder, store, settings) == [
+        ("items.jsonl", 2, "title", "not_utf8"),
+        ("items.jsonl", 3, None, "invalid_json"),
+        ("items.jsonl", 4, None, "invalid_json"),
+    ]
+    assert store.export().ids("Item") == ["i1"]
+
+
 def test_pseudonymized_users_never_reach_the_store(store: GraphStore, settings, tmp_path: Path) -> None:
     folder = write_catalog(tmp_path / "c", items=ITEMS, interactions=INTERACTIONS, users="user_id,gender\nu1,female\n")
     ingest_folder(folder, store, settings.with_(pseudonym_key="a-secret-of-24-characters"), pseudonymize=True)
