@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 
 MIN_SHARED_ITEMS = 0.5
 """A model whose trained items are mostly absent from the store was trained on another catalog."""
+VERSION_POLL_S = 2.0
+"""How often a serving process asks the store whether another process wrote to it."""
+T = TypeVar("T")
 STORE_DOWN = "explanations are left out: the graph store is unreachable ({}); the recommendations come from the model in memory"
 
 
@@ -137,6 +141,7 @@ class RecommendationService:
         self._closed = threading.Event()
         self._refresher: threading.Thread | None = None
         self.state: ServingState = self._build()
+        self._start_refresher()
 
     def close(self) -> None:
         self._closed.set()
@@ -228,20 +233,38 @@ class RecommendationService:
 
     def _refresh_loop(self) -> None:
         """In the background: a whole refresh after ``refresh_events`` changes, or
-        ``refresh_seconds`` after the first change since the last one."""
+        ``refresh_seconds`` after the first change since the last one, or when another
+        process wrote to the store (its version moved; checked every ``VERSION_POLL_S``)."""
         while not self._closed.is_set():
             age = time.time() - self.state.built_at
-            self._refresh_due.wait(timeout=max(0.1, self.settings.refresh_seconds - age))
+            self._refresh_due.wait(timeout=max(0.1, min(VERSION_POLL_S, self.settings.refresh_seconds - age)))
             self._refresh_due.clear()
             if self._closed.is_set():
                 return
             state = self.state
-            if state.changes and (state.changes >= self.settings.refresh_events
-                                  or time.time() - state.built_at >= self.settings.refresh_seconds):
+            due = state.changes and (state.changes >= self.settings.refresh_events
+                                     or time.time() - state.built_at >= self.settings.refresh_seconds)
+            if due or self._store_moved():
                 try:
                     self.refresh()
                 except KgrecError as error:  # the store is down: keep serving what we have
                     log.warning("background refresh failed: %s", error)
+
+    def _store_moved(self) -> bool:
+        """Whether someone other than this service wrote to the store since the last build."""
+        try:
+            return self.store.version() != self.store_version
+        except KgrecError:  # unreachable: nothing to read yet
+            return False
+
+    def _write(self, write: Callable[[], T]) -> T:
+        """One of the service's own store writes (the caller holds ``_changing``), keeping
+        ``store_version`` current so that the version poll refreshes only for other writers."""
+        before = self.store.version()
+        result = write()
+        if before == self.store_version:
+            self.store_version = self.store.version()
+        return result
 
     def reload_if_changed(self) -> bool:
         """Reload when the store changed since the last reload (another process, e.g. a
@@ -297,7 +320,7 @@ class RecommendationService:
     def _commit_events(self, batch: list[_PendingEvents]) -> None:
         frame = pd.concat([p.events for p in batch], ignore_index=True)
         try:
-            written = self.store.write_interactions(frame)
+            written = self._write(lambda: self.store.write_interactions(frame))
         except KgrecError as error:
             for p in batch:
                 p.error, p.done = error, True
@@ -318,7 +341,7 @@ class RecommendationService:
         catalog, ids, rejected = check_items(raw, self.store.existing_ids)
         if ids:
             with self._changing:
-                self.store.load(catalog_to_delta(catalog))
+                self._write(lambda: self.store.load(catalog_to_delta(catalog)))
                 state = with_items(self.state, catalog, self.encoder)
                 self._changed(state, lambda s: with_items(s, catalog, self.encoder))
             self.stats.items_added += len(ids)

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from kg.catalog import Catalog
@@ -136,7 +137,8 @@ def check_items(raw: Sequence[object], existing: ExistingIds) -> tuple[Catalog, 
     # others, in order: each is kept only when its item is.
     dropped = {r.line for r in report.rejections if r.file == "triples"}
     owners = [owner[t[LINE]][0] for t in triples if t[LINE] not in dropped]  # type: ignore[index]
-    clean.triples = clean.triples[[o not in refused for o in owners]].reset_index(drop=True)
+    keep = np.fromiter((o not in refused for o in owners), dtype=bool, count=len(owners))
+    clean.triples = clean.triples[keep].reset_index(drop=True)  # a mask: an empty list would select no columns
     return clean, ids, sorted(rejected, key=lambda r: r.index)
 
 

@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.service import RecommendationService, default_model_dir
+from app.service import VERSION_POLL_S, RecommendationService, default_model_dir
 from kg.catalog import Catalog
 from kg.errors import KgrecError
 from kg.settings import Settings
@@ -211,6 +212,31 @@ def test_the_service_notices_an_ingest_by_another_writer(home: Path, tmp_path: P
         ingest_folder(mine, service.store, settings)
         with EmbeddedStore(settings.store_dir) as other:
             assert {"cli-1", "app-1"} <= set(other.export().ids("Item"))
+    finally:
+        service.close()
+
+
+def test_the_service_serves_another_writers_items_by_itself(home: Path, tmp_path: Path) -> None:
+    """No reload is asked for: the background poll of ``store.version()`` sees the ingest of
+    another process and refreshes; the service's own writes do not trigger one."""
+    from kg.store.embedded import EmbeddedStore
+
+    settings = settings_for(copy_home(home, tmp_path / "home"))
+    service = RecommendationService(settings)
+    try:
+        mine = service.add_items([{"item_id": "app-2", "title": "Added here", "description": "By the service."}])
+        assert mine.accepted == ["app-2"]
+        time.sleep(3 * VERSION_POLL_S)
+        assert service.stats.refreshes == 0  # its own write is not another writer's
+        new = write_catalog(tmp_path / "new", items="item_id,title,description\ncli-2,Rebel Moon,Space rebels.\n",
+                            interactions="user_id,item_id\n")
+        with EmbeddedStore(settings.store_dir) as other:
+            ingest_folder(new, other, settings)
+        deadline = time.time() + 30
+        while "cli-2" not in service.item_index and time.time() < deadline:
+            time.sleep(0.2)
+        assert "cli-2" in service.item_index and "app-2" in service.item_index
+        assert service.stats.refreshes >= 1
     finally:
         service.close()
 
