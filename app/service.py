@@ -81,9 +81,14 @@ class ServiceStats:
     items_added: int = 0
     refreshes: int = 0
     store_errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, counter: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + n)
 
     def store_failed(self, error: StoreError) -> None:
-        self.store_errors += 1
+        self.add("store_errors")
 
 
 @dataclass
@@ -209,7 +214,7 @@ class RecommendationService:
                     state = change(state)
                 self._journal = None
                 self.state = state
-            self.stats.refreshes += 1
+            self.stats.add("refreshes")
 
     def _changed(self, state: ServingState, change: Callable[[ServingState], ServingState]) -> None:
         """Swap in ``state`` (the caller holds ``_changing``), remember ``change`` for a
@@ -263,7 +268,7 @@ class RecommendationService:
         waiting, then one new state), so many small requests cost one write."""
         events, rejected = check_events(raw, self.store.existing_ids, self.settings.rating_range, time.time())
         if events.empty:
-            self.stats.events_rejected += len(rejected)
+            self.stats.add("events_rejected", len(rejected))
             return EventOutcome([], rejected)
         pending = _PendingEvents(events)
         with self._queue_lock:
@@ -283,7 +288,7 @@ class RecommendationService:
                 gone.append(Rejected(int(row.index), "item_id", "unknown_item",
                                      f"item_id {row.item_id!r} is not in the store (removed meanwhile)"))
         rejected = sorted(rejected + gone, key=lambda r: r.index)
-        self.stats.events_rejected += len(rejected)
+        self.stats.add("events_rejected", len(rejected))
         return EventOutcome(accepted, rejected)
 
     def _commit_events(self, batch: list[_PendingEvents]) -> None:
@@ -301,7 +306,7 @@ class RecommendationService:
         pairs = [(u, i) for u, i, w in zip(frame["user_id"], frame["item_id"], written) if w]
         state, unserved = with_events(self.state, pairs)
         self._changed(state, lambda s: with_events(s, pairs)[0])
-        self.stats.events_applied += len(pairs) - unserved
+        self.stats.add("events_applied", len(pairs) - unserved)
         if unserved:  # items another writer added to the store since the last refresh
             self._refresh_due.set()
 
@@ -313,7 +318,7 @@ class RecommendationService:
                 self.store.load(catalog_to_delta(catalog))
                 state = with_items(self.state, catalog, self.encoder)
                 self._changed(state, lambda s: with_items(s, catalog, self.encoder))
-            self.stats.items_added += len(ids)
+            self.stats.add("items_added", len(ids))
         return ItemOutcome(ids, rejected)
 
     def health(self) -> dict[str, object]:
