@@ -119,7 +119,7 @@ class RecommendationService:
     """The contract over one model and one store, kept current as the store changes.
 
     Readers take :attr:`state` once per request (an immutable :class:`ServingState`);
-    changes — :meth:`record_events`, :meth:`add_items`, :meth:`refresh` — build a new state
+    changes — :meth:`record_events`, :meth:`add_items`, :meth:`reload` — build a new state
     and swap the reference, one at a time."""
 
     def __init__(self, settings: Settings, model_dir: Path | None = None, store: GraphStore | None = None,
@@ -193,10 +193,6 @@ class RecommendationService:
         return state
 
     def reload(self) -> None:
-        """Read the whole store again and fold it into the model (waits for it)."""
-        self.refresh()
-
-    def refresh(self) -> None:
         """Rebuild the state from the whole store, then swap it in. Changes applied while the
         store is read are replayed onto the new state (they are idempotent), so none is lost
         and readers are never held up."""
@@ -244,7 +240,7 @@ class RecommendationService:
             if state.changes and (state.changes >= self.settings.refresh_events
                                   or time.time() - state.built_at >= self.settings.refresh_seconds):
                 try:
-                    self.refresh()
+                    self.reload()
                 except KgrecError as error:  # the store is down: keep serving what we have
                     log.warning("background refresh failed: %s", error)
 

@@ -3,7 +3,6 @@ was (what readers hold), and the incremental vectors agree with a whole refresh.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,7 +51,7 @@ def test_a_new_item_folded_in_agrees_with_a_whole_refresh(service: Recommendatio
                                               for g in ("genre:Sci-Fi", "genre:Action", "genre:Adventure")]}])
     assert outcome.accepted == ["state-rebels"] and not outcome.rejected
     incremental = service.state.item_vectors[service.state.item_index["state-rebels"]].copy()
-    service.refresh()
+    service.reload()
     refreshed = service.state.item_vectors[service.state.item_index["state-rebels"]]
     assert service.state.changes == 0 and service.state.model_items == len(service.state.item_ids)
     assert cosine(incremental, refreshed) > 0.95
