@@ -97,8 +97,9 @@ def interacted(api: Api, user: str, item: str) -> bool:
 def snapshot(api: Api) -> tuple[object, ...]:
     """What a refused write must leave unchanged: the store's counts and the served state."""
     counts = api.service.store.inner.counts()
-    state = api.service.state
-    return counts.labels, counts.types, state.changes, len(state.item_ids), len(state.user_ids)
+    state, stats = api.service.state, api.service.stats
+    # Not the served item count: a background refresh may drop an item another writer removed.
+    return counts.labels, counts.types, stats.events_applied, stats.items_added, len(state.user_ids)
 
 
 # --- the endpoints ------------------------------------------------------------------------
