@@ -83,9 +83,14 @@ class ServiceStats:
     items_added: int = 0
     refreshes: int = 0
     store_errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, counter: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + n)
 
     def store_failed(self, error: StoreError) -> None:
-        self.store_errors += 1
+        self.add("store_errors")
 
 
 @dataclass
@@ -116,7 +121,7 @@ class RecommendationService:
     """The contract over one model and one store, kept current as the store changes.
 
     Readers take :attr:`state` once per request (an immutable :class:`ServingState`);
-    changes — :meth:`record_events`, :meth:`add_items`, :meth:`refresh` — build a new state
+    changes — :meth:`record_events`, :meth:`add_items`, :meth:`reload` — build a new state
     and swap the reference, one at a time."""
 
     def __init__(self, settings: Settings, model_dir: Path | None = None, store: GraphStore | None = None,
@@ -193,10 +198,6 @@ class RecommendationService:
         return state
 
     def reload(self) -> None:
-        """Read the whole store again and fold it into the model (waits for it)."""
-        self.refresh()
-
-    def refresh(self) -> None:
         """Rebuild the state from the whole store, then swap it in. Changes applied while the
         store is read are replayed onto the new state (they are idempotent), so none is lost
         and readers are never held up."""
@@ -214,7 +215,7 @@ class RecommendationService:
                     state = change(state)
                 self._journal = None
                 self.state = state
-            self.stats.refreshes += 1
+            self.stats.add("refreshes")
 
     def _changed(self, state: ServingState, change: Callable[[ServingState], ServingState]) -> None:
         """Swap in ``state`` (the caller holds ``_changing``), remember ``change`` for a
@@ -246,7 +247,7 @@ class RecommendationService:
                                      or time.time() - state.built_at >= self.settings.refresh_seconds)
             if due or self._store_moved():
                 try:
-                    self.refresh()
+                    self.reload()
                 except KgrecError as error:  # the store is down: keep serving what we have
                     log.warning("background refresh failed: %s", error)
 
@@ -294,7 +295,7 @@ class RecommendationService:
         waiting, then one new state), so many small requests cost one write."""
         events, rejected = check_events(raw, self.store.existing_ids, self.settings.rating_range, time.time())
         if events.empty:
-            self.stats.events_rejected += len(rejected)
+            self.stats.add("events_rejected", len(rejected))
             return EventOutcome([], rejected)
         pending = _PendingEvents(events)
         with self._queue_lock:
@@ -314,7 +315,7 @@ class RecommendationService:
                 gone.append(Rejected(int(row.index), "item_id", "unknown_item",
                                      f"item_id {row.item_id!r} is not in the store (removed meanwhile)"))
         rejected = sorted(rejected + gone, key=lambda r: r.index)
-        self.stats.events_rejected += len(rejected)
+        self.stats.add("events_rejected", len(rejected))
         return EventOutcome(accepted, rejected)
 
     def _commit_events(self, batch: list[_PendingEvents]) -> None:
@@ -332,7 +333,7 @@ class RecommendationService:
         pairs = [(u, i) for u, i, w in zip(frame["user_id"], frame["item_id"], written) if w]
         state, unserved = with_events(self.state, pairs)
         self._changed(state, lambda s: with_events(s, pairs)[0])
-        self.stats.events_applied += len(pairs) - unserved
+        self.stats.add("events_applied", len(pairs) - unserved)
         if unserved:  # items another writer added to the store since the last refresh
             self._refresh_due.set()
 
@@ -344,7 +345,7 @@ class RecommendationService:
                 self._write(lambda: self.store.load(catalog_to_delta(catalog)))
                 state = with_items(self.state, catalog, self.encoder)
                 self._changed(state, lambda s: with_items(s, catalog, self.encoder))
-            self.stats.items_added += len(ids)
+            self.stats.add("items_added", len(ids))
         return ItemOutcome(ids, rejected)
 
     def health(self) -> dict[str, object]:

@@ -8,7 +8,6 @@ thread pool, so a slow one never holds up the others.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -128,7 +127,7 @@ def events(request: Request, payload: Any = Body(...)) -> Response:
     entries, _ = _entries(payload, "events", MAX_CHANGES)
     outcome = _service(request).record_events(entries)
     body = {"accepted": outcome.accepted, "rejected": [r.to_dict() for r in outcome.rejected]}
-    return _changes(body, bool(outcome.accepted) or not entries, outcome.rejected)
+    return _changes(body, bool(outcome.accepted) or not entries)
 
 
 @router.post("/items", dependencies=[Depends(writer)], openapi_extra=_body("items"),
@@ -138,7 +137,7 @@ def items(request: Request, payload: Any = Body(...)) -> Response:
     entries, _ = _entries(payload, "items", MAX_CHANGES)
     outcome = _service(request).add_items(entries)
     body = {"accepted": outcome.accepted, "rejected": [r.to_dict() for r in outcome.rejected]}
-    return _changes(body, bool(outcome.accepted) or not entries, outcome.rejected)
+    return _changes(body, bool(outcome.accepted) or not entries)
 
 
 @router.get("/health", dependencies=[Depends(reader)], responses={200: {"model": schemas.Health}, **ERRORS})
@@ -156,7 +155,8 @@ def metrics(request: Request) -> Response:
     return Response(exported.render(), media_type=exported.content_type)
 
 
-def _changes(body: dict[str, object], ok: bool, rejected: Sequence[object]) -> Response:
+def _changes(body: dict[str, object], ok: bool) -> Response:
+    """200 when anything was accepted (or nothing sent), else 422 naming the first refusal."""
     if ok:
         return JSONResponse(body)
     first = body["rejected"][0]  # type: ignore[index]

@@ -12,8 +12,9 @@ store a server holds:
   its success closes the breaker, its failure opens it again.
 
 Writes are not abandoned half-way (a write past a deadline might still commit), so they run
-in the caller's thread with the store's own timeouts; they fail fast while the breaker is
-open. The embedded store is a plain in-memory graph that loads mutate in place, so its calls
+in the caller's thread with the store's own timeouts, and so do the reads that writes depend
+on or that are large (``existing_ids`` while validating, ``counts``, ``export``); all of them
+fail fast while the breaker is open. The embedded store is a plain in-memory graph that loads mutate in place, so its calls
 are serialised (reads are pure Python under the GIL: serialising them costs nothing).
 """
 from __future__ import annotations
@@ -120,7 +121,7 @@ class GuardedStore(GraphStore):
         self._succeeded()
         return result
 
-    def _write(self, call: Callable[[], T]) -> T:
+    def _unbounded(self, call: Callable[[], T]) -> T:
         self._admit()
         try:
             result = self._serialised(call)
@@ -137,17 +138,17 @@ class GuardedStore(GraphStore):
     # --- the interface -----------------------------------------------------------------
 
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
-        self._write(lambda: self.inner.load(delta, progress))
+        self._unbounded(lambda: self.inner.load(delta, progress))
 
     def write_interactions(self, events: pd.DataFrame) -> list[bool]:
-        return self._write(lambda: self.inner.write_interactions(events))
+        return self._unbounded(lambda: self.inner.write_interactions(events))
 
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
-        return self._read(lambda: self.inner.existing_ids(label, wanted))
+        return self._unbounded(lambda: self.inner.existing_ids(label, wanted))
 
     def counts(self) -> GraphCounts:
-        return self._read(self.inner.counts)
+        return self._unbounded(self.inner.counts)
 
     def node(self, ref: NodeRef) -> dict[str, object] | None:
         return self._read(lambda: self.inner.node(ref))
@@ -159,17 +160,16 @@ class GuardedStore(GraphStore):
         return self._read(lambda: self.inner.find_paths(queries))
 
     def remove_item(self, item_id: str) -> bool:
-        return self._write(lambda: self.inner.remove_item(item_id))
+        return self._unbounded(lambda: self.inner.remove_item(item_id))
 
     def version(self) -> str:
         return self._read(self.inner.version)
 
     def export(self) -> GraphExport:
-        """The whole graph: no deadline (it is large), but it fails fast while the store is down."""
-        return self._write(self.inner.export)
+        return self._unbounded(self.inner.export)
 
     def clear(self) -> None:
-        self._write(self.inner.clear)
+        self._unbounded(self.inner.clear)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
