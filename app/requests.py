@@ -4,14 +4,15 @@ gets its own error answer and the others are still served.
 A request is a JSON object: ``{"id": ..., "user_id": ...}`` for a known user, or
 ``{"id": ..., "liked": [item ids], "attributes": {name: value}, "text": "..."}`` for a new
 user (any subset, also added to a known user), optionally with ``"k"``, ``"candidates"``
-(rank only these item ids) and ``"exclude"`` (never return these).
+(rank only these item ids), ``"exclude"`` (never return these) and ``"exploration"`` (0..1:
+how far items without interactions are let into the list; default the model's own).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-FIELDS = {"id", "user_id", "liked", "attributes", "text", "k", "candidates", "exclude", "explain"}
+FIELDS = {"id", "user_id", "liked", "attributes", "text", "k", "candidates", "exclude", "explain", "exploration"}
 MAX_K = 1000
 MAX_TEXT = 10_000
 
@@ -31,6 +32,7 @@ class Request:
     candidates: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = field(default_factory=tuple)
     explain: bool = False
+    exploration: float | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -59,6 +61,10 @@ def parse_request(raw: object, default_k: int = 20, explain: bool = False) -> Re
     if not isinstance(attributes, Mapping) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in attributes.values()):
         raise RequestError('attributes must be an object of names to values, e.g. {"gender": "female"}')
     candidates = raw.get("candidates")
+    exploration = raw.get("exploration")
+    if exploration is not None and (isinstance(exploration, bool) or not isinstance(exploration, (int, float))
+                                    or not 0 <= exploration <= 1):
+        raise RequestError(f"exploration must be a number from 0 to 1, got {exploration!r}")
     return Request(
         id=raw.get("id"),
         user_id=None if user_id is None else str(user_id),
@@ -69,6 +75,7 @@ def parse_request(raw: object, default_k: int = 20, explain: bool = False) -> Re
         candidates=None if candidates is None else _ids(candidates, "candidates"),
         exclude=_ids(raw.get("exclude"), "exclude"),
         explain=bool(raw.get("explain", explain)),
+        exploration=None if exploration is None else float(exploration),
     )
 
 

@@ -173,11 +173,15 @@ class RecommendationService:
             for (q, _), vector in zip(texts, vectors):
                 position, request, query, warnings = queries[q]
                 queries[q] = (position, request, UserQuery(query.user, query.liked, query.attributes, vector), warnings)
-        for start in range(0, len(queries), 1024):
-            chunk = queries[start:start + 1024]
-            scores = self.model.score([q for _, _, q, _ in chunk]).numpy()
-            for (position, request, query, warnings), row in zip(chunk, scores):
-                answers[position] = self._top(request, query, row, warnings)
+        by_exploration: dict[float | None, list[tuple[int, Request, UserQuery, list[str]]]] = {}
+        for entry in queries:
+            by_exploration.setdefault(entry[1].exploration, []).append(entry)
+        for exploration, group in by_exploration.items():
+            for start in range(0, len(group), 1024):
+                chunk = group[start:start + 1024]
+                scores = self.model.score([q for _, _, q, _ in chunk], exploration=exploration).numpy()
+                for (position, request, query, warnings), row in zip(chunk, scores):
+                    answers[position] = self._top(request, query, row, warnings)
         return [a for a in answers if a is not None]
 
     def _query(self, request: Request) -> tuple[UserQuery | None, list[str]]:

@@ -10,6 +10,9 @@ A model folder holds:
   interactions), the library versions and when it was written;
 - ``ids.json`` — the node ids that own each ID-embedding row, per label (users and items
   with training interactions, entities in the training graph), in row order;
+- ``cold_start.pt`` — the item–item matrix, content tower and blend fitted after the GNN
+  (:class:`~gnn.cold_start.ColdStart`; tensors only, loaded with ``weights_only=True``);
+  a folder without it serves the GNN's scores alone;
 - ``training_curve.json`` and ``training_curve.png`` — loss and validation NDCG@20 per epoch.
 
 Anything missing, unreadable or inconsistent raises :class:`~kg.errors.KgrecError` with
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from gnn.cold_start import ColdStart
 from gnn.inference import IdMaps, KGRec
 from gnn.model import KGRecConfig, KGRecModel
 from gnn.recommender import TrainSettings
@@ -36,6 +40,7 @@ FORMAT_VERSION = 1
 WEIGHTS = "weights.pt"
 META = "model.json"
 IDS = "ids.json"
+COLD_START = "cold_start.pt"
 FILES = (WEIGHTS, META, IDS)
 
 
@@ -69,6 +74,9 @@ def save_checkpoint(rec: KGRec, directory: Path | str) -> Path:
     _atomic(directory / WEIGHTS, lambda path: torch.save(state, path))
     _atomic(directory / IDS, lambda path: Path(path).write_text(json.dumps(rec.id_maps.ids), encoding="utf-8"))
     _atomic(directory / META, lambda path: Path(path).write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+    if rec.cold_start is not None:
+        cold_start = rec.cold_start.state()
+        _atomic(directory / COLD_START, lambda path: torch.save(cold_start, path))
     if rec.curve is not None:
         rec.curve.save(directory)
     return directory
@@ -118,6 +126,12 @@ def load_checkpoint(directory: Path | str, device: str = "auto", progress: bool 
     rec.model = model.to(rec.device)
     rec.id_maps = IdMaps(ids)
     rec.fingerprint = str(meta.get("catalog_fingerprint", ""))
+    if (directory / COLD_START).is_file():
+        try:
+            rec.cold_start = ColdStart.from_state(torch.load(directory / COLD_START, map_location="cpu", weights_only=True))
+        except Exception as exc:  # as for the weights: many kinds
+            raise KgrecError(f"cannot read {directory / COLD_START} ({type(exc).__name__}): the file is damaged; "
+                             "train again") from None
     if (directory / CURVE_JSON).is_file():
         rec.curve = TrainingCurve.from_dict(_read_json(directory / CURVE_JSON, directory))  # type: ignore[arg-type]
     return rec
