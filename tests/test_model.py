@@ -267,12 +267,29 @@ def test_bad_queries_and_text_are_user_errors(fitted: KGRec) -> None:
         KGRec().score([UserQuery(user=0)])
 
 
+def test_exploration_lets_new_items_rise_and_is_checked(fitted: KGRec) -> None:
+    queries = [UserQuery(user=u) for u in range(12)]
+    assert fitted.cold_start is not None and 0.0 <= fitted.exploration <= 1.0
+    low, high = fitted.score(queries, exploration=0.0), fitted.score(queries, exploration=1.0)
+    assert fitted._nodes is not None
+    warm = fitted._nodes.item_row >= 0
+    assert not warm[COLD_A] and not warm[COLD_B]
+    assert torch.equal(low[:, warm], high[:, warm]), "warm items' scores do not depend on it"
+    rank = lambda s, item: (s > s[:, [item]]).sum(1)  # noqa: E731
+    for item in (COLD_A, COLD_B):
+        assert (rank(high, item) <= rank(low, item)).all() and (rank(high, item) < rank(low, item)).any()
+    assert torch.equal(fitted.score(queries), fitted.score(queries, exploration=fitted.exploration))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(KgrecError, match="exploration"):
+            fitted.score(queries, exploration=bad)
+
+
 # --- checkpoints --------------------------------------------------------------------------
 
 
 def test_checkpoint_round_trip(fitted: KGRec, tmp_path: Path) -> None:
     folder = fitted.save(tmp_path / "model")
-    for name in ("weights.pt", "model.json", "ids.json", "training_curve.json", "training_curve.png"):
+    for name in ("weights.pt", "model.json", "ids.json", "cold_start.pt", "training_curve.json", "training_curve.png"):
         assert (folder / name).is_file(), name
     meta = json.loads((folder / "model.json").read_text())
     assert meta["text_model"] == "test-encoder" and meta["catalog_fingerprint"] == fitted.fingerprint
@@ -285,6 +302,8 @@ def test_checkpoint_round_trip(fitted: KGRec, tmp_path: Path) -> None:
     loaded.refresh(data.export, data.item_text, data.entity_text, interactions=data.train)
     queries = [UserQuery(user=u) for u in range(12)] + [UserQuery(liked=[1], attributes=[0])]
     assert torch.allclose(loaded.score(queries), fitted.score(queries), atol=1e-5)
+    assert loaded.exploration == fitted.exploration
+    assert torch.allclose(loaded.score(queries, exploration=1.0), fitted.score(queries, exploration=1.0), atol=1e-5)
 
 
 def test_missing_or_corrupt_checkpoint_is_a_plain_error(fitted: KGRec, tmp_path: Path) -> None:
