@@ -9,7 +9,8 @@ training interactions and the validation pairs only:
    each fold in turn has its ID embeddings hidden and its interaction edges removed, then
    the graph is propagated once (no gradients) — what the GNN makes of those items as if
    they had just arrived with their text and knowledge-graph edges;
-2. the content tower, from text and cold view to the final embeddings of warm items;
+2. the content tower, from text to the final embeddings of warm items (for new items
+   with text only);
 3. EASE on the training interactions, :math:`\\lambda` on validation NDCG@20;
 4. the blend (:func:`gnn.fusion.fit_fusion`), with the folds of step 1 as pseudo-new items.
 
@@ -55,12 +56,13 @@ class ColdStart:
         return cls(state["item_item"], float(state["lambda"]), ContentTower.from_state(state), Fusion.from_state(state))
 
     def item_table(self, final: Tensor, text: Tensor, warm: Tensor, has_edges: Tensor) -> Tensor:
-        """Item embeddings to score with ``(I, d)``: the final ones for ``warm`` items, the
-        tower's prediction (from ``text`` ``(I, T)`` and ``final`` as the cold view) for new ones."""
+        """Item embeddings to score with ``(I, d)``: the final ones, except for new items
+        (not ``warm``) without knowledge-graph edges (``has_edges`` ``(I,)``), which get the
+        tower's prediction from their ``text`` ``(I, T)``."""
         table = final.clone()
-        new = ~warm
-        if new.any():
-            table[new] = self.tower.predict(text[new], final[new], has_edges[new]).to(table.dtype)
+        text_only = ~warm & ~has_edges
+        if text_only.any():
+            table[text_only] = self.tower.predict(text[text_only]).to(table.dtype)
         return table
 
     def item_item_scores(self, x: Tensor, item_row: Tensor) -> Tensor:
@@ -118,11 +120,11 @@ def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs
     views = cold_views(model, graph, nodes, folds, items_final)
     knowledge = item_edges(graph, (EDGE_KNOWLEDGE,)) > 0
     text = nodes.item_text.float()
-    tower, graph_oof, text_oof = fit_tower(text[warm_idx].cpu(), views[warm_idx].cpu(), items_final[warm_idx].cpu(),
-                                           folds[warm_idx].cpu())
-    log.info("content tower: ridge alpha %g (text and graph), %g (text only)", tower.graph.alpha, tower.text.alpha)
-    pseudo_new = items_final.clone()
-    pseudo_new[warm_idx] = torch.where(knowledge[warm_idx].unsqueeze(1).cpu(), graph_oof, text_oof).to(device)
+    tower, text_oof = fit_tower(text[warm_idx].cpu(), items_final[warm_idx].cpu(), folds[warm_idx].cpu())
+    log.info("content tower: ridge alpha %g", tower.text.alpha)
+    # Each warm item as it would arrive: its cold view, or the tower's guess when it has text only.
+    pseudo_new = views.clone()
+    pseudo_new[warm_idx] = torch.where(knowledge[warm_idx].unsqueeze(1), views[warm_idx], text_oof.to(device))
 
     gram = gram_matrix(train, space.n_items)
     lam, b, found = choose_lambda(gram, train, valid)

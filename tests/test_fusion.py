@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from gnn.fusion import EXPLORATION_SPREAD, Fusion, fit_fusion, standardise
+from gnn.fusion import EXPLORATION_SPREAD, EXPLORATIONS, Fusion, fit_fusion, standardise
 
 
 def test_standardise_uses_the_warm_columns_only():
@@ -45,4 +45,4 @@ def test_fit_prefers_the_component_that_ranks_validation_items():
     # the tower's scores are unrelated to the items' final ones: a new item's expected
     # place is the middle of the list
     assert abs(fusion.slope) < 0.2 and abs(fusion.bias) < 0.2 and 0.9 < fusion.spread < 1.1
-    assert fusion.exploration in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    assert fusion.exploration in EXPLORATIONS
