@@ -4,8 +4,9 @@ gets its own error answer and the others are still served.
 A request is a JSON object: ``{"id": ..., "user_id": ...}`` for a known user, or
 ``{"id": ..., "liked": [item ids], "attributes": {name: value}, "text": "..."}`` for a new
 user (any subset, also added to a known user), optionally with ``"k"``, ``"candidates"``
-(rank only these item ids), ``"exclude"`` (never return these) and ``"explain"`` (a JSON
-boolean).
+(rank only these item ids), ``"exclude"`` (never return these), ``"explain"`` (a JSON
+boolean) and ``"exploration"`` (0..1: how far items without interactions are let into the
+list; default the model's own).
 
 Limits, so that no request can make the service fail or stall: ids (the request's, the
 user's, item ids, attribute names and values) are at most ``MAX_ID_LENGTH`` characters;
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 from kg.errors import KgrecError
 
-FIELDS = {"id", "user_id", "liked", "attributes", "text", "k", "candidates", "exclude", "explain"}
+FIELDS = {"id", "user_id", "liked", "attributes", "text", "k", "candidates", "exclude", "explain", "exploration"}
 MAX_K = 1000
 MAX_TEXT = 10_000
 MAX_ID_LENGTH = 256
@@ -52,6 +53,7 @@ class Request:
     candidates: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = field(default_factory=tuple)
     explain: bool = False
+    exploration: float | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -110,6 +112,10 @@ def _parse(raw: Mapping[str, object], request_id: object, default_k: int, explai
     wants_explain = raw.get("explain", explain)
     if not isinstance(wants_explain, bool):
         raise RequestError(f"explain must be true or false (a JSON boolean), got {_shown(wants_explain)}")
+    exploration = raw.get("exploration")
+    if exploration is not None and (isinstance(exploration, bool) or not isinstance(exploration, (int, float))
+                                    or not 0 <= exploration <= 1):
+        raise RequestError(f"exploration must be a number from 0 to 1, got {_shown(exploration)}")
     return Request(
         id=request_id,
         user_id=None if user_id is None else _id(user_id, "user_id"),
@@ -121,6 +127,7 @@ def _parse(raw: Mapping[str, object], request_id: object, default_k: int, explai
         candidates=None if candidates is None else _ids(candidates, "candidates"),
         exclude=_ids(raw.get("exclude"), "exclude"),
         explain=wants_explain,
+        exploration=None if exploration is None else float(exploration),
     )
 
 

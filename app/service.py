@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import torch
 
 from app.explain import Explainer, Explanation, NodeNames
 from app.requests import Request, RequestError, decode_line, parse_request
@@ -433,15 +434,22 @@ class RecommendationService:
             for (q, _), vector in zip(texts, vectors):
                 position, request, query, warnings = queries[q]
                 queries[q] = (position, request, UserQuery(query.user, query.liked, query.attributes, vector), warnings)
-        for start in range(0, len(queries), 1024):
-            chunk = queries[start:start + 1024]
-            users = self._user_vectors(state, [q for _, _, q, _ in chunk])
-            scores = users @ state.item_vectors.T
-            for (position, request, query, warnings), row, vector in zip(chunk, scores, users):
-                try:
-                    answers[position] = self._top(state, request, query, row, vector, warnings)
-                except Exception as error:  # noqa: BLE001 - whatever one request causes stays with it
-                    answers[position] = _failed(request, error)
+        by_exploration: dict[float | None, list[tuple[int, Request, UserQuery, list[str]]]] = {}
+        for entry in queries:
+            by_exploration.setdefault(entry[1].exploration, []).append(entry)
+        added = torch.as_tensor(state.item_vectors[state.model_items:])  # items since the build
+        for exploration, group in by_exploration.items():
+            for start in range(0, len(group), 1024):
+                chunk = group[start:start + 1024]
+                model_queries = [state.model_query(q.user, q.liked, q.attributes, q.text) for _, _, q, _ in chunk]
+                scores = state.model.score(model_queries, exploration=exploration, extra_items=added).numpy()
+                explained = any(request.explain for _, request, _, _ in chunk)
+                vectors = self._user_vectors(state, [q for _, _, q, _ in chunk]) if explained else [None] * len(chunk)
+                for (position, request, query, warnings), row, vector in zip(chunk, scores, vectors):
+                    try:
+                        answers[position] = self._top(state, request, query, row, vector, warnings)
+                    except Exception as error:  # noqa: BLE001 - whatever one request causes stays with it
+                        answers[position] = _failed(request, error)
         return [a for a in answers if a is not None]
 
     def _user_vectors(self, state: ServingState, queries: Sequence[UserQuery]) -> np.ndarray:
@@ -499,7 +507,7 @@ class RecommendationService:
             mask |= ~allowed
         return mask
 
-    def _top(self, state: ServingState, request: Request, query: UserQuery, scores: np.ndarray, vector: np.ndarray,
+    def _top(self, state: ServingState, request: Request, query: UserQuery, scores: np.ndarray, vector: np.ndarray | None,
              warnings: list[str]) -> Answer:
         scores = np.where(self._excluded(state, request, query.user), -np.inf, scores.astype(float))
         top = _top_k(scores, request.k)

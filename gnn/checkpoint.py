@@ -13,6 +13,9 @@ A model folder holds:
   when it was written, and the SHA-256 of every other file of the folder;
 - :data:`IDS` (``ids.json``) — the node ids that own each ID-embedding row, per label
   (users and items with training interactions, entities in the training graph), in row order;
+- :data:`COLD_START` (``cold_start.pt``) — the item–item matrix, content tower and blend
+  fitted after the GNN (:class:`~gnn.cold_start.ColdStart`, as tensors, loaded with
+  ``weights_only=True``); a folder without it serves the GNN's scores alone;
 - :data:`~gnn.curve.CURVE_JSON` and :data:`~gnn.curve.CURVE_PNG` — loss and validation
   NDCG@20 per epoch.
 
@@ -43,12 +46,13 @@ FORMAT_VERSION = 2
 WEIGHTS = "weights.pt"
 META = "model.json"
 IDS = "ids.json"
+COLD_START = "cold_start.pt"
 FILES = (WEIGHTS, META, IDS)
 """The files every model folder has (the curve files are optional)."""
 LABELS = ("User", "Item", "Entity")
 
-__all__ = ["CURVE_JSON", "CURVE_PNG", "FILES", "FORMAT_VERSION", "IDS", "META", "WEIGHTS", "Checkpoint", "ModelShape",
-           "check_writable"]
+__all__ = ["COLD_START", "CURVE_JSON", "CURVE_PNG", "FILES", "FORMAT_VERSION", "IDS", "META", "WEIGHTS", "Checkpoint",
+           "ModelShape", "check_writable"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class Checkpoint:
     text_model: str = ""
     fingerprint: str = ""
     curve: TrainingCurve | None = None
+    cold_start: dict[str, Tensor] | None = None
+    """The fitted cold-start parts as tensors (:meth:`gnn.cold_start.ColdStart.state`)."""
 
     def write(self, directory: Path | str) -> Path:
         """Write the folder (created; each file replaced atomically, ``model.json`` last,
@@ -93,6 +99,10 @@ class Checkpoint:
         _atomic(directory / WEIGHTS, lambda path: torch.save(state, path))
         _atomic(directory / IDS, lambda path: Path(path).write_text(json.dumps(self.ids), encoding="utf-8"))
         written = [WEIGHTS, IDS]
+        if self.cold_start is not None:
+            cold_start = {k: v.detach().cpu() for k, v in self.cold_start.items()}
+            _atomic(directory / COLD_START, lambda path: torch.save(cold_start, path))
+            written.append(COLD_START)
         if self.curve is not None:
             self.curve.save(directory)
             written += [CURVE_JSON, CURVE_PNG]
@@ -134,13 +144,10 @@ class Checkpoint:
         except (KeyError, TypeError, ValueError, KgrecError) as exc:
             raise KgrecError(f"{directory / META} is corrupt ({_reason(exc)}): train again") from None
         ids = _ids(_read_json(directory / IDS, directory), shape, directory / IDS)
-        try:
-            state = torch.load(directory / WEIGHTS, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many kinds (pickle, zip, EOF)
-            raise KgrecError(f"cannot read the weights in {directory / WEIGHTS} ({type(exc).__name__}): "
-                             "the file is damaged or from another model; train again") from None
-        if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-            raise KgrecError(f"{directory / WEIGHTS} holds no state dict of tensors: train again")
+        state = _tensors(directory / WEIGHTS)
+        cold_start = None
+        if COLD_START in meta["files"]:
+            cold_start = _tensors(directory / COLD_START)
         curve = None
         if (directory / CURVE_JSON).is_file():
             raw = _read_json(directory / CURVE_JSON, directory)
@@ -152,7 +159,7 @@ class Checkpoint:
                 raise KgrecError(f"{directory / CURVE_JSON} is not a training curve ({_reason(exc)}): train again") from None
         return cls(state=state, shape=shape, settings=settings, config=config, ids=ids,
                    text_model=str(meta.get("text_model", "")), fingerprint=str(meta.get("catalog_fingerprint", "")),
-                   curve=curve)
+                   curve=curve, cold_start=cold_start)
 
 
 def check_writable(directory: Path | str) -> Path:
@@ -167,6 +174,18 @@ def check_writable(directory: Path | str) -> Path:
         raise KgrecError(f"cannot write the model folder {directory} ({exc.strerror or type(exc).__name__}): "
                          "make it writable or choose another folder (--out, KGREC_HOME)") from None
     return directory
+
+
+def _tensors(path: Path) -> dict[str, Tensor]:
+    """A file of named tensors (``weights_only``: no code runs from it)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds (pickle, zip, EOF)
+        raise KgrecError(f"cannot read {path} ({type(exc).__name__}): the file is damaged or from another model; "
+                         "train again") from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise KgrecError(f"{path} holds no dictionary of tensors: train again")
+    return state
 
 
 def _verify_checksums(directory: Path, files: object) -> None:

@@ -22,11 +22,20 @@ How cold start works, with no retraining:
   entities and/or an embedded free-text description. Its embedding is folded in from the
   cached layer embeddings of those neighbours, exactly as propagation would compute a
   user node with those edges (:meth:`~gnn.model.KGRecModel.fold_in`); free text enters
-  as one more neighbour whose layer-0 embedding is the item projection of the text (what
-  an item described by that text would start from). Training hides users' IDs at random,
-  so the model is fitted to users represented by their neighbours alone.
+  as one more neighbour, a soft one: the :data:`TEXT_NEIGHBOURS` items whose text is
+  closest to it, weighted by a softmax of their cosine similarity (temperature
+  :data:`TEXT_TEMPERATURE`), so that words land where the catalog's items are and the
+  items' collaborative signal (popularity included) comes with them. Training hides
+  users' IDs at random, so the model is fitted to users represented by their neighbours
+  alone.
 - **A known user with new likes** — the same fold-in over the user's training neighbours
   plus the new ones, with its ID embedding kept.
+
+Scores are not the GNN's dot products alone: after training, :mod:`gnn.cold_start` fits an
+item–item component (EASE over the training interactions), a content tower that places
+new items where warm items sit, and the blend of the two scorers with an exploration
+setting (:mod:`gnn.fusion`). A user's items (training ones, liked ones, the soft text
+matches) are the item–item component's input, so a new user's few likes move the list.
 """
 from __future__ import annotations
 
@@ -40,9 +49,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnn.checkpoint import Checkpoint, ModelShape
+from gnn.checkpoint import COLD_START, Checkpoint, ModelShape
+from gnn.cold_start import ColdStart, fit_cold_start, item_edges
 from gnn.curve import TrainingCurve
-from gnn.graph_tensors import NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
+from gnn.graph_tensors import EDGE_KNOWLEDGE, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
 from gnn.train import TrainProblem, final_embeddings, seed_everything, train_model
@@ -51,6 +61,12 @@ from kg.errors import KgrecError
 from kg.graph import GraphExport
 
 log = logging.getLogger(__name__)
+
+TEXT_NEIGHBOURS = 10
+"""Catalog items a free-text description is matched to (its soft neighbours)."""
+TEXT_TEMPERATURE = 0.05
+"""Softmax temperature over their cosine similarities: a title named in the text (cosine
+~0.6) outweighs a loosely related item (~0.4) by e^4."""
 
 
 @dataclass
@@ -104,6 +120,10 @@ class KGRec(Recommender):
         self._layers: Tensor | None = None
         self._final: Tensor | None = None
         self._user_neighbours: tuple[Tensor, Tensor] | None = None
+        self.cold_start: ColdStart | None = None
+        """The item–item component, content tower and blend; None for a GNN-only model."""
+        self._items: Tensor | None = None
+        self._unit_text: Tensor | None = None
 
     # --- training ------------------------------------------------------------------
 
@@ -142,6 +162,12 @@ class KGRec(Recommender):
             warm_items=torch.as_tensor(warm["Item"], device=self.device),
         )
         self.curve = train_model(self.model, problem, settings, self.config, progress=self.progress)
+        self._prepare()
+        assert self._final is not None
+        started = time.perf_counter()
+        self.cold_start = fit_cold_start(self.model, self._graph, self._nodes, self._final, train, problem.valid,
+                                         settings.seed)
+        log.info("cold-start components fitted in %.1f s", time.perf_counter() - started)
         self._prepare()
 
     # --- serving -----------------------------------------------------------------------
@@ -186,7 +212,7 @@ class KGRec(Recommender):
                            text_dim=model.text_dim, dim=model.dim, layers=model.layers, text_layers=model.text_layers)
         return Checkpoint(state=model.state_dict(), shape=shape, settings=self.settings, config=self.config,
                           ids=self.id_maps.ids, text_model=self.text_model, fingerprint=self.fingerprint,
-                          curve=self.curve)
+                          curve=self.curve, cold_start=None if self.cold_start is None else self.cold_start.state())
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, device: str = "auto", progress: bool = True) -> KGRec:
@@ -206,6 +232,12 @@ class KGRec(Recommender):
         rec.id_maps = IdMaps(checkpoint.ids)
         rec.fingerprint = checkpoint.fingerprint
         rec.curve = checkpoint.curve
+        if checkpoint.cold_start is not None:
+            try:
+                rec.cold_start = ColdStart.from_state(checkpoint.cold_start)
+            except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+                raise KgrecError(f"the cold-start file of the model ({COLD_START}) is incomplete ({type(exc).__name__}: "
+                                 f"{exc}): train again") from None
         return rec
 
     @property
@@ -215,10 +247,11 @@ class KGRec(Recommender):
         return self._graph.space
 
     def item_embeddings(self) -> Tensor:
-        """Final item embeddings ``(I, d)`` of the current graph, on the CPU."""
+        """The embeddings ``(I, d)`` the current graph's items are scored with, on the CPU:
+        the final ones, the content tower's for new items with text only."""
         self._require_ready()
-        assert self._final is not None
-        return self._final[self.space.items()].float().cpu()
+        assert self._items is not None
+        return self._items.float().cpu()
 
     def node_embeddings(self, label: str, rows: Sequence[int]) -> Tensor:
         """Final embeddings ``(len(rows), d)`` of nodes of ``label`` ("User", "Item" or
@@ -235,11 +268,37 @@ class KGRec(Recommender):
         return out
 
     @torch.no_grad()
-    def score(self, queries: Sequence[UserQuery]) -> Tensor:
+    def score(self, queries: Sequence[UserQuery], exploration: float | None = None,
+              extra_items: Tensor | None = None) -> Tensor:
+        """``(len(queries), n_items + n_extra)`` scores. ``exploration`` in 0..1 (default:
+        the model's, chosen on validation) is how far new items (no trained ID embedding)
+        are let into the list: 0 places them where their content predicts, 1 three residual
+        standard deviations higher (:mod:`gnn.fusion`). ``extra_items`` ``(n_extra, d)``
+        are items outside the current graph (added since the last refresh, embedded by
+        :meth:`fold_in_items`), scored after the graph's own as new items."""
         self._require_ready()
-        assert self._final is not None
-        items = self._final[self.space.items()].float()
-        return (self._user_vectors(queries) @ items.T).cpu()
+        assert self._items is not None and self._nodes is not None
+        if exploration is not None and not 0.0 <= float(exploration) <= 1.0:
+            raise KgrecError(f"exploration must be between 0 and 1, got {exploration!r}")
+        items, item_row = self._items, self._nodes.item_row
+        if extra_items is not None and extra_items.numel():
+            items = torch.cat([items, extra_items.to(items.device, items.dtype)])
+            item_row = torch.cat([item_row, item_row.new_full((extra_items.size(0),), -1)])
+        gnn = self._user_vectors(queries) @ items.T
+        if self.cold_start is None:
+            return gnn.cpu()
+        x = self._item_weights(queries)
+        rows = torch.zeros(len(queries), self.cold_start.item_item.size(0), device=self.device)
+        own = self._nodes.item_row
+        warm_own = own >= 0
+        rows[:, own[warm_own]] = x[:, warm_own]
+        item_item = self.cold_start.item_item_scores(rows, item_row)
+        return self.cold_start.fusion.combine(gnn.float(), item_item, item_row >= 0, exploration).cpu()
+
+    @property
+    def exploration(self) -> float:
+        """The default exploration setting (chosen on validation when the model was trained)."""
+        return self.cold_start.fusion.exploration if self.cold_start is not None else 0.0
 
     @torch.no_grad()
     def user_embeddings(self, queries: Sequence[UserQuery]) -> Tensor:
@@ -251,14 +310,15 @@ class KGRec(Recommender):
 
     @torch.no_grad()
     def fold_in_items(self, text: np.ndarray, neighbours: Sequence[Sequence[tuple[str, int]]]) -> Tensor:
-        """Final embeddings ``(n, d)`` of ``n`` items outside the current graph, on the CPU.
+        """The embeddings ``(n, d)`` that ``n`` items outside the current graph are scored
+        with, on the CPU: what :meth:`item_embeddings` would give them after a refresh.
 
         ``text`` ``(n, t)`` holds their text embeddings, ``neighbours[q]`` item ``q``'s
-        neighbours as ``("Entity" | "Item", export row)``. As for a new user, the item is
-        folded in from the cached layers of its neighbours (:meth:`KGRecModel.fold_in`)
-        with the projection of its text as layer 0: what a refresh would compute for it to
-        first order (its neighbours' own embeddings are not updated). Entities outside the
-        propagation graph carry nothing."""
+        neighbours as ``("Entity" | "Item", export row)``. An item with neighbours in the
+        propagation graph is folded in from their cached layers, as for a new user
+        (:meth:`KGRecModel.fold_in`), with the projection of its text as layer 0 (its
+        neighbours' own embeddings are not updated); an item with text only gets the content
+        tower's embedding, as :meth:`item_embeddings` gives such items."""
         self._require_ready()
         assert self.model is not None and self._graph is not None and self._layers is not None
         space = self.space
@@ -270,11 +330,16 @@ class KGRec(Recommender):
             nodes = self._graph.entity_nodes(entities.to(self.device)).cpu() if entities.numel() else entities
             parts.append(torch.unique(torch.cat([nodes[nodes >= 0], items + space.item_offset])))
         counts = torch.as_tensor([p.numel() for p in parts], dtype=torch.long)
-        x0 = self.model.item_proj(torch.as_tensor(np.asarray(text, dtype=np.float32), device=self.device)).float()
-        return self.model.fold_in(self._layers, self._graph.degree, _rowptr(counts).to(self.device),
-                                  torch.cat(parts).to(self.device) if parts else torch.zeros(0, dtype=torch.long,
-                                                                                            device=self.device),
-                                  x0).cpu()
+        text_tensor = torch.as_tensor(np.asarray(text, dtype=np.float32), device=self.device)
+        x0 = self.model.item_proj(text_tensor).float()
+        folded = self.model.fold_in(self._layers, self._graph.degree, _rowptr(counts).to(self.device),
+                                    torch.cat(parts).to(self.device) if parts else torch.zeros(0, dtype=torch.long,
+                                                                                              device=self.device),
+                                    x0)
+        text_only = (counts == 0).to(self.device)
+        if self.cold_start is not None and text_only.any():
+            folded[text_only] = self.cold_start.tower.predict(text_tensor[text_only]).to(folded.dtype)
+        return folded.cpu()
 
     # --- internals -------------------------------------------------------------------------
 
@@ -306,6 +371,45 @@ class KGRec(Recommender):
         assert self.model is not None and self._graph is not None and self._nodes is not None
         self._layers, self._final = final_embeddings(self.model, self._graph, self._nodes)
         self._user_neighbours = self._graph.user_neighbours()
+        final_items = self._final[self.space.items()].float()
+        self._unit_text = torch.nn.functional.normalize(self._nodes.item_text.float(), dim=1)
+        if self.cold_start is None:
+            self._items = final_items
+            return
+        knowledge = item_edges(self._graph, (EDGE_KNOWLEDGE,)) > 0
+        self._items = self.cold_start.item_table(final_items, self._nodes.item_text.float(), self._nodes.item_row >= 0,
+                                                 knowledge)
+
+    def _text_neighbours(self, text: np.ndarray) -> tuple[Tensor, Tensor]:
+        """The items (export positions) a free-text embedding is matched to and their
+        weights (summing to 1)."""
+        assert self._unit_text is not None
+        vector = torch.as_tensor(np.asarray(text, dtype=np.float32).reshape(-1), device=self.device)
+        if vector.numel() != self._unit_text.size(1):
+            raise KgrecError(f"the text embedding has {vector.numel()} dimensions; the items' have {self._unit_text.size(1)}")
+        similarity = self._unit_text @ torch.nn.functional.normalize(vector, dim=0)
+        top = similarity.topk(min(TEXT_NEIGHBOURS, similarity.numel()))
+        return top.indices, torch.softmax(top.values / TEXT_TEMPERATURE, 0)
+
+    def _item_weights(self, queries: Sequence[UserQuery]) -> Tensor:
+        """``(Q, I)`` each query's items: 1 for a known user's items in the graph and for
+        liked items, the soft weights of the items its text matches."""
+        assert self._user_neighbours is not None
+        space = self.space
+        rowptr, neighbours = self._user_neighbours
+        x = torch.zeros(len(queries), space.n_items, device=self.device)
+        for q, query in enumerate(queries):
+            if query.user is not None:
+                user = _check_index(query.user, space.n_users, "user")
+                own = neighbours[int(rowptr[user]): int(rowptr[user + 1])]
+                own = own[(own >= space.item_offset) & (own < space.entity_offset)] - space.item_offset
+                x[q, own] = 1.0
+            if query.liked:
+                x[q, torch.as_tensor([_check_index(i, space.n_items, "item") for i in query.liked], device=self.device)] = 1.0
+            if query.text is not None:
+                items, weights = self._text_neighbours(query.text)
+                x[q].index_add_(0, items, weights)
+        return x
 
     def _user_vectors(self, queries: Sequence[UserQuery]) -> Tensor:
         assert self._final is not None and self.model is not None
@@ -332,10 +436,9 @@ class KGRec(Recommender):
         rowptr, neighbours = self._user_neighbours
         rowptr_cpu = rowptr.cpu()
         parts: list[Tensor] = []
+        strengths: list[Tensor] = []
         counts: list[int] = []
         x0 = torch.zeros(len(queries), self.model.dim, device=self.device)
-        text_rows: list[int] = []
-        texts: list[np.ndarray] = []
         for q, query in enumerate(queries):
             ids: list[Tensor] = []
             if query.user is not None:
@@ -352,21 +455,22 @@ class KGRec(Recommender):
                 nodes = self._graph.entity_nodes(attrs.to(self.device)).cpu()
                 ids.append(nodes[nodes >= 0])  # an entity outside the graph carries nothing
             merged = torch.unique(torch.cat(ids)) if ids else torch.zeros(0, dtype=torch.long)
-            parts.append(merged)
-            counts.append(merged.numel())
+            strength = torch.ones(merged.numel())
+            count = merged.numel()
             if query.text is not None:
-                text_rows.append(q)
-                texts.append(np.asarray(query.text, dtype=np.float32).reshape(-1))
-        neighbour_count = torch.as_tensor(counts, dtype=torch.long)
-        count = neighbour_count.clone()
-        if texts:
-            # The text is one more neighbour, of degree 1, present at layer 0 only.
-            count[text_rows] += 1
-            projected = self.model.item_proj(torch.as_tensor(np.stack(texts), device=self.device)).float()
-            x0[text_rows] += projected / count[text_rows].to(self.device).float().sqrt().unsqueeze(1)
-        # fold_in normalises by the neighbour count; pass the count including the text.
-        return self.model.fold_in(self._layers, self._graph.degree, _rowptr(neighbour_count).to(self.device),
-                                  torch.cat(parts).to(self.device), x0, counts=count.to(self.device))
+                # The text is one more neighbour, spread over the items it matches.
+                items, weights = self._text_neighbours(query.text)
+                merged, inverse = torch.unique(torch.cat([merged, items.cpu() + space.item_offset]), return_inverse=True)
+                strength = torch.zeros(merged.numel()).index_add_(0, inverse, torch.cat([strength, weights.cpu()]))
+                count += 1
+            parts.append(merged)
+            strengths.append(strength)
+            counts.append(count)
+        sizes = torch.as_tensor([p.numel() for p in parts], dtype=torch.long)
+        return self.model.fold_in(self._layers, self._graph.degree, _rowptr(sizes).to(self.device),
+                                  torch.cat(parts).to(self.device), x0,
+                                  counts=torch.as_tensor(counts, dtype=torch.long, device=self.device),
+                                  strength=torch.cat(strengths).to(self.device))
 
 
 def _is_plain(query: UserQuery) -> bool:

@@ -222,19 +222,23 @@ class KGRecModel(nn.Module):
         return total / len(layers)
 
     def fold_in(self, layers: Tensor, degree: Tensor, rowptr: Tensor, neighbours: Tensor, x0: Tensor,
-                counts: Tensor | None = None) -> Tensor:
+                counts: Tensor | None = None, strength: Tensor | None = None) -> Tensor:
         """Final embeddings ``(Q, d)`` of ``Q`` users outside the graph.
 
         Query ``q`` has neighbours ``neighbours[rowptr[q]:rowptr[q+1]]`` (homogeneous node
         ids) and layer-0 input ``x0[q]`` (its ID embedding or zeros, plus any projected
         text); ``degree`` ``(N,)`` holds the graph's degrees; ``counts`` ``(Q,)`` is the
-        user's degree when it differs from its number of graph neighbours."""
+        user's degree when it differs from its number of graph neighbours; ``strength``
+        ``(nnz,)`` weighs each neighbour's messages (1 when omitted: a soft neighbour such as
+        free text spread over several items has weights below 1)."""
         q = rowptr.numel() - 1
         sizes = rowptr[1:] - rowptr[:-1]
         if counts is None:
             counts = sizes
         owner = torch.repeat_interleave(torch.arange(q, device=rowptr.device), sizes)
-        weight = (counts[owner].float() * degree[neighbours].clamp(min=1).float()).rsqrt()
+        weight = (counts[owner].float().clamp(min=1) * degree[neighbours].clamp(min=1).float()).rsqrt()
+        if strength is not None:
+            weight = weight * strength.float()
         total = x0.float().clone()
         for layer in range(self.layers):
             messages = layers[layer][neighbours].float() * weight.unsqueeze(1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gnn.checkpoint import CURVE_JSON, IDS, META, WEIGHTS, Checkpoint, check_writable
+from gnn.checkpoint import COLD_START, CURVE_JSON, IDS, META, WEIGHTS, Checkpoint, check_writable
 from gnn.inference import KGRec
 from gnn.recommender import UserQuery
 from kg.errors import KgrecError
@@ -26,7 +26,7 @@ def hand_edit(folder: Path, name: str, text: str) -> None:
 
 def test_checkpoint_round_trip(fitted: KGRec, tmp_path: Path) -> None:
     folder = fitted.save(tmp_path / "model")
-    for name in ("weights.pt", "model.json", "ids.json", "training_curve.json", "training_curve.png"):
+    for name in ("weights.pt", "model.json", "ids.json", "cold_start.pt", "training_curve.json", "training_curve.png"):
         assert (folder / name).is_file(), name
     meta = json.loads((folder / "model.json").read_text())
     assert meta["text_model"] == "test-encoder" and meta["catalog_fingerprint"] == fitted.fingerprint
@@ -39,6 +39,8 @@ def test_checkpoint_round_trip(fitted: KGRec, tmp_path: Path) -> None:
     loaded.refresh(data.export, data.item_text, data.entity_text, interactions=data.train)
     queries = [UserQuery(user=u) for u in range(12)] + [UserQuery(liked=[1], attributes=[0])]
     assert torch.allclose(loaded.score(queries), fitted.score(queries), atol=1e-5)
+    assert loaded.exploration == fitted.exploration
+    assert torch.allclose(loaded.score(queries, exploration=1.0), fitted.score(queries, exploration=1.0), atol=1e-5)
 
 
 def test_missing_or_corrupt_checkpoint_is_a_plain_error(fitted: KGRec, tmp_path: Path) -> None:
@@ -64,15 +66,16 @@ def test_missing_or_corrupt_checkpoint_is_a_plain_error(fitted: KGRec, tmp_path:
         KGRec.load(folder)
 
 
-def test_flipped_bytes_in_the_weights_fail_the_checksum(fitted: KGRec, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", [WEIGHTS, COLD_START])
+def test_flipped_bytes_fail_the_checksum(fitted: KGRec, tmp_path: Path, name: str) -> None:
     folder = fitted.save(tmp_path / "model")
     meta = json.loads((folder / META).read_text())
-    assert set(meta["files"]) == {WEIGHTS, IDS, CURVE_JSON, "training_curve.png"}
-    data = bytearray((folder / WEIGHTS).read_bytes())
+    assert set(meta["files"]) == {WEIGHTS, IDS, COLD_START, CURVE_JSON, "training_curve.png"}
+    data = bytearray((folder / name).read_bytes())
     middle = len(data) // 2
     data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
-    (folder / WEIGHTS).write_bytes(bytes(data))
-    with pytest.raises(KgrecError, match=r"weights.pt does not match its SHA-256 in model.json") as caught:
+    (folder / name).write_bytes(bytes(data))
+    with pytest.raises(KgrecError, match=fr"{name} does not match its SHA-256 in model.json") as caught:
         KGRec.load(folder, device="cpu")
     assert "\n" not in str(caught.value)
 

@@ -262,3 +262,20 @@ def test_bad_queries_and_text_are_user_errors(fitted: KGRec) -> None:
         fitted.refresh(export, item_text[:, :8], entity_text[:, :8])
     with pytest.raises(KgrecError, match="not been trained"):
         KGRec().score([UserQuery(user=0)])
+
+
+def test_exploration_lets_new_items_rise_and_is_checked(fitted: KGRec) -> None:
+    queries = [UserQuery(user=u) for u in range(12)]
+    assert fitted.cold_start is not None and 0.0 <= fitted.exploration <= 1.0
+    low, high = fitted.score(queries, exploration=0.0), fitted.score(queries, exploration=1.0)
+    assert fitted._nodes is not None
+    warm = fitted._nodes.item_row >= 0
+    assert not warm[COLD_A] and not warm[COLD_B]
+    assert torch.equal(low[:, warm], high[:, warm]), "warm items' scores do not depend on it"
+    rank = lambda s, item: (s > s[:, [item]]).sum(1)  # noqa: E731
+    for item in (COLD_A, COLD_B):
+        assert (rank(high, item) <= rank(low, item)).all() and (rank(high, item) < rank(low, item)).any()
+    assert torch.equal(fitted.score(queries), fitted.score(queries, exploration=fitted.exploration))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(KgrecError, match="exploration"):
+            fitted.score(queries, exploration=bad)

@@ -187,6 +187,13 @@ def test_new_item_is_served_without_retraining(home: Path, tmp_path: Path) -> No
         [everything] = service.recommend([{"id": 3, "liked": list(STAR_WARS), "k": 1000}])
         assert {"new-1", "new-2"} <= set(ids(everything))
         assert np.isfinite([entry["score"] for entry in everything["items"]]).all()
+        # the exploration option lets the new items up the full list, and is checked
+        calm, bold = service.recommend([{"id": 4, "liked": list(STAR_WARS), "k": 1000, "exploration": 0},
+                                        {"id": 5, "liked": list(STAR_WARS), "k": 1000, "exploration": 1}])
+        assert ids(bold).index("new-1") < ids(calm).index("new-1")
+        assert ids(bold).index("new-2") < ids(calm).index("new-2")
+        [bad] = service.recommend([{"id": 6, "liked": list(STAR_WARS), "exploration": 2}])
+        assert bad["items"] == [] and "exploration" in bad["error"]
     finally:
         service.close()
 

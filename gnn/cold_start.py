@@ -1,0 +1,151 @@
+"""What the model fits after the GNN so that new items and new users get strong scores:
+an item–item component (EASE, :mod:`gnn.ease`), a content tower (:mod:`gnn.content_tower`)
+and the blend with its exploration setting (:mod:`gnn.fusion`).
+
+:func:`fit_cold_start` runs once at the end of :meth:`gnn.inference.KGRec.fit`, on the
+training interactions and the validation pairs only:
+
+1. the *cold view* of every warm item: warm items are cut into :data:`FOLDS` folds, and
+   each fold in turn has its ID embeddings hidden and its interaction edges removed, then
+   the graph is propagated once (no gradients) — what the GNN makes of those items as if
+   they had just arrived with their text and knowledge-graph edges;
+2. the content tower, from text to the final embeddings of warm items (for new items
+   with text only);
+3. EASE on the training interactions, :math:`\\lambda` on validation NDCG@20;
+4. the blend (:func:`gnn.fusion.fit_fusion`), with the folds of step 1 as pseudo-new items.
+
+All of it is closed form or a handful of propagations: seconds on ml-100k's CPU.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gnn.content_tower import ContentTower, fit_tower
+from gnn.ease import choose_lambda, gram_matrix
+from gnn.fusion import Fusion, fit_fusion
+from gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, PropagationGraph
+from gnn.model import KGRecModel, NodeInputs, adjacency_matrix
+
+log = logging.getLogger(__name__)
+
+FOLDS = 5
+"""Folds of warm items: each plays the new items once (20% of items, as the cold-item protocol)."""
+
+
+@dataclass
+class ColdStart:
+    """``item_item`` ``(W, W)``: EASE's ``B`` over the items with a trained ID embedding, in
+    their ID-row order; ``lam`` its :math:`\\lambda`; the content tower; the blend."""
+
+    item_item: Tensor
+    lam: float
+    tower: ContentTower
+    fusion: Fusion
+
+    def state(self) -> dict[str, Tensor]:
+        return {"item_item": self.item_item, "lambda": torch.tensor(self.lam, dtype=torch.float64),
+                **self.tower.state(), **self.fusion.state()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Tensor]) -> ColdStart:
+        return cls(state["item_item"], float(state["lambda"]), ContentTower.from_state(state), Fusion.from_state(state))
+
+    def item_table(self, final: Tensor, text: Tensor, warm: Tensor, has_edges: Tensor) -> Tensor:
+        """Item embeddings to score with ``(I, d)``: the final ones, except for new items
+        (not ``warm``) without knowledge-graph edges (``has_edges`` ``(I,)``), which get the
+        tower's prediction from their ``text`` ``(I, T)``."""
+        table = final.clone()
+        text_only = ~warm & ~has_edges
+        if text_only.any():
+            table[text_only] = self.tower.predict(text[text_only]).to(table.dtype)
+        return table
+
+    def item_item_scores(self, x: Tensor, item_row: Tensor) -> Tensor:
+        """``(Q, I)`` item–item scores of users given as ``(Q, W)`` weights over ID rows;
+        0 for items without an ID row (``item_row`` ``(I,)``, ``-1``)."""
+        out = torch.zeros(x.size(0), item_row.numel(), device=x.device)
+        warm = item_row >= 0
+        out[:, warm] = (x @ self.item_item.to(x.device))[:, item_row[warm]]
+        return out
+
+
+def item_edges(graph: PropagationGraph, kinds: tuple[int, ...] | None = None) -> Tensor:
+    """``(I,)`` the number of edges of each item in ``graph`` (of ``kinds`` only when given)."""
+    space = graph.space
+    src, dst = graph.edge_index
+    mask = (dst >= space.item_offset) & (dst < space.entity_offset)
+    if kinds is not None:
+        mask &= torch.isin(graph.edge_kind, torch.as_tensor(kinds, dtype=graph.edge_kind.dtype, device=dst.device))
+    return torch.bincount(dst[mask] - space.item_offset, minlength=space.n_items)
+
+
+@torch.no_grad()
+def cold_views(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs, folds: Tensor, final: Tensor) -> Tensor:
+    """``(I, d)``: each item of a fold (``folds`` ``(I,)``, ``-1`` = none) embedded with its
+    fold's ID embeddings hidden and interaction edges removed; ``final`` ``(I, d)`` for the rest."""
+    model.eval()
+    space = graph.space
+    src, dst = graph.edge_index
+    edge_item = torch.where(graph.edge_kind == EDGE_INTERACTION, torch.maximum(src, dst) - space.item_offset, -1)
+    out = final.clone()
+    for fold in torch.unique(folds[folds >= 0]).tolist():
+        in_fold = folds == fold
+        dropped = (edge_item >= 0) & in_fold[edge_item.clamp(min=0)]
+        keep = torch.ones(space.num_nodes, dtype=torch.bool, device=src.device)
+        keep[space.item_offset + torch.nonzero(in_fold).flatten()] = False
+        layers = model.propagate(model.inputs(space, nodes, keep), adjacency=adjacency_matrix(graph.subgraph(~dropped)))
+        out[in_fold] = model.combine([layer[space.items()] for layer in layers])[in_fold]
+    return out
+
+
+def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs, final: Tensor, train: np.ndarray,
+                   valid: np.ndarray, seed: int) -> ColdStart:
+    """Fit the item–item component, the tower and the blend (see the module docstring).
+
+    ``final`` ``(N, d)``: the trained model's final embeddings over ``graph``; ``train``,
+    ``valid`` ``(2, E)`` (user, item) export positions."""
+    space = graph.space
+    device = final.device
+    items_final = final[space.items()].float()
+    warm = nodes.item_row >= 0
+    warm_idx = torch.nonzero(warm).flatten()
+    generator = torch.Generator().manual_seed(seed)
+    folds = torch.full((space.n_items,), -1, dtype=torch.long, device=device)
+    folds[warm_idx] = (torch.randperm(warm_idx.numel(), generator=generator) % FOLDS).to(device)
+    views = cold_views(model, graph, nodes, folds, items_final)
+    knowledge = item_edges(graph, (EDGE_KNOWLEDGE,)) > 0
+    text = nodes.item_text.float()
+    tower, text_oof = fit_tower(text[warm_idx].cpu(), items_final[warm_idx].cpu(), folds[warm_idx].cpu())
+    log.info("content tower: ridge alpha %g", tower.text.alpha)
+    # Each warm item as it would arrive: its cold view, or the tower's guess when it has text only.
+    pseudo_new = views.clone()
+    pseudo_new[warm_idx] = torch.where(knowledge[warm_idx].unsqueeze(1), views[warm_idx], text_oof.to(device))
+
+    gram = gram_matrix(train, space.n_items)
+    lam, b, found = choose_lambda(gram, train, valid)
+    log.info("item-item (EASE) lambda %g (validation NDCG@20 %s)", lam, {k: round(v, 4) for k, v in found.items()})
+    b_t = torch.as_tensor(b, device=device)
+    item_item = b_t[warm_idx][:, warm_idx].contiguous()
+
+    users = np.unique(valid[0])
+    x = torch.zeros(len(users), space.n_items, device=device)
+    keep = np.isin(train[0], users)
+    x[torch.as_tensor(np.searchsorted(users, train[0, keep]), device=device),
+      torch.as_tensor(train[1, keep], device=device)] = 1.0
+    user_vectors = final[torch.as_tensor(users, device=device)].float()
+    fusion = fit_fusion(
+        gnn=(user_vectors @ items_final.T).cpu(),
+        item_item=(x @ b_t).masked_fill(~warm, 0.0).cpu(),
+        pseudo_cold_gnn=(user_vectors @ pseudo_new.T).cpu(),
+        folds=folds.cpu(),
+        warm=warm.cpu(),
+        users=users,
+        train=train,
+        valid=valid,
+    )
+    return ColdStart(item_item.cpu(), lam, tower, fusion)
