@@ -241,10 +241,12 @@ def build_app(actions: UiActions) -> gr.Blocks:
         def suggest_users(_value: str | None, typed: gr.KeyUpData):
             return gr.update(choices=actions.user_choices(typed.input_value or "", limit=CHOICES_LIMIT))
 
+        # Every key is answered, in order (one at a time), so the last answer is for the whole
+        # text typed: collapsing fast keystrokes ("always_last") answered for a stale prefix.
         liked.key_up(_guarded(suggest_liked, lambda m: gr.skip()), [liked], [liked], api_visibility="private",
-                     show_progress="hidden")
+                     show_progress="hidden", trigger_mode="multiple", concurrency_id="suggest", concurrency_limit=1)
         user.key_up(_guarded(suggest_users, lambda m: gr.skip()), [user], [user], api_visibility="private",
-                    show_progress="hidden")
+                    show_progress="hidden", trigger_mode="multiple", concurrency_id="suggest", concurrency_limit=1)
 
         def upload(paths: list[str] | None, strict_value: bool = False, token: str = ""):
             """Validate uploaded catalog files and ingest the valid rows (token: the write token, when the server has one)."""
