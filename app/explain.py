@@ -16,13 +16,23 @@ anchor ``a`` lowers the score by about ``(a . item) / sqrt(deg(a) deg(user))``, 
 the item's edge to the node ``m`` before it on the path by about
 ``(m . user) / sqrt(deg(m) deg(item))`` (final embeddings). A path's score is the sum of
 the two; anchors are chosen by the first. A hub (a country half the catalog shares) gets
-a small share through its degree, as it does in the model. Among the top paths, different
-shapes (relationship types) are preferred, so a list does not explain everything alike.
+a small share through its degree, as it does in the model, and explains little to a
+reader: the share is weighted by how specific the path's connecting nodes are (those
+between the anchor and the item), their inverse document frequency over the catalog,
+``log(items / degree) / log(items)`` in 0..1, the least specific one counting. Among the
+top paths, different shapes (relationship types) are preferred, so a list does not explain
+everything alike.
+
+How they are told: a sentence in Markdown (names escaped). An entity known only by a code
+(a Freebase ``m.09c7w0``) is never named by it: it is told by its type and what it joins
+("*Collateral* shares a director with it"; "a director of *Heat*" in pictures and tables).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -58,27 +68,78 @@ class Explanation:
 
 
 class NodeNames:
-    """Readable names from an export: item titles, entity names (with their type when the
-    name is only an id), and "you" for the user being explained."""
+    """Readable names from an export: item titles, entity names, and for an entity known
+    only by a code, its type and the best-known item it joins ("director of *Heat*")."""
 
     def __init__(self, export: GraphExport) -> None:
         self.items = _column(export.nodes.get(ITEM), "title")
         entities = export.nodes.get(ENTITY)
         self.entities = _column(entities, "name")
         self.entity_types = _column(entities, "type")
+        self.joins, self.reach = _joined_items(export)
+
+    def named(self, node: NodeRef) -> bool:
+        """Whether the node has a name of its own (an unnamed entity has only a code)."""
+        return node.label != ENTITY or not is_fallback_name(self.entities.get(node.id, node.id), node.id)
 
     def name(self, node: NodeRef) -> str:
         if node.label == ITEM:
             return self.items.get(node.id, node.id)
         if node.label == ENTITY:
-            name = self.entities.get(node.id, node.id)
-            return f"({node.id})" if is_fallback_name(name, node.id) else name
+            return self.entities.get(node.id, node.id) if self.named(node) else self.described(node)
         return f"user {node.id}"
+
+    def described(self, node: NodeRef) -> str:
+        """An unnamed entity by its type and what it joins: ``director of Heat``,
+        ``country of Toy Story and 1,203 more``."""
+        kind = self.kind(node)
+        best, count = self.joins.get(node.id, (None, 0))
+        if best is None:
+            return f"{_article(kind)} {kind}"
+        return f"{kind} of {self.items.get(best, best)}" + (f" and {count - 1:,} more" if count > 1 else "")
 
     def kind(self, node: NodeRef) -> str:
         if node.label == ENTITY:
             return humanise(self.entity_types.get(node.id, "entity"))
         return node.label.lower()
+
+    def items_joined(self, node: NodeRef) -> int:
+        """How many items an entity or a user is joined to (an item: 1, itself)."""
+        return 1 if node.label == ITEM else self.reach.get(node, 0)
+
+
+def _joined_items(export: GraphExport) -> tuple[dict[str, tuple[str, int]], dict[NodeRef, int]]:
+    """(entity id -> (its most interacted-with item, how many items it joins); entity or
+    user -> how many items it joins), from the export's item relationships."""
+    item_ids = export.ids(ITEM)
+    popularity = np.zeros(len(item_ids))
+    pairs: dict[str, list[pd.DataFrame]] = {ENTITY: [], USER: []}
+    for key, frame in export.edges.items():
+        if key.dst == ITEM and key.src == USER:
+            popularity += np.bincount(frame["dst"].to_numpy(), minlength=len(item_ids))[: len(item_ids)]
+        for label in (ENTITY, USER):
+            if key.src == ITEM and key.dst == label:
+                pairs[label].append(frame[["src", "dst"]].set_axis(["item", "node"], axis=1))
+            elif key.src == label and key.dst == ITEM:
+                pairs[label].append(frame[["dst", "src"]].set_axis(["item", "node"], axis=1))
+    reach: dict[NodeRef, int] = {}
+    joins: dict[str, tuple[str, int]] = {}
+    for label, frames in pairs.items():
+        if not frames:
+            continue
+        ids = export.ids(label)
+        joined = pd.concat(frames, ignore_index=True).drop_duplicates()
+        counts = joined.groupby("node").size()
+        reach.update({NodeRef(label, ids[n]): int(c) for n, c in counts.items()})
+        if label == ENTITY:
+            joined = joined.assign(popularity=popularity[joined["item"].to_numpy()])
+            best = joined.sort_values(["node", "popularity"], ascending=[True, False], kind="stable").drop_duplicates("node")
+            joins = {ids[n]: (item_ids[i], int(counts[n])) for n, i in zip(best["node"], best["item"])}
+    return joins, reach
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _column(frame: pd.DataFrame | None, column: str) -> dict[str, str]:
@@ -143,10 +204,25 @@ class Explainer:
         chosen = []
         for position, (target, paths) in enumerate(zip(targets, candidates)):
             item_weight = 1 / np.sqrt(max(1, self.degree(target)))
-            scored = [(float(anchor_share[anchor_index[p.nodes[start]], position] + item_side[p.nodes[-2]] * item_weight), p)
+            scored = [(self._weighted(float(anchor_share[anchor_index[p.nodes[start]], position]
+                                            + item_side[p.nodes[-2]] * item_weight), p.nodes[start + 1:-1]), p)
                       for p in paths]
             chosen.append(self._choose(scored, user is not None, limit))
         return chosen
+
+    def specificity(self, node: NodeRef) -> float:
+        """How little of the catalog ``node`` joins: ``log(items / joined) / log(items)``
+        over the items it is joined to, 1 for a node joining one item, near 0 for a hub
+        joining most of them."""
+        items = max(2, len(self.names.items))
+        return min(1.0, max(0.0, math.log(items / max(1, self.names.items_joined(node))) / math.log(items)))
+
+    def _weighted(self, share: float, between: Sequence[NodeRef]) -> float:
+        """The share, weighted by the least specific connecting node (a negative share,
+        which ranks last anyway, is left as it is)."""
+        if share <= 0 or not between:
+            return share
+        return share * min(self.specificity(node) for node in between)
 
     def _anchor_queries(self, anchor: NodeRef, target: NodeRef, with_peers: bool) -> list[PathQuery]:
         """Knowledge-graph paths from an anchor; paths through other users only from the
@@ -199,20 +275,27 @@ class Explainer:
         if len(steps) == 2 and middle.label == USER:
             return f"{opening}; people who liked it also liked {target}."
         if len(steps) == 2 and middle.label == ENTITY and anchor.label == ITEM:
-            return f"{opening}; {target} has the same {self._entity(middle)}."
+            if not self.names.named(middle):
+                return f"{opening}; {target} shares {_article(self._kind(middle))} {self._kind(middle)} with it."
+            return f"{opening}; {target} has the same {self._kind(middle)}, {self._name(middle)}."
         if len(steps) == 2:
-            return (f"{opening}; it {self._phrase(steps[0])} {self._name(middle)}, "
+            return (f"{opening}; it {self._phrase(steps[0])} {self._mention(middle)}, "
                     f"which {self._phrase(PathStep(steps[1].type, not steps[1].forward))} {target}.")
-        hops = [f"{self._phrase(s)} {self._name(n)}" for s, n in zip(steps, nodes[1:])]
+        hops = [f"{self._phrase(s)} {self._mention(n)}" for s, n in zip(steps[:-1], nodes[1:-1])]
+        hops.append(f"{self._phrase(steps[-1])} {target}")
         return f"{opening}, which " + ", which ".join(hops) + "."
-
-    def _entity(self, node: NodeRef) -> str:
-        """``director, Michael Mann``; ``director (m.0bxtg)`` when only an id is known."""
-        name = self.names.name(node)
-        return f"{self._kind(node)} {escape(name)}" if name.startswith("(") else f"{self._kind(node)}, {escape(name)}"
 
     def _name(self, node: NodeRef) -> str:
         return escape(self.names.name(node))
+
+    def _mention(self, node: NodeRef) -> str:
+        """A node in the middle of a sentence: its name; "a director" for an entity known
+        only by a code; "another user" for a user (never an id)."""
+        if node.label == USER:
+            return "another user"
+        if not self.names.named(node):
+            return f"{_article(self._kind(node))} {self._kind(node)}"
+        return self._name(node)
 
     def _kind(self, node: NodeRef) -> str:
         return escape(self.names.kind(node))
