@@ -236,7 +236,10 @@ def build_app(actions: UiActions) -> gr.Blocks:
                            api_name="search_liked")
 
         def suggest_liked(selected: list[str] | None, typed: gr.KeyUpData):
-            return search_liked(typed.input_value or "", selected)
+            # Choices only: the value sent with a keystroke may be older than a pick made since.
+            kept = [(actions.item_label(i), i) for i in selected or []]
+            found = actions.item_choices(typed.input_value or "", limit=CHOICES_LIMIT) if (typed.input_value or "").strip() else []
+            return gr.update(choices=kept + [c for c in found if c not in kept])
 
         def suggest_users(_value: str | None, typed: gr.KeyUpData):
             return gr.update(choices=actions.user_choices(typed.input_value or "", limit=CHOICES_LIMIT))
