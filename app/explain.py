@@ -17,11 +17,13 @@ the item's edge to the node ``m`` before it on the path by about
 ``(m . user) / sqrt(deg(m) deg(item))`` (final embeddings). A path's score is the sum of
 the two; anchors are chosen by the first. A hub (a country half the catalog shares) gets
 a small share through its degree, as it does in the model, and explains little to a
-reader: the share is weighted by how specific the path's connecting nodes are (those
-between the anchor and the item), their inverse document frequency over the catalog,
-``log(items / degree) / log(items)`` in 0..1, the least specific one counting. Among the
-top paths, different shapes (relationship types) are preferred, so a list does not explain
-everything alike.
+reader: the share is weighted by how specific the path's connecting nodes are (the
+entities and users between the user and the item), their inverse document frequency over
+the catalog, ``log(items / joined) / log(items)`` in 0..1 (over users for an attribute
+value), the least specific one counting; a path through a hub entity (specificity under
+HUB_SPECIFICITY) is shown only for an item no other path explains, and then alone. Among
+the top paths, different shapes (relationship types) are preferred, so a list does not
+explain everything alike.
 
 How they are told: a sentence in Markdown (names escaped). An entity known only by a code
 (a Freebase ``m.09c7w0``) is never named by it: it is told by its type and what it joins
@@ -50,6 +52,10 @@ Degree = Callable[[NodeRef], int]
 
 ANCHORS = 5
 KG_PATHS_PER_ANCHOR = 10
+HUB_SPECIFICITY = 0.4
+"""A connecting node less specific than this is a hub (on ml-100k: joining more than about
+85 of the 1,682 items, or 60 of the 943 users): paths through hubs are shown only for an
+item that has no other path, and then one."""
 PEER_PATHS_PER_ANCHOR = 3
 """Paths through other users ("people who liked it also liked ...") are many and alike: a
 few, from the best anchor only, are enough, and they must not crowd out knowledge-graph
@@ -103,39 +109,48 @@ class NodeNames:
             return humanise(self.entity_types.get(node.id, "entity"))
         return node.label.lower()
 
-    def items_joined(self, node: NodeRef) -> int:
-        """How many items an entity or a user is joined to (an item: 1, itself)."""
-        return 1 if node.label == ITEM else self.reach.get(node, 0)
+    def share_joined(self, node: NodeRef) -> tuple[int, int]:
+        """(how many items an entity or user is joined to, how many items there are); for an
+        entity joined to users only (an attribute value), the same over users."""
+        return self.reach.get(node, (1, max(1, len(self.items))))
 
 
-def _joined_items(export: GraphExport) -> tuple[dict[str, tuple[str, int]], dict[NodeRef, int]]:
+def _joined_items(export: GraphExport) -> tuple[dict[str, tuple[str, int]], dict[NodeRef, tuple[int, int]]]:
     """(entity id -> (its most interacted-with item, how many items it joins); entity or
-    user -> how many items it joins), from the export's item relationships."""
-    item_ids = export.ids(ITEM)
+    user -> (how many items it joins, items), or for an entity joined to users only,
+    (how many users, users)), from the export's relationships."""
+    item_ids, user_ids = export.ids(ITEM), export.ids(USER)
     popularity = np.zeros(len(item_ids))
-    pairs: dict[str, list[pd.DataFrame]] = {ENTITY: [], USER: []}
+    pairs: dict[tuple[str, str], list[pd.DataFrame]] = {(ENTITY, ITEM): [], (USER, ITEM): [], (ENTITY, USER): []}
     for key, frame in export.edges.items():
-        if key.dst == ITEM and key.src == USER:
+        if key.src == USER and key.dst == ITEM:
             popularity += np.bincount(frame["dst"].to_numpy(), minlength=len(item_ids))[: len(item_ids)]
-        for label in (ENTITY, USER):
-            if key.src == ITEM and key.dst == label:
-                pairs[label].append(frame[["src", "dst"]].set_axis(["item", "node"], axis=1))
-            elif key.src == label and key.dst == ITEM:
-                pairs[label].append(frame[["dst", "src"]].set_axis(["item", "node"], axis=1))
-    reach: dict[NodeRef, int] = {}
+        for label, other in pairs:
+            if key.src == other and key.dst == label:
+                pairs[label, other].append(frame[["src", "dst"]].set_axis(["other", "node"], axis=1))
+            elif key.src == label and key.dst == other:
+                pairs[label, other].append(frame[["dst", "src"]].set_axis(["other", "node"], axis=1))
+    reach: dict[NodeRef, tuple[int, int]] = {}
     joins: dict[str, tuple[str, int]] = {}
-    for label, frames in pairs.items():
+    for (label, other), frames in reversed(pairs.items()):  # item joins win over user joins
         if not frames:
             continue
-        ids = export.ids(label)
+        ids, population = export.ids(label), max(1, len(item_ids if other == ITEM else user_ids))
         joined = pd.concat(frames, ignore_index=True).drop_duplicates()
         counts = joined.groupby("node").size()
-        reach.update({NodeRef(label, ids[n]): int(c) for n, c in counts.items()})
-        if label == ENTITY:
-            joined = joined.assign(popularity=popularity[joined["item"].to_numpy()])
+        reach.update({NodeRef(label, ids[n]): (int(c), population) for n, c in counts.items()})
+        if (label, other) == (ENTITY, ITEM):
+            joined = joined.assign(popularity=popularity[joined["other"].to_numpy()])
             best = joined.sort_values(["node", "popularity"], ascending=[True, False], kind="stable").drop_duplicates("node")
-            joins = {ids[n]: (item_ids[i], int(counts[n])) for n, i in zip(best["node"], best["item"])}
+            joins = {ids[n]: (item_ids[i], int(counts[n])) for n, i in zip(best["node"], best["other"])}
     return joins, reach
+
+
+def connecting(path: GraphPath, start: int) -> list[NodeRef]:
+    """The nodes a path explains through: the entities and users between its start (the
+    user, or a new user's first anchor, at ``start``) and the item; liked items are the
+    user's own choice, not a connection."""
+    return [node for node in path.nodes[start:-1] if node.label != ITEM]
 
 
 def _article(word: str) -> str:
@@ -205,17 +220,25 @@ class Explainer:
         for position, (target, paths) in enumerate(zip(targets, candidates)):
             item_weight = 1 / np.sqrt(max(1, self.degree(target)))
             scored = [(self._weighted(float(anchor_share[anchor_index[p.nodes[start]], position]
-                                            + item_side[p.nodes[-2]] * item_weight), p.nodes[start + 1:-1]), p)
+                                            + item_side[p.nodes[-2]] * item_weight), connecting(p, start)), p)
                       for p in paths]
-            chosen.append(self._choose(scored, user is not None, limit))
+            specific = [pair for pair in scored if self._specific(connecting(pair[1], start))]
+            hubs = [pair for pair in scored if not self._specific(connecting(pair[1], start))]
+            chosen.append(self._choose(specific, user is not None, limit) or self._choose(hubs, user is not None, 1))
         return chosen
 
     def specificity(self, node: NodeRef) -> float:
-        """How little of the catalog ``node`` joins: ``log(items / joined) / log(items)``
-        over the items it is joined to, 1 for a node joining one item, near 0 for a hub
-        joining most of them."""
-        items = max(2, len(self.names.items))
-        return min(1.0, max(0.0, math.log(items / max(1, self.names.items_joined(node))) / math.log(items)))
+        """How little of the catalog ``node`` joins: ``log(all / joined) / log(all)`` over
+        the items it is joined to (users, for an attribute value): 1 for a node joining one
+        item, near 0 for a hub joining most of them."""
+        joined, population = self.names.share_joined(node)
+        population = max(2, population)
+        return min(1.0, max(0.0, math.log(population / max(1, joined)) / math.log(population)))
+
+    def _specific(self, between: Sequence[NodeRef]) -> bool:
+        """No hub entity among the connecting nodes (other users, "people who liked it
+        also liked", are weighted but never hubs: the sentence does not lean on one)."""
+        return all(node.label != ENTITY or self.specificity(node) >= HUB_SPECIFICITY for node in between)
 
     def _weighted(self, share: float, between: Sequence[NodeRef]) -> float:
         """The share, weighted by the least specific connecting node (a negative share,

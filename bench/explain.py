@@ -14,8 +14,10 @@ For sampled known users and their top-k recommendations (with explanations):
   number of explanations shown;
 - raw-id share: shown paths whose sentence or node labels (the picture's) contain the id of
   an entity known only by a code (e.g. Freebase ``m.09c7w0``); target 0;
-- hub share: shown paths whose connecting nodes (between the anchor and the item) include
-  one of the 1% highest-degree nodes of the graph; target < 10%.
+- hub share: shown paths whose connecting nodes (the entities and users between the user
+  and the item: a shared genre, a country, the gender of "people who share your gender";
+  not the user's own liked items) include one of the 1% highest-degree nodes of the
+  graph; target < 10%.
 """
 from __future__ import annotations
 
@@ -114,7 +116,7 @@ def main() -> None:
             for explanation, path in zip(entry["explanations"], paths):
                 told = explanation["sentence"] + " " + " ".join(n["name"] for n in explanation["nodes"])
                 raw_ids += any(n.id in told for n in path.nodes if n.label == "Entity" and n.id in codes)
-                through_hubs += any(n in hubs for n in path.nodes[2:-1])  # user, anchor, ..., item
+                through_hubs += any(n in hubs for n in path.nodes[1:-1] if n.label != "Item")  # not liked items
             for path in paths:
                 shown += 1
                 explanations += 1

@@ -90,3 +90,15 @@ def test_an_entity_known_only_by_a_code_is_told_by_what_it_joins(store: GraphSto
     sentences = [e.sentence for e in paths]
     assert "You liked *Heat*; *Collateral* shares a director with it." in sentences
     assert not [s for s in sentences if "m.0bxtg" in s]
+
+
+def test_a_hub_path_is_shown_only_when_nothing_else_joins(explainer: Explainer) -> None:
+    """A genre joining 3 of the 4 items is a hub (specificity 0.21 < 0.4): the director's
+    path is shown instead; with no director, the hub's path is the one explanation."""
+    explainer.names.reach[NodeRef("Entity", "genre:crime")] = (3, 4)
+    assert explainer.specificity(NodeRef("Entity", "genre:crime")) == pytest.approx(np.log(4 / 3) / np.log(4))
+    [paths] = explainer.explain(["collateral"], USER_VECTOR, "1", liked=["heat"])
+    assert [[n.id for n in e.path.nodes] for e in paths] == [["1", "heat", "mann", "collateral"]]
+    explainer.names.reach[NodeRef("Entity", "mann")] = (3, 4)
+    [paths] = explainer.explain(["collateral"], USER_VECTOR, "1", liked=["heat"])
+    assert len(paths) == 1
