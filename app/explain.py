@@ -16,13 +16,25 @@ anchor ``a`` lowers the score by about ``(a . item) / sqrt(deg(a) deg(user))``, 
 the item's edge to the node ``m`` before it on the path by about
 ``(m . user) / sqrt(deg(m) deg(item))`` (final embeddings). A path's score is the sum of
 the two; anchors are chosen by the first. A hub (a country half the catalog shares) gets
-a small share through its degree, as it does in the model. Among the top paths, different
-shapes (relationship types) are preferred, so a list does not explain everything alike.
+a small share through its degree, as it does in the model, and explains little to a
+reader: the share is weighted by how specific the path's connecting nodes are (the
+entities and users between the user and the item), their inverse document frequency over
+the catalog, ``log(items / joined) / log(items)`` in 0..1 (over users for an attribute
+value), the least specific one counting; a path through a hub entity (specificity under
+HUB_SPECIFICITY) is shown only for an item no other path explains, and then alone. Among
+the top paths, different shapes (relationship types) are preferred, so a list does not
+explain everything alike.
+
+How they are told: a sentence in Markdown (names escaped). An entity known only by a code
+(a Freebase ``m.09c7w0``) is never named by it: it is told by its type and what it joins
+("*Collateral* shares a director with it"; "a director of *Heat*" in pictures and tables).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -40,6 +52,10 @@ Degree = Callable[[NodeRef], int]
 
 ANCHORS = 5
 KG_PATHS_PER_ANCHOR = 10
+HUB_SPECIFICITY = 0.4
+"""A connecting node less specific than this is a hub (on ml-100k: joining more than about
+85 of the 1,682 items, or 60 of the 943 users): paths through hubs are shown only for an
+item that has no other path, and then one."""
 PEER_PATHS_PER_ANCHOR = 3
 """Paths through other users ("people who liked it also liked ...") are many and alike: a
 few, from the best anchor only, are enough, and they must not crowd out knowledge-graph
@@ -58,27 +74,87 @@ class Explanation:
 
 
 class NodeNames:
-    """Readable names from an export: item titles, entity names (with their type when the
-    name is only an id), and "you" for the user being explained."""
+    """Readable names from an export: item titles, entity names, and for an entity known
+    only by a code, its type and the best-known item it joins ("director of *Heat*")."""
 
     def __init__(self, export: GraphExport) -> None:
         self.items = _column(export.nodes.get(ITEM), "title")
         entities = export.nodes.get(ENTITY)
         self.entities = _column(entities, "name")
         self.entity_types = _column(entities, "type")
+        self.joins, self.reach = _joined_items(export)
+
+    def named(self, node: NodeRef) -> bool:
+        """Whether the node has a name of its own (an unnamed entity has only a code)."""
+        return node.label != ENTITY or not is_fallback_name(self.entities.get(node.id, node.id), node.id)
 
     def name(self, node: NodeRef) -> str:
         if node.label == ITEM:
             return self.items.get(node.id, node.id)
         if node.label == ENTITY:
-            name = self.entities.get(node.id, node.id)
-            return f"({node.id})" if is_fallback_name(name, node.id) else name
+            return self.entities.get(node.id, node.id) if self.named(node) else self.described(node)
         return f"user {node.id}"
+
+    def described(self, node: NodeRef) -> str:
+        """An unnamed entity by its type and what it joins: ``director of Heat``,
+        ``country of Toy Story and 1,203 more``."""
+        kind = self.kind(node)
+        best, count = self.joins.get(node.id, (None, 0))
+        if best is None:
+            return f"{_article(kind)} {kind}"
+        return f"{kind} of {self.items.get(best, best)}" + (f" and {count - 1:,} more" if count > 1 else "")
 
     def kind(self, node: NodeRef) -> str:
         if node.label == ENTITY:
             return humanise(self.entity_types.get(node.id, "entity"))
         return node.label.lower()
+
+    def share_joined(self, node: NodeRef) -> tuple[int, int]:
+        """(how many items an entity or user is joined to, how many items there are); for an
+        entity joined to users only (an attribute value), the same over users."""
+        return self.reach.get(node, (1, max(1, len(self.items))))
+
+
+def _joined_items(export: GraphExport) -> tuple[dict[str, tuple[str, int]], dict[NodeRef, tuple[int, int]]]:
+    """(entity id -> (its most interacted-with item, how many items it joins); entity or
+    user -> (how many items it joins, items), or for an entity joined to users only,
+    (how many users, users)), from the export's relationships."""
+    item_ids, user_ids = export.ids(ITEM), export.ids(USER)
+    popularity = np.zeros(len(item_ids))
+    pairs: dict[tuple[str, str], list[pd.DataFrame]] = {(ENTITY, ITEM): [], (USER, ITEM): [], (ENTITY, USER): []}
+    for key, frame in export.edges.items():
+        if key.src == USER and key.dst == ITEM:
+            popularity += np.bincount(frame["dst"].to_numpy(), minlength=len(item_ids))[: len(item_ids)]
+        for label, other in pairs:
+            if key.src == other and key.dst == label:
+                pairs[label, other].append(frame[["src", "dst"]].set_axis(["other", "node"], axis=1))
+            elif key.src == label and key.dst == other:
+                pairs[label, other].append(frame[["dst", "src"]].set_axis(["other", "node"], axis=1))
+    reach: dict[NodeRef, tuple[int, int]] = {}
+    joins: dict[str, tuple[str, int]] = {}
+    for (label, other), frames in reversed(pairs.items()):  # item joins win over user joins
+        if not frames:
+            continue
+        ids, population = export.ids(label), max(1, len(item_ids if other == ITEM else user_ids))
+        joined = pd.concat(frames, ignore_index=True).drop_duplicates()
+        counts = joined.groupby("node").size()
+        reach.update({NodeRef(label, ids[n]): (int(c), population) for n, c in counts.items()})
+        if (label, other) == (ENTITY, ITEM):
+            joined = joined.assign(popularity=popularity[joined["other"].to_numpy()])
+            best = joined.sort_values(["node", "popularity"], ascending=[True, False], kind="stable").drop_duplicates("node")
+            joins = {ids[n]: (item_ids[i], int(counts[n])) for n, i in zip(best["node"], best["other"])}
+    return joins, reach
+
+
+def connecting(path: GraphPath, start: int) -> list[NodeRef]:
+    """The nodes a path explains through: the entities and users between its start (the
+    user, or a new user's first anchor, at ``start``) and the item; liked items are the
+    user's own choice, not a connection."""
+    return [node for node in path.nodes[start:-1] if node.label != ITEM]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _column(frame: pd.DataFrame | None, column: str) -> dict[str, str]:
@@ -143,10 +219,33 @@ class Explainer:
         chosen = []
         for position, (target, paths) in enumerate(zip(targets, candidates)):
             item_weight = 1 / np.sqrt(max(1, self.degree(target)))
-            scored = [(float(anchor_share[anchor_index[p.nodes[start]], position] + item_side[p.nodes[-2]] * item_weight), p)
+            scored = [(self._weighted(float(anchor_share[anchor_index[p.nodes[start]], position]
+                                            + item_side[p.nodes[-2]] * item_weight), connecting(p, start)), p)
                       for p in paths]
-            chosen.append(self._choose(scored, user is not None, limit))
+            specific = [pair for pair in scored if self._specific(connecting(pair[1], start))]
+            hubs = [pair for pair in scored if not self._specific(connecting(pair[1], start))]
+            chosen.append(self._choose(specific, user is not None, limit) or self._choose(hubs, user is not None, 1))
         return chosen
+
+    def specificity(self, node: NodeRef) -> float:
+        """How little of the catalog ``node`` joins: ``log(all / joined) / log(all)`` over
+        the items it is joined to (users, for an attribute value): 1 for a node joining one
+        item, near 0 for a hub joining most of them."""
+        joined, population = self.names.share_joined(node)
+        population = max(2, population)
+        return min(1.0, max(0.0, math.log(population / max(1, joined)) / math.log(population)))
+
+    def _specific(self, between: Sequence[NodeRef]) -> bool:
+        """No hub entity among the connecting nodes (other users, "people who liked it
+        also liked", are weighted but never hubs: the sentence does not lean on one)."""
+        return all(node.label != ENTITY or self.specificity(node) >= HUB_SPECIFICITY for node in between)
+
+    def _weighted(self, share: float, between: Sequence[NodeRef]) -> float:
+        """The share, weighted by the least specific connecting node (a negative share,
+        which ranks last anyway, is left as it is)."""
+        if share <= 0 or not between:
+            return share
+        return share * min(self.specificity(node) for node in between)
 
     def _anchor_queries(self, anchor: NodeRef, target: NodeRef, with_peers: bool) -> list[PathQuery]:
         """Knowledge-graph paths from an anchor; paths through other users only from the
@@ -199,20 +298,27 @@ class Explainer:
         if len(steps) == 2 and middle.label == USER:
             return f"{opening}; people who liked it also liked {target}."
         if len(steps) == 2 and middle.label == ENTITY and anchor.label == ITEM:
-            return f"{opening}; {target} has the same {self._entity(middle)}."
+            if not self.names.named(middle):
+                return f"{opening}; {target} shares {_article(self._kind(middle))} {self._kind(middle)} with it."
+            return f"{opening}; {target} has the same {self._kind(middle)}, {self._name(middle)}."
         if len(steps) == 2:
-            return (f"{opening}; it {self._phrase(steps[0])} {self._name(middle)}, "
+            return (f"{opening}; it {self._phrase(steps[0])} {self._mention(middle)}, "
                     f"which {self._phrase(PathStep(steps[1].type, not steps[1].forward))} {target}.")
-        hops = [f"{self._phrase(s)} {self._name(n)}" for s, n in zip(steps, nodes[1:])]
+        hops = [f"{self._phrase(s)} {self._mention(n)}" for s, n in zip(steps[:-1], nodes[1:-1])]
+        hops.append(f"{self._phrase(steps[-1])} {target}")
         return f"{opening}, which " + ", which ".join(hops) + "."
-
-    def _entity(self, node: NodeRef) -> str:
-        """``director, Michael Mann``; ``director (m.0bxtg)`` when only an id is known."""
-        name = self.names.name(node)
-        return f"{self._kind(node)} {escape(name)}" if name.startswith("(") else f"{self._kind(node)}, {escape(name)}"
 
     def _name(self, node: NodeRef) -> str:
         return escape(self.names.name(node))
+
+    def _mention(self, node: NodeRef) -> str:
+        """A node in the middle of a sentence: its name; "a director" for an entity known
+        only by a code; "another user" for a user (never an id)."""
+        if node.label == USER:
+            return "another user"
+        if not self.names.named(node):
+            return f"{_article(self._kind(node))} {self._kind(node)}"
+        return self._name(node)
 
     def _kind(self, node: NodeRef) -> str:
         return escape(self.names.kind(node))

@@ -11,7 +11,13 @@ For sampled known users and their top-k recommendations (with explanations):
   against removing as many random walks of the same lengths starting at the same user;
   the ratio of mean drops, with its spread over users;
 - diversity: distinct path shapes (relationship-type sequences) per user's list, over the
-  number of explanations shown.
+  number of explanations shown;
+- raw-id share: shown paths whose sentence or node labels (the picture's) contain the id of
+  an entity known only by a code (e.g. Freebase ``m.09c7w0``); target 0;
+- hub share: shown paths whose connecting nodes (the entities and users between the user
+  and the item: a shared genre, a country, the gender of "people who share your gender";
+  not the user's own liked items) include one of the 1% highest-degree nodes of the
+  graph; target < 10%.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from app.service import RecommendationService
 from gnn.recommender import UserQuery
 from kg.graph import GraphExport, GraphPath, NodeRef, PathStep
 from kg.settings import Settings
+from text.sentences import is_fallback_name
 
 
 def edges_of(path: GraphPath) -> list[tuple[NodeRef, NodeRef, str]]:
@@ -57,6 +64,19 @@ def random_walk(service: RecommendationService, user: NodeRef, length: int, rng:
     return hops
 
 
+def top_degree_nodes(export: GraphExport, share: float = 0.01) -> set[NodeRef]:
+    """The ``share`` of all nodes with the most relationships."""
+    degrees: dict[str, np.ndarray] = {label: np.zeros(len(frame)) for label, frame in export.nodes.items()}
+    for key, frame in export.edges.items():
+        degrees[key.src] += np.bincount(frame["src"].to_numpy(), minlength=len(degrees[key.src]))
+        degrees[key.dst] += np.bincount(frame["dst"].to_numpy(), minlength=len(degrees[key.dst]))
+    every = [(d, label, i) for label, values in degrees.items() for i, d in enumerate(values)]
+    every.sort(key=lambda t: -t[0])
+    top = every[: max(1, int(len(every) * share))]
+    ids = {label: export.ids(label) for label in degrees}
+    return {NodeRef(label, ids[label][i]) for _, label, i in top}
+
+
 def score_after(service: RecommendationService, export: GraphExport, text: dict[str, np.ndarray], user: int, item: int) -> float:
     service.model.refresh(export, text["Item"], text["Entity"])
     return float(service.model.score([UserQuery(user=user)])[0, item])
@@ -77,7 +97,10 @@ def main() -> None:
     export = service.export
     rng = np.random.default_rng(args.seed)
     users = rng.choice(export.ids("User"), size=min(args.users, len(export.ids("User"))), replace=False)
-    shown = valid = with_path = recommendations = 0
+    hubs = top_degree_nodes(export)
+    entities = export.nodes["Entity"]
+    codes = {e for e, n in zip(entities["id"].astype(str), entities["name"]) if is_fallback_name(n, e)}
+    shown = valid = with_path = recommendations = raw_ids = through_hubs = 0
     diversity, drops, random_drops, ratios = [], [], [], []
     started = time.perf_counter()
     for user_id in users:
@@ -90,6 +113,10 @@ def main() -> None:
                                tuple(PathStep(r["type"], r["forward"]) for r in e["relationships"]))
                      for e in entry["explanations"]]
             with_path += bool(paths)
+            for explanation, path in zip(entry["explanations"], paths):
+                told = explanation["sentence"] + " " + " ".join(n["name"] for n in explanation["nodes"])
+                raw_ids += any(n.id in told for n in path.nodes if n.label == "Entity" and n.id in codes)
+                through_hubs += any(n in hubs for n in path.nodes[1:-1] if n.label != "Item")  # not liked items
             for path in paths:
                 shown += 1
                 explanations += 1
@@ -127,6 +154,8 @@ def main() -> None:
         "fidelity_ratio_per_user_median": float(np.median(ratios)) if ratios else None,
         "fidelity_ratio_per_user_iqr": [float(np.percentile(ratios, 25)), float(np.percentile(ratios, 75))] if ratios else None,
         "diversity": float(np.mean(diversity)) if diversity else None,
+        "raw_id_share": raw_ids / shown if shown else None,
+        "hub_share": through_hubs / shown if shown else None,
         "seconds": time.perf_counter() - started,
     }
     for key, value in results.items():

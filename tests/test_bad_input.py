@@ -3,12 +3,14 @@ nothing rejected reaches the store, and under --strict nothing at all."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 
 from kg.errors import CatalogError, KgrecError, ValidationFailed
 from kg.graph import NodeRef
+from kg.limits import MAX_FIELD, MAX_RAW, MAX_REJECTED, MAX_TITLE
 from kg.reader import read_catalog
 from kg.settings import Settings
 from kg.store.base import GraphStore
@@ -198,3 +200,60 @@ def test_pseudonymized_users_never_reach_the_store(store: GraphStore, settings, 
     [user] = store.export().ids("User")
     assert user.startswith("u_") and "u1" not in user
     assert store.counts().types == {"HAS_ATTRIBUTE": 1, "INTERACTED": 1}
+
+
+def test_the_setting_pseudonymizes_every_ingest(store: GraphStore, settings, tmp_path: Path) -> None:
+    """KGREC_PSEUDONYMIZE=1: no flag needed, raw ids reach neither the store nor the report."""
+    folder = write_catalog(tmp_path / "c", items=ITEMS, interactions=INTERACTIONS + "raw-77,i9,4,\nraw-77,i1,x,y,z\n",
+                           users="user_id,gender\nraw-77,female\n")
+    on = settings.with_(pseudonymize=True, pseudonym_key="a-key-of-some-length")
+    result = ingest_folder(folder, store, on)
+    assert not [u for u in store.export().ids("User") if not u.startswith("u_")]
+    assert {r.reason for r in result.report.rejections} == {"unknown_item", "malformed_row"}
+    for written in (result.report_path, result.quarantine_path):
+        assert "raw-77" not in written.read_text() and "u1," not in written.read_text()
+    with pytest.raises(KgrecError, match="KGREC_PSEUDONYMIZE=1 needs a secret key"):
+        Settings.from_env(environ={"KGREC_PSEUDONYMIZE": "1"}, home=tmp_path)
+    assert Settings.from_env(environ={"KGREC_PSEUDONYMIZE": "1", "KGREC_PSEUDONYM_KEY": "k" * 20}, home=tmp_path).pseudonymize
+
+
+def test_rejected_rows_beyond_the_cap_are_counted(store: GraphStore, settings, tmp_path: Path) -> None:
+    rows = MAX_REJECTED + 50
+    folder = write_catalog(tmp_path / "c", items=ITEMS,
+                           interactions="user_id,item_id\n" + "".join(f"u{n},no-such-item\n" for n in range(rows)))
+    result = ingest_folder(folder, store, settings)
+    assert result.report.rejected_total == rows and len(result.report.rejections) == MAX_REJECTED
+    assert result.report.rejected == {"interactions.csv": {"unknown_item": rows}}
+    with result.quarantine_path.open(newline="", encoding="utf-8") as quarantine:
+        lines = list(csv.reader(quarantine))
+    assert len(lines) == 1 + MAX_REJECTED + 1
+    assert lines[-1][3] == "left_out" and lines[-1][4].startswith("50 more rejected rows are counted in report.json")
+    saved = json.loads(result.report_path.read_text())
+    assert saved["rejected_total"] == rows and saved["rejected_left_out"] == 50
+    assert "... and 10,040 more in the quarantine file (50 of them counted only)" in result.report.render()
+
+
+def test_fields_over_the_limits_are_rejected(store: GraphStore, settings, tmp_path: Path) -> None:
+    long_title, long_text = "t" * (MAX_TITLE + 1), "d" * (MAX_FIELD + 1)
+    folder = write_catalog(tmp_path / "c", items=f"item_id,title,description\ni1,Heat,ok\ni2,{long_title},x\ni3,Alien,{long_text}\n",
+                           interactions=INTERACTIONS)
+    assert rejections(folder, store, settings) == [("items.csv", 3, "title", "title_too_long"),
+                                                   ("items.csv", 4, None, "field_too_long")]
+    folder = write_catalog(tmp_path / "j", **{"items.jsonl": f'{{"item_id": "i1", "title": "Heat"}}\n{{"item_id": "i4", "title": "A", "plot": "{long_text}"}}\n',
+                                              "interactions.csv": INTERACTIONS})
+    result = ingest_folder(folder, store, settings)
+    [rejected] = result.report.rejections
+    assert (rejected.line, rejected.field, rejected.reason) == (2, "plot", "field_too_long")
+    assert len(rejected.raw) <= MAX_RAW  # the quarantine keeps an excerpt of a huge row
+
+
+def test_tables_over_the_size_or_row_limit_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kg.reader
+
+    folder = write_catalog(tmp_path / "c", items=ITEMS, interactions=INTERACTIONS)
+    monkeypatch.setattr(kg.reader, "MAX_ROWS", 2)  # the limit itself is 5,000,000 rows: too many for a test file
+    with pytest.raises(CatalogError, match="items.csv has more than 2 rows, the most a table may have"):
+        read_catalog(folder)
+    monkeypatch.setattr(kg.reader, "MAX_TABLE_BYTES", 40)
+    with pytest.raises(CatalogError, match="items.csv has 0 MB; a table may have at most 0 MB"):
+        read_catalog(folder)

