@@ -438,11 +438,13 @@ class RecommendationService:
         for entry in queries:
             by_exploration.setdefault(entry[1].exploration, []).append(entry)
         added = torch.as_tensor(state.item_vectors[state.model_items:])  # items since the build
+        added_text_only = torch.as_tensor(state.added_text_only)
         for exploration, group in by_exploration.items():
             for start in range(0, len(group), 1024):
                 chunk = group[start:start + 1024]
                 model_queries = [state.model_query(q.user, q.liked, q.attributes, q.text) for _, _, q, _ in chunk]
-                scores = state.model.score(model_queries, exploration=exploration, extra_items=added).numpy()
+                scores = state.model.score(model_queries, exploration=exploration, extra_items=added,
+                                           extra_text_only=added_text_only).numpy()
                 explained = any(request.explain for _, request, _, _ in chunk)
                 vectors = self._user_vectors(state, [q for _, _, q, _ in chunk]) if explained else [None] * len(chunk)
                 for (position, request, query, warnings), row, vector in zip(chunk, scores, vectors):

@@ -138,10 +138,14 @@ def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs
     x[torch.as_tensor(np.searchsorted(users, train[0, keep]), device=device),
       torch.as_tensor(train[1, keep], device=device)] = 1.0
     user_vectors = final[torch.as_tensor(users, device=device)].float()
+    tower_new = items_final.clone()
+    tower_new[warm_idx] = text_oof.to(device)
     fusion = fit_fusion(
         gnn=(user_vectors @ items_final.T).cpu(),
         item_item=(x @ b_t).masked_fill(~warm, 0.0).cpu(),
         pseudo_cold_gnn=(user_vectors @ pseudo_new.T).cpu(),
+        tower_gnn=(user_vectors @ tower_new.T).cpu(),
+        text_only=(~knowledge).cpu(),
         folds=folds.cpu(),
         warm=warm.cpu(),
         users=users,

@@ -15,10 +15,15 @@ ID embedding), :math:`\tilde g, \tilde e`:
 ``std_u`` standardises again over the warm items, so that every user's list is on one
 scale. :math:`m` (``mix``) is chosen on validation NDCG@20. A new item has no item–item
 column, so its score is the best linear prediction of a warm item's :math:`f` from the
-GNN score the content tower gives it: :math:`a, b` are fitted on validation users over
-warm items scored with their *out-of-fold* tower embeddings, :math:`\sigma` is the
-residual standard deviation of that fit (how unsure a new item's place is). This is the
-score-scale alignment: without it a new item's score sits near the bottom of every list.
+GNN score it gets as a new item: :math:`a, b` are fitted on validation users over warm
+items scored as if they had just arrived, and :math:`\sigma` is the residual standard
+deviation of that fit (how unsure a new item's place is). A new item arrives in one of
+two kinds, embedded on different scales, and each kind has its own line: one with
+knowledge-graph edges keeps the GNN's embedding (fitted on the warm items' *cold views*:
+IDs hidden, interactions removed), one with text only gets the content tower's (fitted on
+their *out-of-fold* tower embeddings). This is the score-scale alignment: without it a
+new item's score sits near the bottom of every list, and with one line for both kinds
+text-only items would crowd out items with facts, or the reverse.
 
 :math:`\epsilon \in [0, 1]` is the exploration setting (after Amazon Personalize's
 ``explorationWeight``): an optimism bonus of :math:`\epsilon K` residual standard
@@ -61,30 +66,60 @@ its expected place."""
 
 
 @dataclass
-class Fusion:
-    """The fitted blend (see the module docstring)."""
+class Alignment:
+    """Where one kind of new item lands on the warm items' scale: ``slope * g + bias``,
+    ``spread`` the residual standard deviation of that fit."""
 
-    mix: float
     slope: float
     bias: float
     spread: float
+
+    @classmethod
+    def fit(cls, x: Tensor, y: Tensor) -> Alignment:
+        """The least-squares line through the points ``(x, y)``."""
+        x, y = x.flatten().double(), y.flatten().double()
+        x_mean, y_mean = x.mean(), y.mean()
+        slope = float(((x - x_mean) * (y - y_mean)).sum() / (x - x_mean).pow(2).sum().clamp(min=1e-12))
+        bias = float(y_mean - slope * x_mean)
+        return cls(slope, bias, float((y - (slope * x + bias)).std()))
+
+
+@dataclass
+class Fusion:
+    """The fitted blend (see the module docstring). A new item arrives in one of two kinds,
+    embedded differently and so aligned separately: with knowledge-graph edges (the GNN's
+    own embedding, ``graph``) or with text only (the content tower's, ``text``)."""
+
+    mix: float
+    graph: Alignment
+    text: Alignment
     exploration: float
 
-    def combine(self, gnn: Tensor, item_item: Tensor, warm: Tensor, exploration: float | None = None) -> Tensor:
+    def combine(self, gnn: Tensor, item_item: Tensor, warm: Tensor, exploration: float | None = None,
+                text_only: Tensor | None = None) -> Tensor:
         """``(Q, I)`` final scores from the GNN scores and item–item scores ``(Q, I)``;
-        ``warm`` ``(I,)`` bool marks items with a trained ID embedding (the others are new)."""
+        ``warm`` ``(I,)`` bool marks items with a trained ID embedding (the others are new),
+        ``text_only`` ``(I,)`` bool the new items embedded by the tower (default: none)."""
         fused = warm_scores(gnn, item_item, warm, self.mix)
-        if (~warm).any():
-            bonus = (self.exploration if exploration is None else exploration) * EXPLORATION_SPREAD * self.spread
-            fused[:, ~warm] = self.slope * standardise(gnn, warm)[:, ~warm] + self.bias + bonus
+        new = ~warm
+        if new.any():
+            weight = EXPLORATION_SPREAD * (self.exploration if exploration is None else exploration)
+            standard = standardise(gnn, warm)
+            text_only = torch.zeros_like(warm) if text_only is None else text_only.to(warm.device)
+            for kind, align in ((new & ~text_only, self.graph), (new & text_only, self.text)):
+                if kind.any():
+                    fused[:, kind] = align.slope * standard[:, kind] + align.bias + weight * align.spread
         return fused
 
     def state(self) -> dict[str, Tensor]:
-        return {"fusion": torch.tensor([self.mix, self.slope, self.bias, self.spread, self.exploration], dtype=torch.float64)}
+        values = [self.mix, self.graph.slope, self.graph.bias, self.graph.spread, self.text.slope, self.text.bias,
+                  self.text.spread, self.exploration]
+        return {"fusion": torch.tensor(values, dtype=torch.float64)}
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor]) -> Fusion:
-        return cls(*(float(v) for v in state["fusion"].tolist()))
+        v = [float(x) for x in state["fusion"].tolist()]
+        return cls(v[0], Alignment(*v[1:4]), Alignment(*v[4:7]), v[7])
 
 
 def standardise(scores: Tensor, warm: Tensor, reference: Tensor | None = None) -> Tensor:
@@ -110,18 +145,25 @@ def fit_fusion(
     gnn: Tensor,
     item_item: Tensor,
     pseudo_cold_gnn: Tensor,
+    tower_gnn: Tensor,
+    text_only: Tensor,
     folds: Tensor,
     warm: Tensor,
     users: np.ndarray,
     train: np.ndarray,
     valid: np.ndarray,
 ) -> Fusion:
-    """Choose :math:`m`, fit :math:`a, b, \\sigma` and choose the default exploration.
+    """Choose :math:`m`, fit :math:`a, b, \\sigma` per kind of new item and choose the
+    default exploration.
 
     Args:
         gnn, item_item: ``(Q, I)`` scores of the validation users ``users`` (sorted).
-        pseudo_cold_gnn: ``(Q, I)`` GNN scores with every warm item embedded by its
-            out-of-fold content tower, as if it were new.
+        pseudo_cold_gnn: ``(Q, I)`` GNN scores with every warm item embedded as if it were
+            new: its cold view when it has knowledge-graph edges, else its out-of-fold
+            content tower embedding.
+        tower_gnn: ``(Q, I)`` GNN scores with every warm item embedded by its out-of-fold
+            tower (how a text-only new item of that kind would land).
+        text_only: ``(I,)`` bool, the warm items without knowledge-graph edges.
         folds: ``(I,)`` the fold of each warm item (``-1`` for the others).
         warm: ``(I,)`` bool, items with a trained ID embedding.
         train, valid: ``(2, E)`` (user, item) pairs; training items are masked.
@@ -138,20 +180,20 @@ def fit_fusion(
     mix = max(found, key=lambda m: (found[m], -m))
     log.info("item-item mix: %s -> %.3f", {m: round(v, 4) for m, v in found.items()}, mix)
     fused = warm_scores(gnn, item_item, warm, mix)
-    # How a warm item's final score follows from the GNN score its tower embedding gets.
-    x = standardise(pseudo_cold_gnn, warm, reference=gnn)[:, warm].flatten().double()
-    y = fused[:, warm].flatten().double()
-    x_mean, y_mean = x.mean(), y.mean()
-    slope = float(((x - x_mean) * (y - y_mean)).sum() / (x - x_mean).pow(2).sum().clamp(min=1e-12))
-    bias = float(y_mean - slope * x_mean)
-    spread = float((y - (slope * x + bias)).std())
-    fusion = Fusion(mix, slope, bias, spread, 0.0)
+    # How a warm item's final score follows from the GNN score it gets as a new item, per kind.
+    text = Alignment.fit(standardise(tower_gnn, warm, reference=gnn)[:, warm], fused[:, warm])
+    with_edges = warm & ~text_only
+    graph = Alignment.fit(standardise(pseudo_cold_gnn, warm, reference=gnn)[:, with_edges], fused[:, with_edges]) \
+        if with_edges.any() else text
+    fusion = Fusion(mix, graph, text, 0.0)
     found: dict[tuple[float, str], float] = {}
     fold_ids = [int(f) for f in torch.unique(folds[folds >= 0]).tolist()]
     for fold in fold_ids:
         kept = warm & (folds != fold)
-        base = _with_new(fusion, gnn, pseudo_cold_gnn, item_item, warm, kept, 0.0)
-        bonus = ((warm & ~kept).to(base.dtype) * EXPLORATION_SPREAD * spread).unsqueeze(0)
+        base = _with_new(fusion, gnn, pseudo_cold_gnn, item_item, warm, kept, 0.0, text_only)
+        playing = warm & ~kept
+        spread = torch.where(text_only, fusion.text.spread, fusion.graph.spread)
+        bonus = (playing.to(base.dtype) * EXPLORATION_SPREAD * spread.to(base.dtype)).unsqueeze(0)
         plays_new = (folds == fold).numpy()[valid[1]]
         for exploration in EXPLORATIONS:
             scores = base + exploration * bonus
@@ -159,16 +201,15 @@ def fit_fusion(
                 found[exploration, part] = found.get((exploration, part), 0.0) + ndcg(scores, pairs) / len(fold_ids)
     allowed = [e for e in EXPLORATIONS if found[e, "warm"] >= WARM_TOLERANCE * found[0.0, "warm"]]
     fusion.exploration = max(allowed, key=lambda e: (found[e, "warm"] + found[e, "new"], -e))
-    log.info("new items: score %.3f * g + %.3f (residual std %.3f); exploration (warm, new NDCG@20) %s -> %.1f", slope,
-             bias, spread, {e: (round(found[e, "warm"], 4), round(found[e, "new"], 4)) for e in EXPLORATIONS},
-             fusion.exploration)
+    log.info("new items: with edges %s, text only %s; exploration (warm, new NDCG@20) %s -> %.1f", graph, text,
+             {e: (round(found[e, "warm"], 4), round(found[e, "new"], 4)) for e in EXPLORATIONS}, fusion.exploration)
     return fusion
 
 
 def _with_new(fusion: Fusion, gnn: Tensor, pseudo_cold_gnn: Tensor, item_item: Tensor, warm: Tensor,
-              kept: Tensor, exploration: float) -> Tensor:
+              kept: Tensor, exploration: float, text_only: Tensor) -> Tensor:
     """Scores when only ``kept`` items stay warm and the other warm items arrive as new
-    (scored from their out-of-fold tower embeddings, no item–item column)."""
+    (scored as such, ``pseudo_cold_gnn``, with no item–item column)."""
     scores = torch.where(kept.unsqueeze(0), gnn, pseudo_cold_gnn)
-    out = fusion.combine(scores, item_item.masked_fill(~kept, 0.0), kept, exploration)
+    out = fusion.combine(scores, item_item.masked_fill(~kept, 0.0), kept, exploration, text_only)
     return out.masked_fill(~warm, float("-inf"))

@@ -123,6 +123,8 @@ class KGRec(Recommender):
         self.cold_start: ColdStart | None = None
         """The item–item component, content tower and blend; None for a GNN-only model."""
         self._items: Tensor | None = None
+        self._text_only: Tensor | None = None
+        """``(I,)`` bool: the graph's new items without knowledge-graph edges."""
         self._unit_text: Tensor | None = None
 
     # --- training ------------------------------------------------------------------
@@ -269,21 +271,25 @@ class KGRec(Recommender):
 
     @torch.no_grad()
     def score(self, queries: Sequence[UserQuery], exploration: float | None = None,
-              extra_items: Tensor | None = None) -> Tensor:
+              extra_items: Tensor | None = None, extra_text_only: Tensor | None = None) -> Tensor:
         """``(len(queries), n_items + n_extra)`` scores. ``exploration`` in 0..1 (default:
         the model's, chosen on validation) is how far new items (no trained ID embedding)
         are let into the list: 0 places them where their content predicts, 1 three residual
         standard deviations higher (:mod:`gnn.fusion`). ``extra_items`` ``(n_extra, d)``
         are items outside the current graph (added since the last refresh, embedded by
-        :meth:`fold_in_items`), scored after the graph's own as new items."""
+        :meth:`fold_in_items`), scored after the graph's own as new items; ``extra_text_only``
+        ``(n_extra,)`` bool says which of them have text only (the tower's embedding)."""
         self._require_ready()
-        assert self._items is not None and self._nodes is not None
+        assert self._items is not None and self._nodes is not None and self._text_only is not None
         if exploration is not None and not 0.0 <= float(exploration) <= 1.0:
             raise KgrecError(f"exploration must be between 0 and 1, got {exploration!r}")
-        items, item_row = self._items, self._nodes.item_row
+        items, item_row, text_only = self._items, self._nodes.item_row, self._text_only
         if extra_items is not None and extra_items.numel():
+            extra = extra_items.size(0)
             items = torch.cat([items, extra_items.to(items.device, items.dtype)])
-            item_row = torch.cat([item_row, item_row.new_full((extra_items.size(0),), -1)])
+            item_row = torch.cat([item_row, item_row.new_full((extra,), -1)])
+            flags = torch.zeros(extra, dtype=torch.bool) if extra_text_only is None else extra_text_only
+            text_only = torch.cat([text_only, flags.to(text_only.device, torch.bool)])
         gnn = self._user_vectors(queries) @ items.T
         if self.cold_start is None:
             return gnn.cpu()
@@ -293,7 +299,7 @@ class KGRec(Recommender):
         warm_own = own >= 0
         rows[:, own[warm_own]] = x[:, warm_own]
         item_item = self.cold_start.item_item_scores(rows, item_row)
-        return self.cold_start.fusion.combine(gnn.float(), item_item, item_row >= 0, exploration).cpu()
+        return self.cold_start.fusion.combine(gnn.float(), item_item, item_row >= 0, exploration, text_only).cpu()
 
     @property
     def exploration(self) -> float:
@@ -309,9 +315,10 @@ class KGRec(Recommender):
         return self._user_vectors(queries).cpu()
 
     @torch.no_grad()
-    def fold_in_items(self, text: np.ndarray, neighbours: Sequence[Sequence[tuple[str, int]]]) -> Tensor:
+    def fold_in_items(self, text: np.ndarray, neighbours: Sequence[Sequence[tuple[str, int]]]) -> tuple[Tensor, Tensor]:
         """The embeddings ``(n, d)`` that ``n`` items outside the current graph are scored
-        with, on the CPU: what :meth:`item_embeddings` would give them after a refresh.
+        with, on the CPU — what :meth:`item_embeddings` would give them after a refresh —
+        and ``(n,)`` bool: which have text only (see :meth:`score`'s ``extra_text_only``).
 
         ``text`` ``(n, t)`` holds their text embeddings, ``neighbours[q]`` item ``q``'s
         neighbours as ``("Entity" | "Item", export row)``. An item with neighbours in the
@@ -339,7 +346,7 @@ class KGRec(Recommender):
         text_only = (counts == 0).to(self.device)
         if self.cold_start is not None and text_only.any():
             folded[text_only] = self.cold_start.tower.predict(text_tensor[text_only]).to(folded.dtype)
-        return folded.cpu()
+        return folded.cpu(), text_only.cpu()
 
     # --- internals -------------------------------------------------------------------------
 
@@ -373,10 +380,11 @@ class KGRec(Recommender):
         self._user_neighbours = self._graph.user_neighbours()
         final_items = self._final[self.space.items()].float()
         self._unit_text = torch.nn.functional.normalize(self._nodes.item_text.float(), dim=1)
+        knowledge = item_edges(self._graph, (EDGE_KNOWLEDGE,)) > 0
+        self._text_only = (self._nodes.item_row < 0) & ~knowledge
         if self.cold_start is None:
             self._items = final_items
             return
-        knowledge = item_edges(self._graph, (EDGE_KNOWLEDGE,)) > 0
         self._items = self.cold_start.item_table(final_items, self._nodes.item_text.float(), self._nodes.item_row >= 0,
                                                  knowledge)
 
