@@ -20,6 +20,7 @@ class Switchable(GraphStore):
     def __init__(self) -> None:
         self.down = False
         self.hang = threading.Event()
+        self.slow_paths = threading.Event()
         self.calls = 0
 
     def node(self, ref: NodeRef) -> dict[str, object] | None:
@@ -36,7 +37,12 @@ class Switchable(GraphStore):
             raise StoreError("connection refused")
         return True
 
-    load = existing_ids = counts = neighbours = find_paths = export = clear = version = None  # type: ignore[assignment]
+    def find_paths(self, queries):  # type: ignore[no-untyped-def]
+        if self.slow_paths.is_set():
+            time.sleep(2)
+        return []
+
+    load = existing_ids = counts = neighbours = export = clear = version = None  # type: ignore[assignment]
 
 
 class Clock:
@@ -88,9 +94,37 @@ def test_after_a_while_one_call_probes_and_success_closes_it(parts) -> None:  # 
 
 
 def test_a_read_past_its_deadline_is_abandoned(parts) -> None:  # type: ignore[no-untyped-def]
+    """A hung store: the read is given up at its deadline, the cheap read after it hangs
+    too, and the breaker opens."""
     inner, guarded, _ = parts
     inner.hang.set()
     started = time.perf_counter()
     with pytest.raises(StoreUnavailable, match="did not answer within 0.3 s"):
         guarded.node(REF)
     assert time.perf_counter() - started < 1.0 and not guarded.available
+    calls = inner.calls
+    with pytest.raises(StoreUnavailable, match="unreachable"):
+        guarded.node(REF)
+    assert inner.calls == calls
+
+
+def test_a_slow_read_on_a_live_store_fails_alone(parts) -> None:  # type: ignore[no-untyped-def]
+    """A busy store (a heavy path query past its deadline, a node lookup at once) is not a
+    dead one: that read fails, the breaker stays closed."""
+    inner, guarded, _ = parts
+    inner.slow_paths.set()
+    with pytest.raises(StoreUnavailable, match="did not answer within 0.3 s"):
+        guarded.find_paths([])
+    assert guarded.available and guarded.node(REF) == {"id": "1"}
+
+
+def test_the_probe_is_a_cheap_read_before_the_call(parts) -> None:  # type: ignore[no-untyped-def]
+    inner, guarded, clock = parts
+    inner.down = True
+    with pytest.raises(StoreError):
+        guarded.node(REF)
+    inner.down = False
+    clock.now += 2.5
+    calls = inner.calls
+    assert guarded.node(REF) == {"id": "1"} and guarded.available
+    assert inner.calls == calls + 2  # the probe, then the call itself

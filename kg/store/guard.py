@@ -5,11 +5,16 @@ store a server holds:
 
 - every read waits at most ``timeout`` seconds (it runs on a small thread pool; a read
   past its deadline is abandoned, not waited for);
-- a failure (a :class:`~kg.errors.StoreError`, or a read past its deadline) opens the
-  breaker: for ``retry_after`` seconds every call fails at once with
-  :class:`~kg.errors.StoreUnavailable`, without touching the store;
-- then the next call is let through as a probe (the others keep failing fast meanwhile);
-  its success closes the breaker, its failure opens it again.
+- a failure (a :class:`~kg.errors.StoreError`, or a read past its deadline when a cheap
+  read right after it does not answer within ``PROBE_TIMEOUT`` either) opens the breaker:
+  for ``retry_after`` seconds every call fails at once with
+  :class:`~kg.errors.StoreUnavailable`, without touching the store. A slow read on a store
+  that still answers the cheap one fails alone: a busy server is not a dead one (the
+  answer comes without explanations, the next one tries again);
+- then the next call first probes the store with a cheap read (the others keep failing
+  fast meanwhile): its success closes the breaker and the call goes on, its failure opens
+  the breaker again. A cheap probe, because a server that has just restarted answers its
+  first heavy queries slowly while it plans them.
 
 Writes are not abandoned half-way (a write past a deadline might still commit), so they run
 in the caller's thread with the store's own timeouts, and so do the reads that writes depend
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 READ_WORKERS = 8
+PROBE_TIMEOUT = 0.25
+"""Seconds a cheap read (one node by id) may take to show that a slow store is alive."""
 
 
 class GuardedStore(GraphStore):
@@ -87,7 +94,24 @@ class GuardedStore(GraphStore):
             if now < self._retry_at:
                 raise StoreUnavailable(f"the {self.kind} store is unreachable ({self._last_error}); "
                                        f"next try in {self._retry_at - now:.1f} s")
-            self._retry_at = now + self.retry_after  # this call is the probe; the others wait for it
+            self._retry_at = now + self.retry_after  # this call probes; the others wait for it
+        if not self._answers(self.timeout):
+            raise StoreUnavailable(f"the {self.kind} store is still unreachable ({self._last_error})")
+
+    def _answers(self, timeout: float) -> bool:
+        """Whether the store answers a cheap read (one node by id) within ``timeout``;
+        the breaker opens when it does not, and closes when it does."""
+        future = self._pool.submit(self._serialised, lambda: self.inner.node(NodeRef(ITEM, "")))
+        try:
+            future.result(timeout=timeout)
+        except FutureTimeout:
+            self._failed(StoreUnavailable(f"the {self.kind} store did not answer a cheap read within {timeout:g} s"))
+            return False
+        except StoreError as error:
+            self._failed(error)
+            return False
+        self._succeeded()
+        return True
 
     def _failed(self, error: StoreError) -> None:
         with self._state:
@@ -113,7 +137,7 @@ class GuardedStore(GraphStore):
             result = future.result(timeout=self.timeout)
         except FutureTimeout:
             error = StoreUnavailable(f"the {self.kind} store did not answer within {self.timeout:g} s")
-            self._failed(error)
+            self._answers(PROBE_TIMEOUT)  # a busy store answers this at once; a dead one opens the breaker
             raise error from None
         except StoreError as error:
             self._failed(error)
