@@ -44,6 +44,8 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     explained: int = 0
+    warnings: set[str] = field(default_factory=set)
+    """What the answers without explanations said, each once."""
 
     def add(self, seconds: float, response: httpx.Response | None) -> bool:
         """Record one answer; True when it carried explanations."""
@@ -51,8 +53,11 @@ class Phase:
         if response is None or response.status_code != 200 or not response.json().get("items"):
             self.errors += 1
             return False
-        explained = any(entry.get("explanations") for entry in response.json()["items"])
+        answer = response.json()
+        explained = any(entry.get("explanations") for entry in answer["items"])
         self.explained += explained
+        if not explained:
+            self.warnings.update(answer.get("warnings") or ["(no warning)"])
         return explained
 
     def row(self) -> str:
@@ -150,6 +155,9 @@ def run(seconds: float, epochs: int) -> dict[str, object]:
     print(f"{'phase':<6} {'requests':>8} {'errors':>7} {'explained':>10} {'p50 ms':>9} {'p95 ms':>9}")
     for phase in phases:
         print(phase.row())
+    for phase in phases:
+        for warning in sorted(phase.warnings)[:3]:
+            print(f"  {phase.name}, unexplained: {warning[:160]}")
     print(f"health while down: {health_down.get('status')}; after: {health_back.get('status')}")
     print("explanations back " + (f"{recovered:.2f} s after Neo4j was ready" if recovered is not None
                                   else f"not within {RECOVERY_LIMIT_S:.0f} s"))
