@@ -27,6 +27,10 @@ After every ``settings.eval_every`` epochs it ranks all items for the validation
 (their training items masked) and keeps the weights with the best NDCG@20; it stops after
 ``settings.patience`` evaluations without improvement.
 
+Under torchrun (``train --distributed``) the same loop runs on every rank, data-parallel:
+each rank takes its shard of the epoch, DDP averages the gradients, rank 0 validates and
+broadcasts the result (see :mod:`gnn.distributed`).
+
 Repeatable: :func:`seed_everything` seeds Python, NumPy and torch (CPU and CUDA) and asks
 torch for deterministic algorithms (``warn_only``: a CUDA kernel without a deterministic
 version warns instead of failing). On CUDA the dense work runs under ``torch.autocast``
