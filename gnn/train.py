@@ -27,6 +27,10 @@ After every ``settings.eval_every`` epochs it ranks all items for the validation
 (their training items masked) and keeps the weights with the best NDCG@20; it stops after
 ``settings.patience`` evaluations without improvement.
 
+Under torchrun (``train --distributed``) the same loop runs on every rank, data-parallel:
+each rank takes its shard of the epoch, DDP averages the gradients, rank 0 validates and
+broadcasts the result (see :mod:`gnn.distributed`).
+
 Repeatable: :func:`seed_everything` seeds Python, NumPy and torch (CPU and CUDA) and asks
 torch for deterministic algorithms (``warn_only``: a CUDA kernel without a deterministic
 version warns instead of failing). On CUDA the dense work runs under ``torch.autocast``
@@ -45,9 +49,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gnn import distributed
 from gnn.curve import EpochRecord, TrainingCurve
 from gnn.early_stopping import EarlyStopping
 from gnn.graph_tensors import EDGE_INTERACTION, PropagationGraph
@@ -132,6 +137,11 @@ def train_model(
     amp_dtype = _amp_dtype(device, settings)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     step = _SampledStep(model, problem, settings, config) if sampled else _FullGraphStep(model, problem, config)
+    world = distributed.current()
+    if world is not None:  # one rank of several: see gnn.distributed
+        step = distributed.wrap(step, device)
+        torch.manual_seed(settings.seed + world.rank)
+        progress = progress and world.is_main
     candidates = torch.nonzero(problem.warm_items).flatten()
     stopper = EarlyStopping(model, settings.patience)
     started = time.perf_counter()
@@ -141,7 +151,10 @@ def train_model(
         model.train()
         t0 = time.perf_counter()
         total, count = 0.0, 0
-        for batch in _batches(problem.train.size(1), settings.batch_size, device):
+        n = problem.train.size(1)
+        batches = (_batches(n, settings.batch_size, device) if world is None
+                   else distributed.shard_batches(n, settings.batch_size, epoch, settings.seed, world, device))
+        for batch in batches:
             positives = problem.train[:, batch]
             negatives = _negatives(candidates, positives.size(1), config)
             with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -156,11 +169,14 @@ def train_model(
                 optimizer.step()
             total += float(loss.detach()) * batch.numel()
             count += batch.numel()
-        record = EpochRecord(epoch=epoch, loss=total / max(count, 1), seconds=time.perf_counter() - t0)
+        loss_mean = total / max(count, 1) if world is None else distributed.mean_across(total, count, device)
+        record = EpochRecord(epoch=epoch, loss=loss_mean, seconds=time.perf_counter() - t0)
         if not math.isfinite(record.loss):
             raise KgrecError(f"training diverged at epoch {epoch} (loss {record.loss}): lower the learning rate")
         if epoch % settings.eval_every == 0 or epoch == settings.epochs:
-            metrics = validation_metrics(model, problem)
+            metrics = validation_metrics(model, problem) if world is None or world.is_main else None
+            if world is not None:  # rank 0's figures on every rank: all stop at the same epoch
+                metrics = distributed.broadcast_metrics(metrics, ("ndcg@20", "recall@20"), device)
             record.valid_ndcg, record.valid_recall = metrics["ndcg@20"], metrics["recall@20"]
             if stopper.update(epoch, record.valid_ndcg):
                 curve.best_ndcg, curve.best_epoch = stopper.best, stopper.best_epoch
@@ -171,6 +187,8 @@ def train_model(
             break
     bar.close()
     stopper.restore()
+    if world is not None:
+        distributed.broadcast_module(model)
     curve.seconds = time.perf_counter() - started
     log.info("trained %d epochs in %.1f s; best validation NDCG@20 %.4f at epoch %d",
              len(curve.records), curve.seconds, curve.best_ndcg, curve.best_epoch)
@@ -201,10 +219,11 @@ def validation_metrics(model: KGRecModel, problem: TrainProblem, k: int = 20) ->
     return full_ranking(score_batch, problem.valid, problem.train.cpu().numpy(), k=k)
 
 
-class _FullGraphStep:
+class _FullGraphStep(nn.Module):
     """One loss evaluation with propagation over the whole (arrival-simulated) graph."""
 
     def __init__(self, model: KGRecModel, problem: TrainProblem, config: KGRecConfig) -> None:
+        super().__init__()
         self.model, self.problem, self.config = model, problem, config
         graph = problem.graph
         space = graph.space
@@ -218,7 +237,7 @@ class _FullGraphStep:
         self.edge_pair = torch.unique(pair, return_inverse=True)[1]
         self.adjacency = adjacency_matrix(graph)
 
-    def __call__(self, positives: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
+    def forward(self, positives: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
         graph, config = self.problem.graph, self.config
         space = graph.space
         device = graph.edge_index.device
@@ -248,7 +267,7 @@ class _FullGraphStep:
         return loss + l2_penalty(x0_users[users], x0_items[items], x0_items[negatives], weight_decay)
 
 
-class _SampledStep:
+class _SampledStep(nn.Module):
     """One loss evaluation over a neighbourhood sampled around the batch.
 
     The batch's seed pairs go to a :class:`LinkNeighborLoader` as one block of positives
@@ -257,6 +276,7 @@ class _SampledStep:
     unbiased estimate of the full one."""
 
     def __init__(self, model: KGRecModel, problem: TrainProblem, settings: TrainSettings, config: KGRecConfig) -> None:
+        super().__init__()
         self.model, self.problem, self.config = model, problem, config
         self.fanout = [settings.num_neighbors] * model.layers
         graph = problem.graph
@@ -265,7 +285,7 @@ class _SampledStep:
         is_interaction = graph.edge_kind == EDGE_INTERACTION
         self.edge_item = torch.where(is_interaction, torch.maximum(src, dst) - graph.space.item_offset, -1)
 
-    def __call__(self, positives: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
+    def forward(self, positives: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
         graph, config, model = self.problem.graph, self.config, self.model
         space = graph.space
         device = positives.device

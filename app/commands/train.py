@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.service import default_model_dir
+from gnn import distributed
 from gnn.checkpoint import check_writable
 from gnn.inference import KGRec
 from gnn.recommender import TrainData, TrainSettings
@@ -35,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", type=Path, help="model folder (default: KGREC_HOME/models/default)")
     parser.add_argument("--store", choices=STORE_KINDS)
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over the processes torchrun started (gloo on CPUs, NCCL on GPUs)")
     parser.set_defaults(handler=run)
 
 
@@ -42,29 +45,41 @@ def train(settings: Settings, train_settings: TrainSettings, out: Path, progress
     """Train with exactly ``train_settings`` (start from :meth:`KGRec.default_settings`) on
     all interactions but a per-user share kept for early stopping; save to ``out``."""
     check_writable(out)
-    with open_store(settings) as store:
-        export = store.export()
-    encoder = TextEncoder(settings)
-    text = node_text_features(export, encoder, progress=progress)
+    world = distributed.current()
+    with distributed.main_first(world):  # rank 0 fills the embedding cache; the others read it
+        with open_store(settings) as store:
+            export = store.export()
+        encoder = TextEncoder(settings)
+        text = node_text_features(export, encoder, progress=progress)
     split = make_split(export, "warm", seed=train_settings.seed, test_ratio=0.0, valid_ratio=VALID_RATIO)
     data = TrainData(export, split.train, split.valid, text[ITEM], text[ENTITY])
     model = KGRec(text_model=encoder.model_id, progress=progress)
     model.fit(data, train_settings)
-    model.save(out)
+    if world is None or world.is_main:
+        model.save(out)
     return model
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     device = args.device or settings.device
+    world = distributed.init_from_env(device) if args.distributed else None
+    if world is not None:
+        device = distributed.rank_device(device, world)
     train_settings = replace(
         KGRec.default_settings(), dim=args.dim, layers=args.layers, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         patience=args.patience, seed=args.seed, device=device,
     )
     out = args.out or default_model_dir(settings)
     started = time.perf_counter()
-    model = train(settings, train_settings, out)
+    try:
+        model = train(settings, train_settings, out, progress=world is None or world.is_main)
+    finally:
+        distributed.shutdown()
     curve = model.curve
     assert curve is not None
-    print(f"trained in {time.perf_counter() - started:.0f} s ({len(curve.records)} epochs on {curve.device}), "
+    if world is not None and not world.is_main:
+        return 0
+    where = f" x {world.size} ranks" if world is not None else ""
+    print(f"trained in {time.perf_counter() - started:.0f} s ({len(curve.records)} epochs on {curve.device}{where}), "
           f"best validation NDCG@20 {curve.best_ndcg:.4f} at epoch {curve.best_epoch}; saved to {out}")
     return 0
