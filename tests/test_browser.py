@@ -9,6 +9,7 @@ without it unless KGREC_REQUIRE_BROWSER=1. Playwright's own browser downloads ar
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -52,16 +53,18 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app over a copy of the small trained home, served from a thread on a free port."""
+@contextlib.contextmanager
+def served_app(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory, name: str,
+               **changes: object) -> Iterator[str]:
+    """The app over a copy of the small trained home (settings ``changes`` applied), served
+    from a thread on a free port; yields its URL."""
     from app.service import RecommendationService
     from app.ui.actions import UiActions
     from app.ui.layout import build_app, launch
 
     shared = trained_home(ml100k_catalog, tmp_path_factory.mktemp("ui"), data_settings.home / "cache")
-    home = copy_home(shared, tmp_path_factory.mktemp("browser") / "home")
-    service = RecommendationService(settings_for(home))
+    home = copy_home(shared, tmp_path_factory.mktemp(name) / "home")
+    service = RecommendationService(settings_for(home).with_(**changes))
     app = build_app(UiActions(service))
     _, url = launch(app, "127.0.0.1", _free_port(), block=False, quiet=True)
     try:
@@ -69,6 +72,13 @@ def app_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: 
     finally:
         app.close()
         service.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app over a copy of the small trained home, served from a thread on a free port."""
+    with served_app(ml100k_catalog, data_settings, tmp_path_factory, "browser") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -330,20 +340,9 @@ WRITE_TOKEN = "a-write-token-for-the-tests"
 @pytest.fixture(scope="module")
 def guarded_url(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app with KGREC_API_TOKEN and KGREC_READ_TOKEN set."""
-    from app.service import RecommendationService
-    from app.ui.actions import UiActions
-    from app.ui.layout import build_app, launch
-
-    shared = trained_home(ml100k_catalog, tmp_path_factory.mktemp("ui"), data_settings.home / "cache")
-    home = copy_home(shared, tmp_path_factory.mktemp("guarded") / "home")
-    service = RecommendationService(settings_for(home).with_(api_token=WRITE_TOKEN, read_token=READ_TOKEN))
-    app = build_app(UiActions(service))
-    _, url = launch(app, "127.0.0.1", _free_port(), block=False, quiet=True)
-    try:
-        yield url.rstrip("/")
-    finally:
-        app.close()
-        service.close()
+    with served_app(ml100k_catalog, data_settings, tmp_path_factory, "guarded", api_token=WRITE_TOKEN,
+                    read_token=READ_TOKEN) as url:
+        yield url
 
 
 def test_with_tokens_reads_need_a_login_and_writes_the_write_token(guarded_url: str, tmp_path: Path) -> None:
