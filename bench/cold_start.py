@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def main() -> int:
 
     from app.commands.train import train
     from gnn.baselines import TextKNN
-    from gnn.checkpoint import load_checkpoint
+    from gnn.checkpoint import META
+    from gnn.inference import KGRec
     from gnn.recommender import TrainData, TrainSettings, UserQuery
     from gnn.splits import interactions
     from kg.graph import GraphExport
@@ -51,10 +53,10 @@ def main() -> int:
 
     settings = Settings.from_env()
     model_dir = args.model or settings.models_dir / "bench-cold-start"
-    if (model_dir / "model.json").is_file():
-        model = load_checkpoint(model_dir, settings.device, progress=False)
+    if (model_dir / META).is_file():
+        model = KGRec.load(model_dir, settings.device, progress=False)
     else:
-        model = train(settings, TrainSettings(device=settings.device), model_dir, progress=False)
+        model = train(settings, replace(KGRec.default_settings(), device=settings.device), model_dir, progress=False)
     with open_store(settings) as store:
         export = store.export()
     items = export.nodes[ITEM]
