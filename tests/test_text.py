@@ -326,3 +326,14 @@ def test_cache_merges_shards_and_ignores_leftovers(tmp_path: Path) -> None:
     assert found.keys() == written.keys()
     for key, vector in written.items():
         np.testing.assert_array_equal(found[key], vector)
+
+
+def test_load_puts_the_model_in_the_process_cache(tmp_path: Path) -> None:
+    """What ``kgrec serve`` calls at start: afterwards ``model`` is the loaded one, no new load."""
+    from text.encoder import _load_model
+
+    encoder = TextEncoder(settings_for(tmp_path, device="cpu"))
+    encoder.load()
+    loads = _load_model.cache_info().misses
+    assert encoder.model is encoder.model and _load_model.cache_info().misses == loads
+    assert encoder.model.get_sentence_embedding_dimension() == 384

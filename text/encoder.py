@@ -62,6 +62,12 @@ class TextEncoder:
         """The sentence-transformers model, loaded on first use (once per process)."""
         return _load_model(self._folder, str(resolve_device(self._device)))
 
+    def load(self) -> None:
+        """Load the model now rather than on the first text that misses the cache: a server
+        calls it at start, so that its first new item or free-text request does not wait
+        for it (seconds)."""
+        _load_model(self._folder, str(resolve_device(self._device)))
+
     @property
     def dim(self) -> int:
         """The embedding size; read from the cache when it has entries, so no model load."""

@@ -72,6 +72,7 @@ def serve(settings: Settings, model: Path | None, host: str, port: int) -> None:
     print(f"loading the model and the {settings.store} store ...", flush=True)
     service = RecommendationService(settings, model, progress=True)
     try:
+        service.encoder.load()  # new items and free text are embedded at once, not after a model load
         app = create_app(service)
         print(f"serving {len(service.item_ids):,} items at http://{host}:{port} (the API: http://{host}:{port}/v1/; "
               "Ctrl-C stops)", flush=True)
