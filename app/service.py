@@ -146,6 +146,9 @@ class RecommendationService:
         self._refresh_due = threading.Event()
         self._closed = threading.Event()
         self._refresher: threading.Thread | None = None
+        self.store_version = ""
+        """The store's version this service has accounted for: its last build's, or that of its
+        own last write (see :meth:`_write`); another value in the store means another writer."""
         self.state: ServingState = self._build()
         self._start_refresher()
 
@@ -190,11 +193,14 @@ class RecommendationService:
 
     def _build(self) -> ServingState:
         started = time.perf_counter()
+        accounted = self.store_version
         version = self.store.version()  # before the export: a write in between reloads again
         export = self.store.export()
         self._check_model_matches(export)
         state = build_state(self.model, export, self.encoder, progress=self.progress)
-        self.store_version = version
+        with self._changing:
+            if self.store_version == accounted:  # else an own write meanwhile has moved it on already
+                self.store_version = version
         log.info("service ready over %d items in %.2f s", len(state.item_ids), time.perf_counter() - started)
         return state
 
@@ -255,7 +261,8 @@ class RecommendationService:
     def _store_moved(self) -> bool:
         """Whether someone other than this service wrote to the store since the last build."""
         try:
-            return self.store.version() != self.store_version
+            with self._changing:  # never halfway through one of our own writes
+                return self.store.version() != self.store_version
         except KgrecError:  # unreachable: nothing to read yet
             return False
 

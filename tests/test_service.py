@@ -250,6 +250,30 @@ def test_the_service_serves_another_writers_items_by_itself(home: Path, tmp_path
         service.close()
 
 
+def test_its_own_slow_write_never_looks_like_another_writers(home: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version poll never reads the store halfway through one of the service's own
+    writes: a write that lingers past a poll after changing the store starts no refresh."""
+    settings = settings_for(copy_home(home, tmp_path / "home"))
+    service = RecommendationService(settings)
+    try:
+        store = service.store
+        write = store.write_interactions
+
+        def lingering(events):  # type: ignore[no-untyped-def]
+            written = write(events)
+            time.sleep(1.5 * VERSION_POLL_S)  # the store has moved; the service has not noted it yet
+            return written
+
+        monkeypatch.setattr(store, "write_interactions", lingering)
+        user, item = service.state.user_ids[0], str(service.state.item_ids[-1])
+        assert service.record_events([{"user_id": user, "item_id": item}]).accepted
+        time.sleep(2 * VERSION_POLL_S)
+        assert service.stats.refreshes == 0
+    finally:
+        service.close()
+
+
 def test_model_from_another_catalog_is_refused(home: Path, tmp_path: Path) -> None:
     other = Settings.from_env(environ={}, home=tmp_path / "other", device="cpu")
     from kg.store.embedded import EmbeddedStore
