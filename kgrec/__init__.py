@@ -52,23 +52,12 @@ def ingest(catalog_dir: Path | str | None = None, *, dataset: str | None = None,
            progress: bool = False) -> IngestResult:
     """``kgrec ingest --catalog catalog_dir`` (or ``--dataset dataset``): validate, then load
     into the store; returns the report and where it was written."""
-    from kg.ingest import ingest as run_ingest
-    from kg.reader import read_catalog
-    from kg.store import open_store
+    from app.commands.ingest import ingest_source
 
     if (catalog_dir is None) == (dataset is None):
         raise KgrecError("give either a catalog folder or dataset=NAME")
-    config = settings(home, store)
-    config.check_writable(config.reports_dir, *([config.store_dir] if config.store == "embedded" else []))
-    if dataset is not None:
-        from kg.datasets import load_dataset
-
-        catalog, files, rejections = load_dataset(dataset, config, progress=progress), None, []
-    else:
-        catalog, files, rejections = read_catalog(Path(catalog_dir))  # type: ignore[arg-type]
-    with open_store(config) as opened:
-        return run_ingest(catalog, opened, config, files, rejections, strict=strict, pseudonymize=pseudonymize,
-                          progress=progress)
+    return ingest_source(settings(home, store), dataset, None if catalog_dir is None else Path(catalog_dir),
+                         strict=strict, pseudonymize=pseudonymize, progress=progress)
 
 
 def train(*, home: Path | str | None = None, store: str | None = None, out: Path | str | None = None,

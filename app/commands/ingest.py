@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kg.settings import STORE_KINDS, Settings
+
+if TYPE_CHECKING:
+    from kg.ingest import IngestResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,19 +35,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.rating_range:
         settings = settings.with_(rating_range=args.rating_range)
         settings.check()
-    settings.check_writable(settings.reports_dir, *([settings.store_dir] if settings.store == "embedded" else []))
-    from kg.ingest import ingest
-    from kg.reader import read_catalog
-    from kg.store import open_store
-
-    if args.dataset:
-        from kg.datasets import load_dataset
-
-        catalog, files, rejections = load_dataset(args.dataset, settings), None, []
-    else:
-        catalog, files, rejections = read_catalog(args.catalog)
-    with open_store(settings) as store:
-        result = ingest(catalog, store, settings, files, rejections, strict=args.strict, pseudonymize=args.pseudonymize_users)
+    result = ingest_source(settings, args.dataset, args.catalog, strict=args.strict,
+                           pseudonymize=args.pseudonymize_users)
     print(result.report.render())
     print(f"loaded into the {settings.store} store in {result.seconds:.1f} s")
     print(f"report: {result.report_path}")
@@ -51,3 +44,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"rejected rows: {result.quarantine_path}")
     return 0
 
+
+def ingest_source(settings: Settings, dataset: str | None, catalog_dir: Path | None, strict: bool = False,
+                  pseudonymize: bool = False, progress: bool = True) -> IngestResult:
+    """Validate a public data set (``dataset``) or a catalog folder and load it into the
+    store: ``kgrec ingest`` and the library's ``kgrec.ingest``. The state folders are checked
+    writable before anything is read."""
+    settings.check_writable(settings.reports_dir, *([settings.store_dir] if settings.store == "embedded" else []))
+    from kg.ingest import ingest
+    from kg.reader import read_catalog
+    from kg.store import open_store
+
+    if dataset is not None:
+        from kg.datasets import load_dataset
+
+        catalog, files, rejections = load_dataset(dataset, settings, progress=progress), None, []
+    else:
+        assert catalog_dir is not None
+        catalog, files, rejections = read_catalog(catalog_dir)
+    with open_store(settings) as store:
+        return ingest(catalog, store, settings, files, rejections, strict=strict, pseudonymize=pseudonymize,
+                      progress=progress)
