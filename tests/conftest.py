@@ -71,3 +71,12 @@ def ml100k_folder(data_settings: Settings) -> Path:
 @pytest.fixture(scope="session")
 def ml100k_catalog(ml100k_folder: Path) -> Catalog:
     return ml100k.load(ml100k_folder)
+
+
+@pytest.fixture(scope="module")
+def trained(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A KGREC_HOME with the small ml-100k catalog and a tiny trained model (built once per
+    process, :func:`tests.test_ui_support.trained_home`); copy it before changing it."""
+    from tests.test_ui_support import trained_home
+
+    return trained_home(ml100k_catalog, tmp_path_factory.mktemp("trained"), data_settings.home / "cache")

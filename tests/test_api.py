@@ -23,7 +23,7 @@ from kg.ingest import ingest
 from kg.settings import Settings
 from tests.conftest import neo4j_settings, open_neo4j
 from tests.live import LiveServer, TcpProxy, live
-from tests.test_ui_support import STAR_WARS, copy_home, settings_for, small_catalog, trained_home
+from tests.test_ui_support import STAR_WARS, copy_home, settings_for, small_catalog
 
 TOKEN = "write-token-for-the-tests"
 READ_TOKEN = "read-token-for-the-tests"
@@ -64,11 +64,6 @@ def store_settings(kind: str, home: Path, catalog: Catalog) -> Settings:
     finally:
         store.close()
     return settings
-
-
-@pytest.fixture(scope="module")
-def trained(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return trained_home(ml100k_catalog, tmp_path_factory.mktemp("api"), data_settings.home / "cache")
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])

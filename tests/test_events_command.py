@@ -18,7 +18,7 @@ from kg.identifiers import ITEM, USER
 from kg.settings import Settings
 from kg.store import open_store
 from tests.live import live
-from tests.test_api import TOKEN, store_settings, trained  # noqa: F401  (a fixture)
+from tests.test_api import TOKEN, store_settings
 from tests.test_ui_support import STAR_WARS, copy_home
 
 LINES = [json.dumps({"user_id": "cli-user", "item_id": STAR_WARS[0], "rating": 4}),
@@ -45,7 +45,7 @@ def interacted(settings: Settings, user: str, item: str) -> bool:
 
 
 @pytest.mark.parametrize("kind", ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def test_events_into_the_store(kind: str, trained: Path, ml100k_catalog: Catalog, tmp_path: Path) -> None:  # noqa: F811
+def test_events_into_the_store(kind: str, trained: Path, ml100k_catalog: Catalog, tmp_path: Path) -> None:
     settings = store_settings(kind, copy_home(trained, tmp_path / "home"), ml100k_catalog)
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(LINES) + "\n")
@@ -59,7 +59,7 @@ def test_events_into_the_store(kind: str, trained: Path, ml100k_catalog: Catalog
     assert not interacted(settings, "cli-user", STAR_WARS[2])
 
 
-def test_events_from_a_pipe_to_a_running_server(trained: Path, ml100k_catalog: Catalog, tmp_path: Path) -> None:  # noqa: F811
+def test_events_from_a_pipe_to_a_running_server(trained: Path, ml100k_catalog: Catalog, tmp_path: Path) -> None:
     settings = store_settings("embedded", copy_home(trained, tmp_path / "home"), ml100k_catalog)
     service = RecommendationService(settings)
     try:
