@@ -257,6 +257,8 @@ class RecommendationService:
                     self.reload()
                 except KgrecError as error:  # the store is down: keep serving what we have
                     log.warning("background refresh failed: %s", error)
+                except Exception:  # noqa: BLE001 - a fault of kgrec's: logged, and the thread goes on refreshing
+                    log.exception("background refresh failed")
 
     def _store_moved(self) -> bool:
         """Whether someone other than this service wrote to the store since the last build."""

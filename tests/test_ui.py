@@ -464,6 +464,7 @@ def test_the_app_over_neo4j(ui_home: Path, ml100k_catalog: Catalog, tmp_path: Pa
     home = copy_home(ui_home, tmp_path / "home")
     store = open_neo4j(home)
     settings = Settings.from_env(home=home, store="neo4j", device="cpu")
+    service = None
     try:
         store.clear()
         ingest(small_catalog(ml100k_catalog), store, settings, progress=False)
@@ -490,7 +491,10 @@ def test_the_app_over_neo4j(ui_home: Path, ml100k_catalog: Catalog, tmp_path: Pa
         assert set(explored.table["relationship"]) == {"IN_GENRE", "DIRECTED_BY"}
     finally:
         store.clear()
-        store.close()
+        if service is not None:
+            service.close()  # stops its background refresher, then closes the store it holds
+        else:
+            store.close()
 
 
 def test_demo_skips_what_is_done(ui_home: Path, data_settings: Settings, tmp_path: Path,
