@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import degree as node_degree
 
 from kg.graph import GraphExport
 from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
@@ -175,14 +177,10 @@ class PropagationGraph:
 
 
 def symmetric_norm(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
-    """LightGCN's (and ``gcn_norm``'s without self-loops) :math:`1/\\sqrt{d_i d_j}` per edge,
-    and the degrees."""
-    src, dst = edge_index
-    degree = torch.zeros(num_nodes, dtype=torch.float32, device=edge_index.device)
-    degree.index_add_(0, dst, torch.ones(dst.numel(), dtype=torch.float32, device=edge_index.device))
-    inv_sqrt = degree.pow(-0.5)
-    inv_sqrt.masked_fill_(torch.isinf(inv_sqrt), 0.0)
-    return inv_sqrt[src] * inv_sqrt[dst], degree
+    """LightGCN's :math:`1/\\sqrt{d_i d_j}` per edge (PyG's ``gcn_norm`` without
+    self-loops; ``edge_index`` symmetric), and the degrees."""
+    _, weight = gcn_norm(edge_index, num_nodes=num_nodes, add_self_loops=False)
+    return weight, node_degree(edge_index[1], num_nodes, dtype=torch.float32)
 
 
 def build_propagation_graph(data: HeteroData, space: NodeSpace | None = None, min_entity_degree: int = 1) -> PropagationGraph:

@@ -55,7 +55,8 @@ from gnn.curve import TrainingCurve
 from gnn.graph_tensors import EDGE_KNOWLEDGE, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.train import TrainProblem, final_embeddings, seed_everything, train_model
+from gnn.runtime import seed_everything
+from gnn.train import TrainProblem, final_embeddings, train_model
 from kg.device import resolve_device
 from kg.errors import KgrecError
 from kg.graph import GraphExport

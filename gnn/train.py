@@ -31,19 +31,15 @@ Under torchrun (``train --distributed``) the same loop runs on every rank, data-
 each rank takes its shard of the epoch, DDP averages the gradients, rank 0 validates and
 broadcasts the result (see :mod:`gnn.distributed`).
 
-Repeatable: :func:`seed_everything` seeds Python, NumPy and torch (CPU and CUDA) and asks
+Repeatable: :func:`gnn.runtime.seed_everything` seeds Python, NumPy and torch (CPU and CUDA) and asks
 torch for deterministic algorithms (``warn_only``: a CUDA kernel without a deterministic
 version warns instead of failing). On CUDA the dense work runs under ``torch.autocast``
 (bfloat16 where supported, else float16 with a ``GradScaler``); propagation stays float32.
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
-import os
-import random
-import sys
 import time
 from dataclasses import dataclass
 
@@ -60,46 +56,11 @@ from gnn.losses import check_loss, l2_penalty, ranking_loss, shared_hits
 from gnn.metrics import full_ranking
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
 from gnn.recommender import TrainSettings
+from gnn.runtime import keep_freed_memory
 from gnn.sampling import LinkSampler
 from kg.errors import KgrecError
 
 log = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed ``random``, NumPy and torch; with ``deterministic``, ask torch for
-    deterministic kernels (cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG``, set here if unset)."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def keep_freed_memory() -> None:
-    """Ask glibc to keep freed memory instead of returning it to the OS (Linux only).
-
-    Training allocates and frees the same few megabyte-sized tensors every step; by
-    default glibc serves blocks that large with fresh ``mmap`` pages and unmaps them on
-    free, so every step pays page faults on all of them — on small virtual machines that
-    costs more than the arithmetic (a 3 MB ``torch.zeros`` took 5 ms instead of 0.02 ms).
-    Raising the mmap and trim thresholds makes freed blocks reusable. The process keeps
-    its peak memory for the rest of its life."""
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
-        libc.mallopt(m_trim_threshold, 1 << 30)
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        return
-    _ALLOCATOR_TUNED = True
-
-
-_ALLOCATOR_TUNED = False
 
 
 @dataclass
