@@ -177,30 +177,22 @@ def test_training_export_keeps_nodes_and_properties(export):
     assert len(train_export.edges[INTERACTIONS]) == split.train.shape[1]
 
 
-def test_cli_evaluate_prints_table_and_writes_json_and_splits(export, text, tmp_path, monkeypatch, capsys):
+def test_cli_evaluate_prints_table_and_writes_json_and_splits(tmp_path, capsys):
+    """``kgrec evaluate`` end to end: a small synthetic catalog in a real embedded store,
+    the real text encoder."""
     import argparse
 
+    import kgrec
     from app.commands import evaluate as command
-    from kg.settings import Settings
 
-    class FakeStore:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return None
-
-        def export(self):
-            return export
-
-    monkeypatch.setattr(command, "open_store", lambda settings: FakeStore())
-    monkeypatch.setattr(command, "text_features", lambda ex, encoder: text)
+    settings = kgrec.settings(home=tmp_path, store="embedded")
+    kgrec.ingest(kgrec.synth(tmp_path / "catalog", users=40, items=30, interactions=400), home=tmp_path, store="embedded")
     parser = argparse.ArgumentParser()
     command.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         ["evaluate", "--protocol", "cold-user", "--seeds", "0,1", "--json", str(tmp_path / "out.json"), "--split-dir", str(tmp_path / "splits"), "--recommenders", "most-popular,text-knn"]
     )
-    assert args.handler(args, Settings(home=tmp_path)) == 0
+    assert args.handler(args, settings) == 0
     out = capsys.readouterr().out
     assert "cold-user/reveal-5" in out and "text-knn" in out
     assert json.loads((tmp_path / "out.json").read_text())["seeds"] == [0, 1]
@@ -208,7 +200,7 @@ def test_cli_evaluate_prints_table_and_writes_json_and_splits(export, text, tmp_
 
     args = parser.parse_args(["evaluate", "--protocol", "warm", "--recommenders", "nope"])
     with pytest.raises(KgrecError, match="unknown recommender"):
-        args.handler(args, Settings(home=tmp_path))
+        args.handler(args, settings)
     with pytest.raises(SystemExit):
         parser.parse_args(["evaluate", "--protocol", "warm", "--seeds", "a,b"])
 
