@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import app.service
 from app.service import VERSION_POLL_S, RecommendationService, default_model_dir
 from kg.catalog import Catalog
 from kg.errors import KgrecError
@@ -270,6 +271,34 @@ def test_its_own_slow_write_never_looks_like_another_writers(home: Path, tmp_pat
         assert service.record_events([{"user_id": user, "item_id": item}]).accepted
         time.sleep(2 * VERSION_POLL_S)
         assert service.stats.refreshes == 0
+    finally:
+        service.close()
+
+
+def test_background_refreshes_take_at_most_their_share_of_the_time(home: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a whole refresh that took ``d`` seconds the next background one waits until
+    ``d / REFRESH_SHARE`` seconds after the first began, however many events fall due
+    meanwhile (here every event makes one due); the events are served at once all the same."""
+    service = RecommendationService(settings_for(copy_home(home, tmp_path / "home")).with_(refresh_events=1))
+    try:
+        started = time.monotonic()
+        service.reload()
+        monkeypatch.setattr(app.service, "REFRESH_SHARE", (time.monotonic() - started) / 8)  # a rest of ~8 s
+        started = time.monotonic()
+        service.reload()
+        user = service.state.user_ids[0]
+        seen = {str(service.state.item_ids[i]) for i in service.state.seen[service.state.user_index[user]]}
+        fresh = [str(i) for i in service.state.item_ids if str(i) not in seen][:3]
+        for item in fresh:
+            assert service.record_events([{"user_id": user, "item_id": item}]).accepted
+        assert not set(fresh) & set(ids(service.recommend([{"user_id": user, "k": 50}])[0]))
+        time.sleep(2 * VERSION_POLL_S)
+        assert service.stats.refreshes == 2  # the two asked for; the one due since the first event rests
+        deadline = time.monotonic() + 60
+        while service.stats.refreshes == 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert service.stats.refreshes == 3 and time.monotonic() - started >= 4.5
     finally:
         service.close()
 
