@@ -33,7 +33,7 @@ from app.state import ServingState, build_state, with_events, with_items
 from app.updates import Rejected, check_events, check_items
 from gnn.inference import KGRec
 from gnn.recommender import UserQuery
-from kg.errors import KgrecError, StoreError
+from kg.errors import KgrecError, StoreError, StoreUnavailable
 from kg.graph import GraphExport, NodeRef
 from kg.identifiers import ENTITY, ITEM, USER
 from kg.settings import Settings
@@ -280,12 +280,20 @@ class RecommendationService:
 
     def _write(self, write: Callable[[], T]) -> T:
         """One of the service's own store writes (the caller holds ``_changing``), keeping
-        ``store_version`` current so that the version poll refreshes only for other writers."""
-        before = self.store.version()
+        ``store_version`` current so that the version poll refreshes only for other writers.
+        A version read that misses its deadline (a busy store) does not stop the write: at
+        worst the poll refreshes once for nothing."""
+        before = self._version_or_none()
         result = write()
-        if before == self.store_version:
-            self.store_version = self.store.version()
+        if before is not None and before == self.store_version:
+            self.store_version = self._version_or_none() or ""
         return result
+
+    def _version_or_none(self) -> str | None:
+        try:
+            return self.store.version()
+        except StoreUnavailable:
+            return None
 
     def reload_if_changed(self) -> bool:
         """Reload when the store changed since the last reload (another process, e.g. a

@@ -167,7 +167,7 @@ def sustained(url: str, store: str, users: list[str], items: list[str], run: str
                     response = client.post("/v1/events", json={"events": batch})
                     answer = response.json()
                     ok = len(answer["accepted"]) if response.status_code == 200 else 0
-                    why = [r["reason"] for r in answer.get("rejected", [])] or [f"HTTP {response.status_code}"]
+                    why = [r["reason"] for r in answer.get("rejected", [])] or [f"HTTP {response.status_code}: {answer}"[:300]]
                 except (httpx.HTTPError, ValueError, KeyError) as error:
                     ok, why = 0, [type(error).__name__]
                 with lock:

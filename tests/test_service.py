@@ -16,7 +16,7 @@ import pytest
 import app.service
 from app.service import VERSION_POLL_S, RecommendationService, default_model_dir
 from kg.catalog import Catalog
-from kg.errors import KgrecError
+from kg.errors import KgrecError, StoreUnavailable
 from kg.settings import Settings
 from tests.conftest import FIXTURES
 from tests.helpers import ingest_folder, write_catalog
@@ -301,6 +301,21 @@ def test_background_refreshes_take_at_most_their_share_of_the_time(home: Path, t
         assert service.stats.refreshes == 3 and time.monotonic() - started >= 4.5
     finally:
         service.close()
+
+
+def test_an_event_is_written_when_a_version_read_misses_its_deadline(service: RecommendationService,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version reads around a write only tell the service's own writes from others': a
+    busy store answering one late does not refuse the events."""
+    def late() -> str:
+        raise StoreUnavailable("the embedded store did not answer within 1 s")
+
+    monkeypatch.setattr(service.store, "version", late)
+    item = str(service.state.item_ids[0])
+    outcome = service.record_events([{"user_id": "late-version-reader", "item_id": item}])
+    assert [e["item_id"] for e in outcome.accepted] == [item] and outcome.rejected == []
+    monkeypatch.undo()
+    assert item not in ids(service.recommend([{"user_id": "late-version-reader", "k": 50}])[0])
 
 
 def test_model_from_another_catalog_is_refused(home: Path, tmp_path: Path) -> None:
