@@ -116,6 +116,22 @@ def test_a_record_with_a_bad_checksum_is_not_replayed(tmp_path: Path) -> None:
     assert _items(EmbeddedStore(tmp_path)) == {"a"}
 
 
+def test_a_damaged_record_with_records_after_it_stops_writes_and_loses_nothing(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    for item in "abc":
+        _add(store, item)
+    path = tmp_path / embedded.JOURNAL_FILE
+    first = _journal_records(tmp_path)[0][2]  # the end of record 2 ("b"): record 3 ("c") follows
+    data = bytearray(path.read_bytes())
+    data[first - 1] ^= 0xFF  # record 2's payload damaged, record 3 whole after it
+    path.write_bytes(bytes(data))
+    damaged = EmbeddedStore(tmp_path)
+    assert _items(damaged) == {"a"}
+    with pytest.raises(StoreError, match="damaged at byte"):
+        _add(damaged, "d")
+    assert path.read_bytes() == bytes(data)  # nothing cut off
+
+
 def test_compaction_folds_the_journal_into_the_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embedded, "COMPACT_RECORDS", 3)
     store = EmbeddedStore(tmp_path)

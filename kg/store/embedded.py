@@ -15,7 +15,8 @@ as large as the snapshot, the writer compacts: it writes the whole graph as a ne
 first write do the same. A reader (this or another process) that sees the files change
 replays the records newer than its generation, and reads the snapshot again only when it
 lags behind it. A writer that died half-way leaves at most a torn last record, which fails
-its checksum, is never replayed and is cut off by the next writer.
+its checksum, is never replayed and is cut off by the next writer (a bad record with whole
+ones after it is damage: writes are refused rather than cut them off).
 
 :meth:`EmbeddedStore.version` is the identity and size of both files (two ``stat`` calls): it
 moves with every write.
@@ -244,6 +245,8 @@ class EmbeddedStore(GraphStore):
         record = journal.encode(generation, pickle.dumps(op, protocol=pickle.HIGHEST_PROTOCOL))
         try:
             end = journal.append(self.journal_path, self._journal.end, record)
+        except journal.Damaged as error:
+            raise StoreError(f"the embedded store cannot take writes: {error}; remove the folder and ingest again") from None
         except OSError as error:
             raise StoreError(f"cannot write the embedded store's journal {self.journal_path} ({error})") from None
         self._generation = generation

@@ -87,12 +87,22 @@ def records(handle: BinaryIO, offset: int) -> Iterator[tuple[int, bytes, int]]:
         yield generation, payload, offset
 
 
+class Damaged(Exception):
+    """Whole records follow one that fails its checksum: not a torn append but a damaged file."""
+
+
 def append(path: Path, valid_end: int, record: bytes) -> int:
-    """Write ``record`` at ``valid_end`` (the end of the last whole record: anything after it
-    is a torn append, cut off first) and fsync; the new end. The caller holds the writer lock."""
-    descriptor = os.open(path, os.O_WRONLY)
+    """Write ``record`` at ``valid_end`` (the end of the last whole record) and fsync; the new
+    end. The caller holds the writer lock. What follows ``valid_end`` is cut off first when it
+    is a torn append (one record, cut short or with a bad checksum, and nothing after it);
+    :class:`Damaged` when more follows it, which cutting would lose."""
+    descriptor = os.open(path, os.O_RDWR)
     try:
-        if os.fstat(descriptor).st_size != valid_end:
+        rest = os.fstat(descriptor).st_size - valid_end
+        if rest > 0:
+            head = os.pread(descriptor, RECORD.size, valid_end)
+            if len(head) == RECORD.size and RECORD.size + RECORD.unpack(head)[1] < rest:
+                raise Damaged(f"{path} is damaged at byte {valid_end:,}: whole records follow one that fails its checksum")
             os.ftruncate(descriptor, valid_end)
         written = os.pwrite(descriptor, record, valid_end)
         if written != len(record):
