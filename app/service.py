@@ -33,7 +33,7 @@ from app.state import ServingState, build_state, with_events, with_items
 from app.updates import Rejected, check_events, check_items
 from gnn.inference import KGRec
 from gnn.recommender import UserQuery
-from kg.errors import KgrecError, StoreError
+from kg.errors import KgrecError, StoreError, StoreUnavailable
 from kg.graph import GraphExport, NodeRef
 from kg.identifiers import ENTITY, ITEM, USER
 from kg.settings import Settings
@@ -50,6 +50,11 @@ MIN_SHARED_ITEMS = 0.5
 """A model whose trained items are mostly absent from the store was trained on another catalog."""
 VERSION_POLL_S = 2.0
 """How often a serving process asks the store whether another process wrote to it."""
+REFRESH_SHARE = 0.1
+"""At most this share of the time goes to background whole refreshes: after one that took
+``d`` seconds the next starts no sooner than ``d / REFRESH_SHARE`` seconds after it began.
+Under a steady stream of events the incremental updates keep answers current meanwhile; a
+refresh every ``refresh_events`` events would otherwise take a core away from the readers."""
 T = TypeVar("T")
 STORE_DOWN = "explanations are left out: the graph store is unreachable ({}); the recommendations come from the model in memory"
 
@@ -144,6 +149,8 @@ class RecommendationService:
         """Changes applied while a refresh reads the store, replayed onto its result."""
         self._refreshing = threading.Lock()
         self._refresh_due = threading.Event()
+        self._rested_at = 0.0
+        """``time.monotonic()`` before which the background refresh waits (see REFRESH_SHARE)."""
         self._closed = threading.Event()
         self._refresher: threading.Thread | None = None
         self.store_version = ""
@@ -209,6 +216,7 @@ class RecommendationService:
         store is read are replayed onto the new state (they are idempotent), so none is lost
         and readers are never held up."""
         with self._refreshing:
+            started = time.monotonic()
             with self._changing:
                 self._journal = []
             try:
@@ -223,6 +231,7 @@ class RecommendationService:
                 self._journal = None
                 self.state = state
             self.stats.add("refreshes")
+            self._rested_at = started + (time.monotonic() - started) / REFRESH_SHARE
 
     def _changed(self, state: ServingState, change: Callable[[ServingState], ServingState]) -> None:
         """Swap in ``state`` (the caller holds ``_changing``), remember ``change`` for a
@@ -242,7 +251,8 @@ class RecommendationService:
     def _refresh_loop(self) -> None:
         """In the background: a whole refresh after ``refresh_events`` changes, or
         ``refresh_seconds`` after the first change since the last one, or when another
-        process wrote to the store (its version moved; checked every ``VERSION_POLL_S``)."""
+        process wrote to the store (its version moved; checked every ``VERSION_POLL_S``);
+        never more often than REFRESH_SHARE allows."""
         while not self._closed.is_set():
             age = time.time() - self.state.built_at
             self._refresh_due.wait(timeout=max(0.1, min(VERSION_POLL_S, self.settings.refresh_seconds - age)))
@@ -252,7 +262,7 @@ class RecommendationService:
             state = self.state
             due = state.changes and (state.changes >= self.settings.refresh_events
                                      or time.time() - state.built_at >= self.settings.refresh_seconds)
-            if due or self._store_moved():
+            if time.monotonic() >= self._rested_at and (due or self._store_moved()):
                 try:
                     self.reload()
                 except KgrecError as error:  # the store is down: keep serving what we have
@@ -270,12 +280,20 @@ class RecommendationService:
 
     def _write(self, write: Callable[[], T]) -> T:
         """One of the service's own store writes (the caller holds ``_changing``), keeping
-        ``store_version`` current so that the version poll refreshes only for other writers."""
-        before = self.store.version()
+        ``store_version`` current so that the version poll refreshes only for other writers.
+        A version read that misses its deadline (a busy store) does not stop the write: at
+        worst the poll refreshes once for nothing."""
+        before = self._version_or_none()
         result = write()
-        if before == self.store_version:
-            self.store_version = self.store.version()
+        if before is not None and before == self.store_version:
+            self.store_version = self._version_or_none() or ""
         return result
+
+    def _version_or_none(self) -> str | None:
+        try:
+            return self.store.version()
+        except StoreUnavailable:
+            return None
 
     def reload_if_changed(self) -> bool:
         """Reload when the store changed since the last reload (another process, e.g. a

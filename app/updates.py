@@ -21,7 +21,7 @@ from kg.catalog import Catalog
 from kg.identifiers import ITEM
 from kg.reader import LINE
 from kg.report import Rejection
-from kg.validate import ExistingIds, validate
+from kg.validate import ExistingIds, validate, validate_interactions
 
 EVENT_FIELDS = frozenset({"user_id", "item_id", "rating", "timestamp"})
 ITEM_FIELDS = frozenset({"item_id", "title", "description", "properties", "triples"})
@@ -70,10 +70,10 @@ def check_events(raw: Sequence[object], existing: ExistingIds, rating_range: tup
         except _Bad as bad:
             rejected.append(Rejected(index, bad.field, bad.reason, str(bad)))
     frame = pd.DataFrame(rows, columns=[LINE, *sorted(EVENT_FIELDS)])
-    clean, report = validate(Catalog(interactions=frame), existing, rating_range, files={"interactions": "events"})
+    clean, report = validate_interactions(frame, existing, rating_range, file="events")
     refused = {r.line for r in report.rejections}
     rejected += [_rejected(r) for r in report.rejections]
-    events = clean.interactions.assign(index=[row[LINE] for row in rows if row[LINE] not in refused])
+    events = clean.assign(index=[row[LINE] for row in rows if row[LINE] not in refused])
     events["timestamp"] = events["timestamp"].fillna(now)
     return events.reset_index(drop=True), sorted(rejected, key=lambda r: r.index)
 

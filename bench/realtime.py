@@ -27,8 +27,10 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -41,6 +43,8 @@ from kg.store import open_store
 TOKEN = secrets.token_hex(16)
 STAR_WARS = ["50", "172", "181"]
 K = 20
+EXPLORATIONS = (None, 0.5, 1.0)
+"""The request's ``exploration`` for the new item's rank: the model's default, then higher."""
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -48,14 +52,17 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1)}
 
 
-def start_server(store: str, port: int) -> subprocess.Popen:
+def start_server(store: str, port: int, log: Path) -> subprocess.Popen:
+    """``kgrec serve`` on ``port``, its log (stderr) written to ``log``: a pipe nobody reads
+    would block the server once full."""
     env = {**os.environ, "KGREC_API_TOKEN": TOKEN, "PYTHONPATH": str(Path(__file__).parents[1])}
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--store", store, "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with log.open("w") as errors:
+        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--store", store, "--port", str(port)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"kgrec serve --store {store} exited: {server.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+            raise SystemExit(f"kgrec serve --store {store} exited: {log.read_text()[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
                 return server
@@ -118,27 +125,38 @@ def new_item(client: httpx.Client, run: str) -> dict[str, object]:
     else:
         raise SystemExit("the new item never became recommendable")
     servable = time.perf_counter() - started
-    ranked = top(client, liked=STAR_WARS, k=1000)
-    rank = ranked.index(item_id) + 1 if item_id in ranked else None
-    return {"recommendable_s": round(servable, 3), "rank_for_star_wars_fan": rank or "> 1000", "in_top_20": bool(rank and rank <= K)}
+    ranks: dict[str, object] = {}
+    for exploration in EXPLORATIONS:
+        option = {} if exploration is None else {"exploration": exploration}
+        ranked = top(client, liked=STAR_WARS, k=1000, **option)  # the most a request may ask for
+        ranks["default" if exploration is None else str(exploration)] = ranked.index(item_id) + 1 if item_id in ranked else "> 1000"
+    return {"recommendable_s": round(servable, 3), "rank_for_star_wars_fan": ranks,
+            "in_top_20": {setting: isinstance(rank, int) and rank <= K for setting, rank in ranks.items()}}
 
 
 def sustained(url: str, store: str, users: list[str], items: list[str], run: str, seconds: float, rate: float) -> dict[str, object]:
+    """``rate`` x ``seconds`` events offered at ``rate`` while 8 clients ask for
+    recommendations until the last event is answered; the rate reached is the events sent
+    over the time from the start to that answer (so it falls below ``rate`` only when the
+    server lags behind)."""
     before = interactions(store)
-    stop = time.monotonic() + seconds
+    done = threading.Event()
     accepted = sent = event_errors = 0
     lock = threading.Lock()
     latencies: list[float] = []
     recommend_errors = 0
+    reasons: Counter[str] = Counter()
+    senders = 2
 
-    def sender(offset: int, senders: int) -> None:
+    def sender(offset: int) -> None:
         """Like ``kgrec events --url`` on a live stream: events fall due at the rate; each
         request carries those that fell due while the previous one was answered."""
         nonlocal accepted, sent, event_errors
+        total = round(seconds * rate / senders)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
-            n, began = 0, time.monotonic()
-            while time.monotonic() < stop:
-                due = int((time.monotonic() - began) * rate / senders) - n
+            n = 0
+            while n < total:
+                due = min(int((time.monotonic() - started) * rate / senders), total) - n
                 if due <= 0:
                     time.sleep(0.01)
                     continue
@@ -147,20 +165,24 @@ def sustained(url: str, store: str, users: list[str], items: list[str], run: str
                           "rating": 4} for m in range(n, n + due)]
                 try:
                     response = client.post("/v1/events", json={"events": batch})
-                    ok = len(response.json()["accepted"]) if response.status_code == 200 else 0
-                except (httpx.HTTPError, ValueError, KeyError):
-                    ok = 0
+                    answer = response.json()
+                    ok = len(answer["accepted"]) if response.status_code == 200 else 0
+                    why = [r["reason"] for r in answer.get("rejected", [])] or [f"HTTP {response.status_code}: {answer}"[:300]]
+                except (httpx.HTTPError, ValueError, KeyError) as error:
+                    ok, why = 0, [type(error).__name__]
                 with lock:
                     sent += due
                     accepted += ok
                     event_errors += due - ok
+                    if ok < due:
+                        reasons.update(why)
                 n += due
 
     def recommender(seed: int) -> None:
         nonlocal recommend_errors
         rng = np.random.default_rng(100 + seed)
         with httpx.Client(base_url=url, timeout=30) as client:
-            while time.monotonic() < stop:
+            while not done.is_set():
                 started = time.perf_counter()
                 try:
                     answer = client.post("/v1/recommend", json={"user_id": users[rng.integers(len(users))], "k": K}).json()
@@ -171,18 +193,21 @@ def sustained(url: str, store: str, users: list[str], items: list[str], run: str
                     latencies.append(time.perf_counter() - started)
                     recommend_errors += not ok
 
-    senders = 2
-    threads = [threading.Thread(target=sender, args=(s, senders)) for s in range(senders)]
-    threads += [threading.Thread(target=recommender, args=(c,)) for c in range(8)]
-    started = time.monotonic()
-    for thread in threads:
+    sending = [threading.Thread(target=sender, args=(s,)) for s in range(senders)]
+    asking = [threading.Thread(target=recommender, args=(c,)) for c in range(8)]
+    started = time.monotonic()  # events fall due from here, for both senders
+    for thread in sending + asking:
         thread.start()
-    for thread in threads:
+    for thread in sending:
         thread.join()
     elapsed = time.monotonic() - started
+    done.set()
+    for thread in asking:
+        thread.join()
     after = interactions(store)
     return {"seconds": round(elapsed, 1), "events_sent": sent, "events_per_s": round(sent / elapsed, 1),
-            "events_accepted": accepted, "event_errors": event_errors, "in_store": after - before,
+            "events_accepted": accepted, "event_errors": event_errors, "event_error_reasons": dict(reasons),
+            "in_store": after - before,
             "lost": accepted - (after - before), "recommend": percentiles(latencies), "recommend_errors": recommend_errors}
 
 
@@ -203,9 +228,11 @@ def recommend_latency(client: httpx.Client, users: list[str], n: int) -> dict[st
 
 def bench(store: str, port: int, args: argparse.Namespace) -> dict[str, object]:
     run = secrets.token_hex(3)
+    load = os.getloadavg()[0]
     reload_s = whole_reload(store)
     print(f"{store}: whole reload {reload_s:.2f} s (median of 3)", flush=True)
-    server = start_server(store, port)
+    log = Path(tempfile.gettempdir()) / f"kgrec-realtime-{store}-{run}.log"
+    server = start_server(store, port, log)
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
@@ -219,6 +246,9 @@ def bench(store: str, port: int, args: argparse.Namespace) -> dict[str, object]:
             row["reload_over_event_p95"] = round(reload_s * 1000 / row["event_to_recommend"]["p95_ms"], 1)  # type: ignore[index]
             row["new_item"] = new_item(client, run)
         row["sustained"] = sustained(url, store, users[400:], items, run, args.seconds, args.rate)
+        row["load_average_1min"] = f"{load:.1f} -> {os.getloadavg()[0]:.1f}"
+        row["server_warnings"] = sum(line.startswith(("WARNING", "ERROR")) for line in log.read_text().splitlines())
+        row["server_log"] = str(log)
         return row
     finally:
         server.terminate()
@@ -244,11 +274,13 @@ def main() -> None:
         ("whole reload s", lambda r: f"{r['reload_s']:.2f}"),
         ("reload / event->recommend p95", lambda r: f"{r['reload_over_event_p95']}x"),
         ("new item recommendable s", lambda r: f"{r['new_item']['recommendable_s']}"),
-        ("new item rank (Star Wars fan)", lambda r: f"{r['new_item']['rank_for_star_wars_fan']} of {r['items'] + 1}"),
+        *((f"new item rank, exploration {setting}", lambda r, setting=setting: f"{r['new_item']['rank_for_star_wars_fan'][setting]} of {r['items'] + 1}")
+          for setting in ["default" if e is None else str(e) for e in EXPLORATIONS]),
         ("sustained events/s sent", lambda r: f"{r['sustained']['events_per_s']}"),
         ("sustained accepted / in store", lambda r: f"{r['sustained']['events_accepted']} / {r['sustained']['in_store']}"),
         ("sustained errors (events, recs)", lambda r: f"{r['sustained']['event_errors']}, {r['sustained']['recommend_errors']}"),
         ("sustained recommend p50 / p95 ms", lambda r: f"{r['sustained']['recommend']['p50_ms']} / {r['sustained']['recommend']['p95_ms']}"),
+        ("load average, start -> end", lambda r: r["load_average_1min"]),
     ]
     for name, cell in lines:
         print(f"{name:34}" + "".join(f"{cell(r):>18}" for r in rows))

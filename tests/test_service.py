@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import app.service
 from app.service import VERSION_POLL_S, RecommendationService, default_model_dir
 from kg.catalog import Catalog
-from kg.errors import KgrecError
+from kg.errors import KgrecError, StoreUnavailable
 from kg.settings import Settings
 from tests.conftest import FIXTURES
 from tests.helpers import ingest_folder, write_catalog
@@ -272,6 +273,49 @@ def test_its_own_slow_write_never_looks_like_another_writers(home: Path, tmp_pat
         assert service.stats.refreshes == 0
     finally:
         service.close()
+
+
+def test_background_refreshes_take_at_most_their_share_of_the_time(home: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a whole refresh that took ``d`` seconds the next background one waits until
+    ``d / REFRESH_SHARE`` seconds after the first began, however many events fall due
+    meanwhile (here every event makes one due); the events are served at once all the same."""
+    service = RecommendationService(settings_for(copy_home(home, tmp_path / "home")).with_(refresh_events=1))
+    try:
+        started = time.monotonic()
+        service.reload()
+        monkeypatch.setattr(app.service, "REFRESH_SHARE", (time.monotonic() - started) / 8)  # a rest of ~8 s
+        started = time.monotonic()
+        service.reload()
+        user = service.state.user_ids[0]
+        seen = {str(service.state.item_ids[i]) for i in service.state.seen[service.state.user_index[user]]}
+        fresh = [str(i) for i in service.state.item_ids if str(i) not in seen][:3]
+        for item in fresh:
+            assert service.record_events([{"user_id": user, "item_id": item}]).accepted
+        assert not set(fresh) & set(ids(service.recommend([{"user_id": user, "k": 50}])[0]))
+        time.sleep(2 * VERSION_POLL_S)
+        assert service.stats.refreshes == 2  # the two asked for; the one due since the first event rests
+        deadline = time.monotonic() + 60
+        while service.stats.refreshes == 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert service.stats.refreshes == 3 and time.monotonic() - started >= 4.5
+    finally:
+        service.close()
+
+
+def test_an_event_is_written_when_a_version_read_misses_its_deadline(service: RecommendationService,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version reads around a write only tell the service's own writes from others': a
+    busy store answering one late does not refuse the events."""
+    def late() -> str:
+        raise StoreUnavailable("the embedded store did not answer within 1 s")
+
+    monkeypatch.setattr(service.store, "version", late)
+    item = str(service.state.item_ids[0])
+    outcome = service.record_events([{"user_id": "late-version-reader", "item_id": item}])
+    assert [e["item_id"] for e in outcome.accepted] == [item] and outcome.rejected == []
+    monkeypatch.undo()
+    assert item not in ids(service.recommend([{"user_id": "late-version-reader", "k": 50}])[0])
 
 
 def test_model_from_another_catalog_is_refused(home: Path, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kg.graph import NodeRef, PathQuery
+from kg.graph import NodeRef, PathQuery, RelKey
 from kg.store.base import GraphStore
 from kg.store.embedded import EmbeddedStore
 from tests.conftest import FIXTURES, open_neo4j
@@ -185,4 +185,34 @@ def test_a_second_handle_sees_writes_and_never_undoes_them(store: GraphStore, se
         ingest_folder(late, other, settings)
         assert set(store.export().ids("Item")) == {"alien", "collateral", "heat", "toy", "thief", "ran"}
     finally:
+        other.close()
+
+
+def test_a_neo4j_export_while_events_arrive_is_whole(settings, tmp_path: Path) -> None:
+    """Neo4j reads each label and relationship type in a query of its own, each seeing what was
+    committed when it ran: an event for a new user landing after the users were read must not
+    break the export (its relationship joins the next one)."""
+    import pandas as pd
+
+    store, other = open_neo4j(tmp_path), open_neo4j(tmp_path)
+    store.clear()
+    try:
+        ingest_folder(TINY, store, settings)
+        query = store._query
+
+        def late_event_between(cypher: str, **params):  # type: ignore[no-untyped-def]
+            if cypher.startswith("CALL db.relationshipTypes()"):  # after every node read, before the relationships
+                other.write_interactions(pd.DataFrame({"user_id": ["late"], "item_id": ["heat"], "rating": [5.0],
+                                                       "timestamp": [float("nan")]}))
+            return query(cypher, **params)
+
+        store._query = late_event_between  # type: ignore[method-assign]
+        export = store.export()
+        assert "late" not in export.ids("User")
+        assert len(export.edges[RelKey("INTERACTED", "User", "Item")]) == 5
+        store._query = query  # type: ignore[method-assign]
+        assert "late" in store.export().ids("User")
+    finally:
+        store.clear()
+        store.close()
         other.close()

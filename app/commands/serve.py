@@ -11,6 +11,12 @@ from kg.settings import STORE_KINDS, Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
+SERVING_TORCH_THREADS = 1
+"""torch's intra-op threads once the model is loaded. A server answers many small requests on
+threads of its own; an OpenMP pool under each one only adds waiting: on a busy machine a
+request waits for the slowest of its pool's threads to be scheduled (with the default pool,
+an event's fold-in and the next recommendation took 250-400 ms at p95 under load 11, with one
+thread 1-5 ms; BENCHMARKS.md, real time)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +79,9 @@ def serve(settings: Settings, model: Path | None, host: str, port: int) -> None:
     service = RecommendationService(settings, model, progress=True)
     try:
         service.encoder.load()  # new items and free text are embedded at once, not after a model load
+        import torch
+
+        torch.set_num_threads(SERVING_TORCH_THREADS)
         app = create_app(service)
         print(f"serving {len(service.item_ids):,} items at http://{host}:{port} (the API: http://{host}:{port}/v1/; "
               "Ctrl-C stops)", flush=True)

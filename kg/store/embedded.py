@@ -1,26 +1,36 @@
-"""The embedded store: a networkx MultiDiGraph persisted to one file in a folder.
+"""The embedded store: a networkx MultiDiGraph in a folder, as a snapshot and a journal.
 
 Nodes are keyed ``(label, id)``; parallel relationships are keyed by type, which gives
 MERGE semantics (one relationship per type and ordered node pair).
 
-Several processes may write the same folder at once (``kgrec ingest`` runs while the app
-serves and writes). Every change takes an exclusive ``fcntl`` lock on ``graph.lock``,
-re-reads the file when another writer changed it since this process last read it, applies
-only its own change to that current state, writes a temporary file of its own and renames
-it over the old one; so the folder always holds a whole state, and no write undoes
-another. The file starts with a header line carrying a generation counter, bumped by
-every write, which :meth:`EmbeddedStore.version` reads cheaply; every read re-reads the
-file first when the version moved, so readers see what other processes wrote.
+On disk, as databases keep their data: ``graph.pickle``, a snapshot (a header line
+``kgrec-graph 3 <generation> <lineage>``, then the pickled graph), and ``graph.journal``, the
+changes made since that snapshot, one record per write (:mod:`kg.store.journal`). A write
+(``load``, ``remove_item``) takes an exclusive ``fcntl`` lock on ``graph.lock``, catches up
+with what other processes wrote, applies its own change in memory and appends it to the
+journal as the next generation (one small record and one ``fsync``, whatever the size of the
+graph), so no write undoes another. After ``COMPACT_RECORDS`` records, or once the journal is
+as large as the snapshot, the writer compacts: it writes the whole graph as a new snapshot
+(temporary file, fsync, rename) and starts an empty journal after it; ``clear`` and a store's
+first write do the same. A reader (this or another process) that sees the files change
+replays the records newer than its generation, and reads the snapshot again only when it
+lags behind it. A writer that died half-way leaves at most a torn last record, which fails
+its checksum, is never replayed and is cut off by the next writer (a bad record with whole
+ones after it is damage: writes are refused rather than cut them off).
+
+:meth:`EmbeddedStore.version` is the identity and size of both files (two ``stat`` calls): it
+moves with every write.
 """
 from __future__ import annotations
 
 import fcntl
 import os
 import pickle
-import tempfile
+import secrets
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -31,24 +41,48 @@ import pandas as pd
 from kg.errors import StoreError
 from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
 from kg.identifiers import LABELS
+from kg.store import journal
 from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress, with_entity_defaults
 from kg.to_graph import properties
 
 GRAPH_FILE = "graph.pickle"
+JOURNAL_FILE = "graph.journal"
 LOCK_FILE = "graph.lock"
-TEMPORARY_PREFIX = ".graph-"
 MAGIC = b"kgrec-graph"
-FORMAT = 2
-"""Format 2: a header line ``kgrec-graph 2 <generation>``, then the pickled graph. Format 1
-(a pickled ``(1, graph)`` tuple, no header) is still read, as generation 0."""
+FORMAT = 3
+"""Format 3: a header line ``kgrec-graph 3 <generation> <lineage>``, then the pickled graph,
+followed by ``graph.journal``. Formats 2 (``kgrec-graph 2 <generation>``, no journal) and 1 (a
+pickled ``(1, graph)`` tuple, no header, generation 0) are still read; the first write
+rewrites them as format 3."""
 EMPTY = "empty"
 """The version of a folder that holds no store yet."""
+COMPACT_RECORDS = 1000
+"""Journal records after which a writer compacts (replaying them costs a new reader ~0.1 s)."""
+COMPACT_MIN_BYTES = 1 << 20
+"""A journal shorter than this is never compacted for its size (only for its record count)."""
+CATCH_UP_TRIES = 5
 
 T = TypeVar("T")
+Key = tuple[str, str]
+Op = tuple[Any, ...]
+"""A change as the journal holds it (plain Python values, pickled):
+``("merge", [(label, [(id, props), ...]), ...], [((type, src_label, dst_label), [(src, dst, props), ...]), ...])``,
+``("remove", item_id)`` or ``("clear",)``."""
+
+
+@dataclass(frozen=True)
+class _JournalPosition:
+    """How far into the journal the graph in memory is."""
+
+    header: journal.Header
+    end: int
+    """The end of the last whole record read (or the header): where the next one is appended."""
+    records: int
+    """Records after the snapshot."""
 
 
 def _fresh(method: Callable[..., T]) -> Callable[..., T]:
-    """A read: under the in-process lock, after re-reading the file if another writer changed it."""
+    """A read: under the in-process lock, after catching up with what other writers wrote."""
     @wraps(method)
     def read(self: EmbeddedStore, *args: Any, **kwargs: Any) -> T:
         with self._mutex:
@@ -64,60 +98,181 @@ class EmbeddedStore(GraphStore):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path = folder / GRAPH_FILE
+        self.journal_path = folder / JOURNAL_FILE
         self._mutex = threading.RLock()
-        self.graph, self._generation, self._version = self._read()
+        self._forget()
+        self.reload()
+
+    def _forget(self) -> None:
+        """Drop what is in memory: the next read starts again from the files."""
+        self.graph = nx.MultiDiGraph()
+        self._generation, self._lineage, self._version = 0, "", ""
+        self._journal: _JournalPosition | None = None
+        self._snapshot_bytes = 0
 
     def version(self) -> str:
-        """``<generation>.<inode>.<mtime ns>`` of the file now on disk (``empty`` when none):
-        it changes with every write, also when the folder was emptied and written again."""
+        """``<snapshot>+<journal>``, each ``<inode>.<mtime ns>.<size>`` (``-`` when absent;
+        ``empty`` when neither is there): an append grows the journal, a compaction replaces
+        both files, so it changes with every write, also when the folder was emptied and
+        written again."""
+        stamps = [_stamp(self.path), _stamp(self.journal_path)]
+        return EMPTY if stamps == ["-", "-"] else "+".join(stamps)
+
+    def reload(self) -> bool:
+        """Catch up with what other writers wrote since this store last read or wrote the
+        folder; True when they had."""
+        with self._mutex:
+            version = self.version()  # before reading: a write meanwhile makes the next call catch up again
+            if version == self._version:
+                return False
+            try:
+                self._catch_up()
+            except BaseException:
+                self._forget()
+                raise
+            self._version = version
+            return True
+
+    def _catch_up(self) -> None:
+        """The snapshot again when it is newer than the graph in memory (or of another store),
+        then the journal's records past the graph's generation."""
+        for _ in range(CATCH_UP_TRIES):
+            snapshot = self._snapshot_header()
+            if snapshot is None:
+                self._forget()
+                return
+            _, generation, lineage = snapshot
+            if lineage != self._lineage or generation > self._generation or not lineage:
+                self._load_snapshot()
+            if self._replay():
+                return
+        raise StoreError(f"the embedded store at {self.folder} cannot be read: its journal does not follow its "
+                         f"snapshot (generation {self._generation}); remove the folder and ingest again")
+
+    def _snapshot_header(self) -> tuple[int, int, str] | None:
         try:
             with self.path.open("rb") as handle:
-                return _version(handle, _header(handle)[1])
+                return _header(handle)
         except FileNotFoundError:
-            return EMPTY
+            return None
         except OSError as error:
             raise StoreError(f"the embedded store at {self.path} cannot be read ({error})") from None
 
-    def reload(self) -> bool:
-        """Read the file again when another writer changed it since this store last read or
-        wrote it; True when it did."""
-        with self._mutex:
-            if self.version() == self._version:
-                return False
-            self.graph, self._generation, self._version = self._read()
-            return True
-
-    def _read(self) -> tuple[nx.MultiDiGraph, int, str]:
-        """The graph on disk, its generation and its version, all from one open file."""
+    def _load_snapshot(self) -> None:
+        """The graph, generation and lineage of the snapshot on disk, all from one open file."""
         try:
             with self.path.open("rb") as handle:
-                fmt, generation = _header(handle)
+                fmt, generation, lineage = _header(handle)
                 graph = pickle.load(handle)
-                version = _version(handle, generation)
+                size = os.fstat(handle.fileno()).st_size
         except FileNotFoundError:
-            return nx.MultiDiGraph(), 0, EMPTY
+            self._forget()
+            return
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
             raise StoreError(f"the embedded store at {self.path} cannot be read ({error}); remove it and ingest again") from None
         if fmt == 1 and isinstance(graph, tuple) and len(graph) == 2 and graph[0] == 1:
             graph = graph[1]
-        elif fmt != FORMAT:
+        elif fmt not in (2, FORMAT):
             raise StoreError(f"the embedded store at {self.path} has format {fmt}, expected {FORMAT}; ingest again into a new KGREC_HOME")
         if not isinstance(graph, nx.MultiDiGraph):
             raise StoreError(f"the embedded store at {self.path} does not hold a graph; remove it and ingest again")
-        return graph, generation, version
+        self.graph, self._generation, self._lineage, self._snapshot_bytes = graph, generation, lineage, size
+        self._journal = None
 
-    def _change(self, change: Callable[[nx.MultiDiGraph], bool]) -> None:
-        """Apply ``change`` to the current state under the cross-process lock and write the
-        result, unless ``change`` returns False (nothing changed). On any failure the file
-        is left as it was and the graph in memory is read back from it."""
+    def _replay(self) -> bool:
+        """Apply the journal's records past the graph's generation, in order, up to the end
+        or a torn record; False when the journal follows a newer snapshot than the one in
+        memory (a compaction since): the caller reads the snapshot again."""
+        try:
+            handle = self.journal_path.open("rb")
+        except FileNotFoundError:
+            self._journal = None
+            return True
+        except OSError as error:
+            raise StoreError(f"the embedded store's journal {self.journal_path} cannot be read ({error})") from None
+        with handle:
+            header = journal.read_header(handle)
+            if header is None or header.lineage != self._lineage:
+                self._journal = None  # left by another store, or its header never completed: nothing of ours
+                return True
+            if header.base > self._generation:
+                return False
+            position = self._journal if self._journal is not None and self._journal.header == header \
+                else _JournalPosition(header, header.size, 0)
+            end, count = position.end, position.records
+            try:
+                for generation, payload, end in journal.records(handle, position.end):
+                    count += 1
+                    if generation <= self._generation:
+                        continue
+                    if generation != self._generation + 1:
+                        return False
+                    _apply(self.graph, pickle.loads(payload))
+                    self._generation = generation
+            except OSError as error:
+                raise StoreError(f"the embedded store's journal {self.journal_path} cannot be read ({error})") from None
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError) as error:
+                raise StoreError(f"the embedded store's journal {self.journal_path} holds a record that cannot be "
+                                 f"applied ({error}); remove the folder and ingest again") from None
+            self._journal = _JournalPosition(header, end, count)
+        return True
+
+    def _change(self, op: Op, progress: Progress | None = None, compact: bool = False) -> bool:
+        """Apply ``op`` to the current state under the cross-process lock and commit it: a
+        journal record, or a new snapshot when ``compact`` or when the journal is due for one.
+        False (and nothing written) when ``op`` changed nothing. On any failure the graph in
+        memory is dropped and read again from the files by the next call (a refused merge
+        fails before it changes anything)."""
         with self._mutex, self._locked():
             self.reload()
+            _check(self.graph, op)
             try:
-                if change(self.graph):
-                    self._save()
+                if not _apply(self.graph, op, progress):
+                    return False
+                generation = self._generation + 1
+                if compact or self._journal is None:  # a new store, or one without a journal of its own yet
+                    self._compact(generation)
+                else:
+                    self._append(generation, op)
+                self._version = self.version()
             except BaseException:
-                self.graph, self._generation, self._version = self._read()
+                self._forget()
                 raise
+            return True
+
+    def _append(self, generation: int, op: Op) -> None:
+        assert self._journal is not None
+        record = journal.encode(generation, pickle.dumps(op, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            end = journal.append(self.journal_path, self._journal.end, record)
+        except journal.Damaged as error:
+            raise StoreError(f"the embedded store cannot take writes: {error}; remove the folder and ingest again") from None
+        except OSError as error:
+            raise StoreError(f"cannot write the embedded store's journal {self.journal_path} ({error})") from None
+        self._generation = generation
+        self._journal = _JournalPosition(self._journal.header, end, self._journal.records + 1)
+        if self._journal.records >= COMPACT_RECORDS or end - self._journal.header.size >= max(COMPACT_MIN_BYTES, self._snapshot_bytes):
+            self._compact(generation)
+
+    def _compact(self, generation: int) -> None:
+        """Write the graph in memory as the snapshot of ``generation``, then an empty journal
+        after it. A crash in between leaves the new snapshot and the old journal, whose records
+        are all at or below ``generation``: readers skip them."""
+        lineage = self._lineage or secrets.token_hex(8)
+
+        def snapshot(handle: BinaryIO) -> None:
+            handle.write(b"%s %d %d %s\n" % (MAGIC, FORMAT, generation, lineage.encode("ascii")))
+            pickle.dump(self.graph, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+        line = journal.header_line(lineage, generation)
+        try:
+            journal.write_atomically(self.path, snapshot)
+            journal.write_atomically(self.journal_path, lambda handle: handle.write(line))
+            self._snapshot_bytes = self.path.stat().st_size
+        except OSError as error:
+            raise StoreError(f"cannot write the embedded store at {self.folder} ({error})") from None
+        self._generation, self._lineage = generation, lineage
+        self._journal = _JournalPosition(journal.Header(lineage, generation, len(line)), len(line), 0)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -135,61 +290,12 @@ class EmbeddedStore(GraphStore):
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _save(self) -> None:
-        """Write the graph as the next generation: a temporary file of this writer's own,
-        fsynced, then renamed over the store file (and the folder fsynced). A temporary
-        file already there was left by a writer that died: it is removed."""
-        generation = self._generation + 1
-        for stale in self.folder.glob(f"{TEMPORARY_PREFIX}*.tmp"):  # only writers holding the lock make them
-            stale.unlink(missing_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=self.folder, prefix=TEMPORARY_PREFIX, suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(b"%s %d %d\n" % (MAGIC, FORMAT, generation))
-                pickle.dump(self.graph, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                handle.flush()
-                os.fsync(handle.fileno())
-                version = _version(handle, generation)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        directory = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        self._generation, self._version = generation, version
-
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
-        def apply(graph: nx.MultiDiGraph) -> bool:
-            self._apply(graph, delta, progress)
-            return True
-
-        self._change(apply)
-
-    @staticmethod
-    def _apply(graph: nx.MultiDiGraph, delta: GraphDelta, progress: Progress | None) -> None:
-        for label, frame in delta.nodes.items():
-            for node_id, props in zip(frame["id"].tolist(), properties(frame, ("id",))):
-                key = (label, node_id)
-                if key in graph:
-                    graph.nodes[key].update(props)
-                else:
-                    graph.add_node(key, **props)
-            if progress:
-                progress(len(frame))
-        for rel, frame in delta.rels.items():
-            for src, dst, props in zip(frame["src"].tolist(), frame["dst"].tolist(), properties(frame, ("src", "dst"))):
-                u, v = (rel.src, src), (rel.dst, dst)
-                if u not in graph or v not in graph:
-                    raise StoreError(f"{rel.type} from {u} to {v}: a node it joins does not exist")
-                if graph.has_edge(u, v, key=rel.type):
-                    graph.edges[u, v, rel.type].update(props)
-                else:
-                    graph.add_edge(u, v, key=rel.type, **props)
-            if progress:
-                progress(len(frame))
+        nodes = [(label, list(zip(frame["id"].tolist(), properties(frame, ("id",))))) for label, frame in delta.nodes.items()]
+        rels = [((rel.type, rel.src, rel.dst),
+                 list(zip(frame["src"].tolist(), frame["dst"].tolist(), properties(frame, ("src", "dst")))))
+                for rel, frame in delta.rels.items()]
+        self._change(("merge", nodes, rels), progress)
 
     @_fresh
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
@@ -292,18 +398,9 @@ class EmbeddedStore(GraphStore):
         out += [(t, False) for t in (self.graph.get_edge_data(goal, node) or {})]
         return [(t, forward) for t, forward in out if types is None or t in types]
 
+
     def remove_item(self, item_id: str) -> bool:
-        removed = False
-
-        def remove(graph: nx.MultiDiGraph) -> bool:
-            nonlocal removed
-            removed = ("Item", item_id) in graph
-            if removed:
-                graph.remove_node(("Item", item_id))
-            return removed
-
-        self._change(remove)
-        return removed
+        return self._change(("remove", item_id))
 
     @_fresh
     def export(self) -> GraphExport:
@@ -324,28 +421,80 @@ class EmbeddedStore(GraphStore):
         }
         return GraphExport(with_entity_defaults(nodes), edges)
 
+
     def clear(self) -> None:
-        def empty(graph: nx.MultiDiGraph) -> bool:
-            graph.clear()
-            return True
-
-        self._change(empty)
+        self._change(("clear",), compact=True)
 
 
-def _header(handle: BinaryIO) -> tuple[int, int]:
-    """(format, generation) from a store file's header, leaving ``handle`` at the pickle;
-    a format-1 file has no header: (1, 0), ``handle`` back at the start."""
-    line = handle.readline(64)
+def _check(graph: nx.MultiDiGraph, op: Op) -> None:
+    """Refuse a merge with a relationship joining a node that neither exists nor is added by it."""
+    if op[0] != "merge":
+        return
+    _, nodes, rels = op
+    added = {(label, node_id) for label, rows in nodes for node_id, _ in rows}
+    for (rel_type, src_label, dst_label), rows in rels:
+        for src, dst, _ in rows:
+            for end in ((src_label, src), (dst_label, dst)):
+                if end not in graph and end not in added:
+                    raise StoreError(f"{rel_type} from {(src_label, src)} to {(dst_label, dst)}: a node it joins does not exist")
+
+
+def _apply(graph: nx.MultiDiGraph, op: Op, progress: Progress | None = None) -> bool:
+    """Apply a journal op (already checked) to ``graph``; False when it changed nothing."""
+    kind = op[0]
+    if kind == "remove":
+        key = ("Item", op[1])
+        if key not in graph:
+            return False
+        graph.remove_node(key)
+        return True
+    if kind == "clear":
+        graph.clear()
+        return True
+    if kind != "merge":
+        raise ValueError(f"unknown journal op {kind!r}")
+    _, nodes, rels = op
+    for label, rows in nodes:
+        for node_id, props in rows:
+            key = (label, node_id)
+            if key in graph:
+                graph.nodes[key].update(props)
+            else:
+                graph.add_node(key, **props)
+        if progress:
+            progress(len(rows))
+    for (rel_type, src_label, dst_label), rows in rels:
+        for src, dst, props in rows:
+            u, v = (src_label, src), (dst_label, dst)
+            if graph.has_edge(u, v, key=rel_type):
+                graph.edges[u, v, rel_type].update(props)
+            else:
+                graph.add_edge(u, v, key=rel_type, **props)
+        if progress:
+            progress(len(rows))
+    return True
+
+
+def _header(handle: BinaryIO) -> tuple[int, int, str]:
+    """(format, generation, lineage) from a snapshot's header, leaving ``handle`` at the
+    pickle; format 2 has no lineage (""), format 1 no header: (1, 0, ""), ``handle`` back at
+    the start."""
+    line = handle.readline(128)
     parts = line.split()
-    if len(parts) == 3 and parts[0] == MAGIC and parts[1].isdigit() and parts[2].isdigit():
-        return int(parts[1]), int(parts[2])
+    if len(parts) in (3, 4) and parts[0] == MAGIC and parts[1].isdigit() and parts[2].isdigit():
+        return int(parts[1]), int(parts[2]), parts[3].decode("ascii", "replace") if len(parts) == 4 else ""
     handle.seek(0)
-    return 1, 0
+    return 1, 0, ""
 
 
-def _version(handle: BinaryIO, generation: int) -> str:
-    status = os.fstat(handle.fileno())
-    return f"{generation}.{status.st_ino}.{status.st_mtime_ns}"
+def _stamp(path: Path) -> str:
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return "-"
+    except OSError as error:
+        raise StoreError(f"the embedded store at {path.parent} cannot be read ({error})") from None
+    return f"{status.st_ino}.{status.st_mtime_ns}.{status.st_size}"
 
 
 def _path_order(path: GraphPath) -> tuple[object, ...]:

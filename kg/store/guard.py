@@ -19,8 +19,9 @@ store a server holds:
 Writes are not abandoned half-way (a write past a deadline might still commit), so they run
 in the caller's thread with the store's own timeouts, and so do the reads that writes depend
 on or that are large (``existing_ids`` while validating, ``counts``, ``export``); all of them
-fail fast while the breaker is open. The embedded store is a plain in-memory graph that loads mutate in place, so its calls
-are serialised (reads are pure Python under the GIL: serialising them costs nothing).
+fail fast while the breaker is open. Each store serialises its own calls where it must (the
+embedded store holds its graph under a lock of its own; its ``version()`` takes none, so it
+answers at once even while a whole export holds the graph).
 """
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
 
 import pandas as pd
@@ -62,7 +62,6 @@ class GuardedStore(GraphStore):
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._last_error = ""
-        self._serial: AbstractContextManager[object] = threading.RLock() if inner.kind == "embedded" else nullcontext()
         self._pool = ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="store-read")
 
     # --- the breaker -----------------------------------------------------------------
@@ -101,7 +100,7 @@ class GuardedStore(GraphStore):
     def _answers(self, timeout: float) -> bool:
         """Whether the store answers a cheap read (one node by id) within ``timeout``;
         the breaker opens when it does not, and closes when it does."""
-        future = self._pool.submit(self._serialised, lambda: self.inner.node(NodeRef(ITEM, "")))
+        future = self._pool.submit(self.inner.node, NodeRef(ITEM, ""))
         try:
             future.result(timeout=timeout)
         except FutureTimeout:
@@ -132,7 +131,7 @@ class GuardedStore(GraphStore):
 
     def _read(self, call: Callable[[], T]) -> T:
         self._admit()
-        future = self._pool.submit(self._serialised, call)
+        future = self._pool.submit(call)
         try:
             result = future.result(timeout=self.timeout)
         except FutureTimeout:
@@ -148,16 +147,12 @@ class GuardedStore(GraphStore):
     def _unbounded(self, call: Callable[[], T]) -> T:
         self._admit()
         try:
-            result = self._serialised(call)
+            result = call()
         except StoreError as error:
             self._failed(error)
             raise
         self._succeeded()
         return result
-
-    def _serialised(self, call: Callable[[], T]) -> T:
-        with self._serial:
-            return call()
 
     # --- the interface -----------------------------------------------------------------
 

@@ -306,6 +306,11 @@ class Neo4jStore(GraphStore):
             if frame.empty:
                 continue
             for (src_label, dst_label), group in frame.groupby(["sl", "dl"], sort=True):
+                # Each query sees what was committed when it ran: a relationship to a node written
+                # after its label was read joins at the next export.
+                group = group[group["s"].isin(positions[src_label].index) & group["d"].isin(positions[dst_label].index)]
+                if group.empty:
+                    continue
                 out = group.drop(columns=["sl", "dl", "s", "d"]).assign(
                     src=positions[src_label].loc[group["s"]].to_numpy(),
                     dst=positions[dst_label].loc[group["d"]].to_numpy(),
