@@ -17,9 +17,12 @@ import pytest
 from PIL import Image
 
 from app.markup import escape
-from app.ui.actions import MAX_DESCRIPTION, IngestView, ReadWriteLock, UiActions, evaluation_table
+from app.ui.actions import IngestView, UiActions
+from app.ui.actions.model import NO_EVALUATION
+from app.ui.actions.recommend import NOTHING_GIVEN
 from kg.catalog import Catalog
 from kg.errors import KgrecError
+from kg.new_item import MAX_DESCRIPTION
 from kg.settings import Settings
 from tests.test_ui_support import STAR_WARS, copy_home, settings_for, trained_home
 
@@ -84,7 +87,7 @@ def test_a_known_user_and_attributes(actions: UiActions) -> None:
 def test_free_text_alone(actions: UiActions) -> None:
     view = actions.recommend(text="a space adventure with jedi knights", k=3)
     assert view.ok and len(view.table) == 3
-    assert "Free text alone has no path in the graph" in view.markdown
+    assert "Words alone have no path in the graph" in view.markdown
     assert "No path of at most three hops" not in view.markdown
 
 
@@ -109,7 +112,26 @@ def test_unknown_ids_give_a_message(actions: UiActions, kwargs: dict, message: s
 def test_an_empty_request_falls_back_to_popularity(actions: UiActions) -> None:
     view = actions.recommend(k=3)
     assert view.ok and len(view.table) == 3
-    assert "**Fallback:** popularity" in view.markdown
+    assert view.markdown.startswith(f"> {NOTHING_GIVEN}\n")
+    assert "Words alone" not in view.markdown and "Fallback" not in view.markdown  # nobody gave words
+    assert view.table["score"].isna().all()  # interaction counts are no scores
+    assert re.search(r"— \d+ interactions", view.markdown) and not re.search(r"\d\.0000", view.markdown)
+
+
+def test_scores_are_rounded(actions: UiActions) -> None:
+    view = actions.recommend(liked=list(STAR_WARS), k=3)
+    assert all(len(str(score).split(".")[-1]) <= 3 for score in view.table["score"])
+    assert re.findall(r"score (\d+\.\d+)", view.markdown) and all(
+        len(figure.split(".")[1]) == 3 for figure in re.findall(r"score (\d+\.\d+)", view.markdown))
+
+
+def test_fewer_results_than_asked_say_why(actions: UiActions) -> None:
+    view = actions.recommend(liked=list(STAR_WARS), k=1000)
+    total = len(actions.service.item_ids)
+    assert len(view.table) == total - 3
+    assert f"> {total - 3:,} items, not the 1,000 asked: the catalog has {total:,} items, and 3 of them are left out " \
+        "as the user's own or liked." in view.markdown
+    assert "not the" not in actions.recommend(liked=list(STAR_WARS), k=5).markdown
 
 
 def test_only_new_items_when_there_are_none(actions: UiActions) -> None:
@@ -145,14 +167,23 @@ def test_explain_view_messages(actions: UiActions) -> None:
 # --- search and explore ------------------------------------------------------------------
 
 
-def test_search_by_title_substring(actions: UiActions) -> None:
+def test_search_by_title_words(actions: UiActions) -> None:
     found = actions.search_items("STAR wars")
     assert set(found["item_id"]) == {"50"}
     assert list(found.columns) == ["item_id", "title", "description", "match"]
     assert set(actions.search_items("star")["item_id"]) >= {"50", "228"}
     assert actions.search_items("").empty
     assert actions.search_items("no such title at all").empty
-    assert actions.item_choices("star wars") == [("Star Wars (50)", "50")]
+    assert set(actions.search_items("wars STAR")["item_id"]) == {"50"}  # every word, any order
+    assert set(actions.search_items("empire back")["item_id"]) == {"172"}
+
+
+def test_the_liked_items_picker_finds_the_sequels(actions: UiActions) -> None:
+    choices = actions.item_choices("star wars")
+    assert choices[0] == ("Star Wars (50)", "50")  # the title's words first
+    assert {"172", "181"} <= {value for _, value in choices}  # then by meaning: titled otherwise
+    assert [value for _, value in actions.item_choices("the empire strikes")][:1] == ["172"]
+    assert actions.item_choices("") == []
 
 
 def test_search_by_meaning(actions: UiActions) -> None:
@@ -160,6 +191,7 @@ def test_search_by_meaning(actions: UiActions) -> None:
     assert len(found) == 10
     assert set(found["item_id"]) & set(STAR_WARS)
     assert found["match"].is_monotonic_decreasing
+    assert all(len(repr(match)) <= 4 for match in found["match"])  # 0.57, never 0.5699999928474426
 
 
 def test_neighbourhood(actions: UiActions) -> None:
@@ -189,23 +221,10 @@ def test_neighbourhood_messages(actions: UiActions, label: str, node: str, messa
 def test_model_info(actions: UiActions) -> None:
     text, table, curve = actions.model_info()
     assert "**Model:** default" in text and "16 dimensions, 2 layers" in text
-    assert "no evaluation results yet" in text and table.empty and "Recall@K" in table.columns
+    assert NO_EVALUATION in text and "evaluate" not in text.replace(NO_EVALUATION, "")
+    assert table.empty and "Recall@K" in table.columns
     assert str(actions.service.model_dir) not in text and "/" not in text.replace("\\", "")  # no server path
     assert curve is not None and Path(curve).name == "training_curve.png" and Path(curve).is_file()
-
-
-def test_evaluation_table_reads_evaluate_json(tmp_path: Path) -> None:
-    (tmp_path / "evaluation-warm.json").write_text(
-        '{"protocol": "warm", "k": 20, "summary": [{"recommender": "kgrec", "condition": "warm", '
-        '"recall@20_mean": 0.3, "recall@20_std": 0.01, "ndcg@20_mean": 0.4, "ndcg@20_std": 0.02, "seeds": 2}]}')
-    (tmp_path / "model.json").write_text('{"kind": "kgrec"}')
-    (tmp_path / "broken.json").write_text("{not json")
-    table = evaluation_table(tmp_path)
-    assert table.to_dict("records") == [{
-        "protocol": "warm", "recommender": "kgrec", "condition": "warm", "Recall@K": "0.3000 ± 0.0100",
-        "NDCG@K": "0.4000 ± 0.0200", "K": 20, "seeds": 2, "file": "evaluation-warm.json",
-    }]
-    assert list(evaluation_table(tmp_path / "missing").columns) == list(table.columns)
 
 
 # --- add an item ------------------------------------------------------------------------------
@@ -368,25 +387,6 @@ def test_requests_are_answered_while_an_item_is_added(writable: UiActions) -> No
     assert added.ok and not errors and answers == [True] * 9
 
 
-def test_read_write_lock_excludes_readers_while_writing() -> None:
-    lock = ReadWriteLock()
-    events: list[str] = []
-    with lock.writing():
-        reader = threading.Thread(target=lambda: _read(lock, events))
-        reader.start()
-        reader.join(timeout=0.2)
-        events.append("write done")
-    reader.join(timeout=5)
-    assert events == ["write done", "read"]
-    with lock.reading(), lock.reading():  # readers share
-        pass
-
-
-def _read(lock: ReadWriteLock, events: list[str]) -> None:
-    with lock.reading():
-        events.append("read")
-
-
 # --- the layout and the command ---------------------------------------------------------------
 
 
@@ -402,12 +402,12 @@ def test_layout_endpoints_and_offline_theme(actions: UiActions) -> None:
 
 
 def test_guarded_handler_returns_a_message() -> None:
-    from app.ui.layout import _guarded
+    from app.ui.tabs.common import guarded
 
     def broken(x: int) -> str:
         raise RuntimeError("boom")
 
-    assert _guarded(broken, lambda m: m)(1) == "**Something went wrong:** RuntimeError: boom. The app is still running."
+    assert guarded(broken, lambda m: m)(1) == "**Something went wrong:** RuntimeError: boom. The app is still running."
 
 
 def test_recommend_json_endpoint(actions: UiActions) -> None:
@@ -637,7 +637,7 @@ def test_mathtext_in_names_does_not_break_drawings() -> None:
 
 
 def test_messages_show_no_server_path(writable: UiActions, tmp_path: Path) -> None:
-    from app.ui.layout import _guarded
+    from app.ui.tabs.common import guarded
 
     files = _write(tmp_path, items_csv="item_id,title\nx,y\n")
     view = writable.ingest_upload(files)
@@ -648,7 +648,7 @@ def test_messages_show_no_server_path(writable: UiActions, tmp_path: Path) -> No
     def broken() -> str:
         raise FileNotFoundError(2, "No such file", f"{tmp_path}/models/default/weights.pt")
 
-    message = _guarded(broken, lambda m: m)()
+    message = guarded(broken, lambda m: m)()
     assert "weights.pt" in message and str(tmp_path) not in message
 
 
