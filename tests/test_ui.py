@@ -275,6 +275,47 @@ def test_an_added_item_is_served_at_once(writable: UiActions) -> None:
     assert "ui-sw" in everything.table["item_id"].tolist()
 
 
+def test_entities_are_found_by_name_and_type(actions: UiActions) -> None:
+    assert {"director", "genre", "year"} <= set(actions.entity_types())
+    # Star Wars' director has no name in the Freebase graph: found by the title it belongs to.
+    directors = actions.search_entities("STAR wars", "director")
+    assert directors.to_dict("records") == [{"entity_id": STAR_WARS_DIRECTOR, "type": "director",
+                                             "name": "director of Star Wars", "items": 1}]
+    anyone = actions.search_entities("wars star")
+    assert {"director", "writer", "producer"} <= set(anyone["type"]) and not anyone["name"].str.contains("m\\.").any()
+    assert actions.search_entities("sci", "genre")["entity_id"].tolist() == ["genre:Sci-Fi"]
+    assert actions.search_entities("sci", "director").empty and actions.search_entities("").empty
+    entity = actions.neighbourhood("Entity", STAR_WARS_DIRECTOR)
+    assert "**director of Star Wars**" in entity.markdown and "50" in entity.table["id"].tolist()
+
+
+def test_the_link_picker_finds_entities_known_only_by_a_code(actions: UiActions) -> None:
+    assert actions.link_search("star wars", "director") == [("director of Star Wars", f"DIRECTED_BY|{STAR_WARS_DIRECTOR}")]
+    assert ("genre: Sci-Fi", "IN_GENRE|genre:Sci-Fi") in actions.link_search("sci-fi")
+
+
+def test_the_placeholder_example_adds_a_link(writable: UiActions) -> None:
+    from app.ui.tabs.catalog import LINK_EXAMPLE
+
+    view = writable.add_item("The Placeholder Saga", "Made from the form's own example.", item_id="ui-example",
+                             more_links=LINK_EXAMPLE)
+    assert view.ok, view.markdown
+    linked = writable.neighbourhood("Item", "ui-example").table
+    assert (linked["relationship"] == "DIRECTED_BY").any() and STAR_WARS_DIRECTOR in linked["id"].tolist()
+
+
+def test_the_same_item_twice_is_refused(writable: UiActions) -> None:
+    first = writable.add_item("Twice Told", "A film added by a double click.", links=["IN_GENRE|genre:Drama"])
+    assert first.ok, first.markdown
+    new_id = re.search(r"as item (new-[0-9a-f]{8})", first.markdown).group(1)  # type: ignore[union-attr]
+    before = len(writable.service.item_ids)
+    again = writable.add_item(" twice told ", "A film added by a double click.", links=["IN_GENRE|genre:Drama"])
+    assert not again.ok and len(writable.service.item_ids) == before
+    assert again.markdown == (f"**The item was not added.** item {new_id} already has this title and description, so "
+                              "it was not added twice; change the title or the description to add another item.")
+    assert writable.add_item("Twice Told", "Another film of the same name.").ok
+
+
 # --- upload a catalog ---------------------------------------------------------------------------
 
 
@@ -642,6 +683,11 @@ def test_messages_show_no_server_path(writable: UiActions, tmp_path: Path) -> No
     files = _write(tmp_path, items_csv="item_id,title\nx,y\n")
     view = writable.ingest_upload(files)
     assert "the upload has no interactions.csv" in view.markdown and "/tmp" not in view.markdown
+    ratings = writable.ingest_upload(_write(tmp_path / "ratings", items_csv="item_id,title\nr-1,R\n",
+                                            interactions_csv="user_id,item_id,rating\nr-user,r-1,70\n"))
+    assert ratings.rejected["reason"].tolist() == ["rating_out_of_range"]
+    assert ratings.rejected["message"].iloc[0] == "rating 70 is outside the accepted range 0..10"
+    assert "--" not in ratings.markdown  # no command-line flag told to a web visitor
     ok = writable.ingest_upload(_write(tmp_path / "ok", items_csv="item_id,title\npath-1,P\n", interactions_csv="user_id,item_id\n"))
     assert ok.ok and str(writable.service.settings.home) not in ok.markdown and "reports folder" in ok.markdown
 

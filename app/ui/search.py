@@ -125,11 +125,18 @@ class EntityIndex:
         return found[:limit]
 
     def find(self, name: str) -> list[str]:
-        """The ids of the entities named ``name`` (case-insensitive, exact), own names or
-        the app's descriptions ("director of Star Wars")."""
-        wanted = name.strip().casefold()
+        """The ids of the entities named ``name`` (case-insensitive, exact): by their own
+        name, as the app shows them, or, for one known only by a code, as ``<type> of
+        <title>`` ("director of Star Wars": the directors of the item titled *Star Wars*)."""
+        wanted = " ".join(name.split()).casefold()
         folded = self.names.astype(str).str.casefold()
-        return [self.ids[p] for p in np.flatnonzero((folded == wanted).to_numpy())]
+        found = set(np.flatnonzero((folded == wanted).to_numpy()).tolist())
+        kind, sep, title = wanted.partition(" of ")
+        if sep:  # "director of Star Wars": the unnamed directors of the item titled so
+            items = np.flatnonzero((self.titles.str.casefold() == title).to_numpy())
+            joined = self.joined["entity"][self.joined["item"].isin(items)].unique()
+            found |= {int(p) for p in joined if not self.named[p] and self.kinds[p].casefold() == kind}
+        return [self.ids[p] for p in sorted(found)]
 
 
 __all__ = ["ANY_TYPE", "EntityIndex", "EntityMatch", "all_words", "items_by_words", "words"]
