@@ -347,6 +347,20 @@ def test_upload_ingests_valid_rows_and_lists_rejected_ones(writable: UiActions, 
     assert writable.recommend(user_id="up-user", k=3).ok
 
 
+def test_a_second_upload_of_the_same_rows_reads_as_nothing_new(writable: UiActions, tmp_path: Path) -> None:
+    files = dict(items_csv="item_id,title\nre-1,Uploaded Twice\nre-2,Also Twice\n",
+                 interactions_csv="user_id,item_id,rating\nre-user,re-1,4\n")
+    first = writable.ingest_upload(_write(tmp_path / "first", **files))
+    assert first.markdown.startswith("**Ingested** into the embedded store: items.csv 2 row(s), interactions.csv 1 row(s).")
+    assert "items 2 new, 0 updated, 0 unchanged" in first.markdown and "interactions 1 new" in first.markdown
+    again = writable.ingest_upload(_write(tmp_path / "again", **files))
+    assert again.ok and again.markdown.startswith("**Nothing new:** the 3 valid row(s) are in the embedded store already")
+    assert "items 0 new, 0 updated, 2 unchanged" in again.markdown
+    files["items_csv"] = "item_id,title\nre-1,Uploaded Twice (retitled)\nre-2,Also Twice\n"
+    changed = writable.ingest_upload(_write(tmp_path / "changed", **files))
+    assert changed.markdown.startswith("**Ingested**") and "items 0 new, 1 updated, 1 unchanged" in changed.markdown
+
+
 def test_upload_of_a_non_utf8_file(writable: UiActions, tmp_path: Path) -> None:
     files = _write(
         tmp_path,

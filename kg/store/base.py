@@ -5,11 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 
 from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, RelKey
 from kg.identifiers import ENTITY, INTERACTED, ITEM, USER
+from kg.to_graph import properties
 
 Progress = Callable[[int], None]
 """Called with the number of rows just written, to advance a progress bar."""
@@ -21,6 +23,19 @@ class GraphCounts:
 
     labels: dict[str, int] = field(default_factory=dict)
     types: dict[str, int] = field(default_factory=dict)
+
+
+class Changes(NamedTuple):
+    """How the rows of one part of a load (a node label, a relationship type) compare with
+    the store: not there yet, there with other properties, or there as given."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+NODE_LOOKUPS = 1_000
+"""Existing nodes up to this many are compared one lookup each; more, against one export."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,50 @@ class GraphStore(ABC):
             self.load(delta)
         return written.tolist()
 
+    def compare(self, delta: GraphDelta) -> dict[str, Changes]:
+        """What loading ``delta`` would do, per node label and relationship type (the
+        ingest report's new / updated / unchanged rows). A part whose label or type the
+        store does not hold yet is all new without reading it; a few existing nodes are
+        looked up one by one; anything else is compared against one :meth:`export`."""
+        present = self.counts()
+        exported: list[GraphExport] = []
+
+        def export() -> GraphExport:
+            if not exported:
+                exported.append(self.export())
+            return exported[0]
+
+        out: dict[str, Changes] = {}
+        for label, frame in delta.nodes.items():
+            frame = frame.drop_duplicates("id", keep="last")
+            ids = frame["id"].tolist()
+            existing = self.existing_ids(label, ids) if present.labels.get(label) else set()
+            rows = [(i, p) for i, p in zip(ids, properties(frame, ("id",))) if i in existing]
+            if len(rows) <= NODE_LOOKUPS:
+                stored = {i: self.node(NodeRef(label, i)) or {} for i, _ in rows}
+            else:
+                nodes = export().nodes.get(label, pd.DataFrame(columns=["id"]))
+                stored = dict(zip(nodes["id"].tolist(), properties(nodes, ("id",))))
+            same = sum(1 for i, p in rows if _same(stored.get(i, {}), p))
+            out[label] = _add(out.get(label), Changes(len(ids) - len(rows), len(rows) - same, same))
+        for key, frame in delta.rels.items():
+            frame = frame.drop_duplicates(["src", "dst"], keep="last")
+            if not present.types.get(key.type):
+                out[key.type] = _add(out.get(key.type), Changes(new=len(frame)))
+                continue
+            graph = export()
+            edges = graph.edges.get(key, pd.DataFrame(columns=["src", "dst"]))
+            src_ids, dst_ids = graph.ids(key.src), graph.ids(key.dst)
+            stored = {(src_ids[s], dst_ids[d]): p for s, d, p in zip(
+                edges["src"].tolist(), edges["dst"].tolist(), properties(edges, ("src", "dst")))}
+            new = same = 0
+            for s, d, p in zip(frame["src"].tolist(), frame["dst"].tolist(), properties(frame, ("src", "dst"))):
+                there = stored.get((s, d))
+                new += there is None
+                same += there is not None and _same(there, p)
+            out[key.type] = _add(out.get(key.type), Changes(new, len(frame) - new - same, same))
+        return out
+
     @abstractmethod
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` already exist as nodes with ``label``."""
@@ -117,6 +176,15 @@ class GraphStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _same(stored: dict[str, object], given: dict[str, object]) -> bool:
+    """Whether every property given is stored with that value (a load overwrites only those)."""
+    return all(k in stored and stored[k] == v for k, v in given.items())
+
+
+def _add(before: Changes | None, more: Changes) -> Changes:
+    return more if before is None else Changes(*(a + b for a, b in zip(before, more)))
 
 
 def with_entity_defaults(nodes: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

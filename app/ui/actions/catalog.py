@@ -152,13 +152,18 @@ class CatalogActions(TabActions):
         written, served = self._load(checked) if accepted else (True, "The store was not touched.")
         if not written:  # nothing to write: readers were not held back for a reload that changes nothing
             return IngestView(f"**Nothing was ingested.** {served}", _rejections(report.rejections), False)
-        lines = [
-            f"**{'Ingested' if accepted else 'Nothing valid to ingest'}** into the {settings.store} store"
-            + (": " + ", ".join(f"{f} {n:,} row(s)" for f, n in report.accepted.items() if n) if accepted else "") + ".",
-        ]
-        changes = getattr(report, "changes", None) or {}
-        if changes:
-            lines.append("**In the graph:** " + "; ".join(_change(part, counts) for part, counts in changes.items()) + ".")
+        changed = sum(c.get("new", 0) + c.get("updated", 0) for c in report.changes.values())
+        if accepted and not changed:
+            headline = (f"**Nothing new:** the {accepted:,} valid row(s) are in the {settings.store} store already, "
+                        "as given.")
+        else:
+            headline = (f"**{'Ingested' if accepted else 'Nothing valid to ingest'}** into the {settings.store} store"
+                        + (": " + ", ".join(f"{f} {n:,} row(s)" for f, n in report.accepted.items() if n) if accepted
+                           else "") + ".")
+        lines = [headline]
+        if report.changes:
+            lines.append("**In the graph:** " + "; ".join(_change(part, counts) for part, counts in report.changes.items())
+                         + ".")
         lines.append(f"**Rejected:** {report.rejected_total:,} row(s)" + ("." if not report.rejected_total else
                                                                           ", listed below (the first 1,000)."))
         for file, reasons in report.rejected.items():
@@ -183,7 +188,7 @@ class CatalogActions(TabActions):
 
 
 def _change(part: str, counts: dict[str, int]) -> str:
-    name = CHANGE_NAMES.get(part, f"{part} links")
+    name = CHANGE_NAMES.get(part, f"{escape(part)} links")
     return f"{name} {counts.get('new', 0):,} new, {counts.get('updated', 0):,} updated, {counts.get('unchanged', 0):,} unchanged"
 
 
