@@ -100,13 +100,21 @@ def test_link_choices_are_named_entities_of_small_types(actions: UiActions) -> N
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"user_id": "no-such-user"}, "unknown user_id 'no-such-user'"),
-    ({"liked": ["50", "no-such-item"]}, "unknown item id(s) in liked: 'no-such-item'"),
+    ({"liked": ["50", "no-such-item"]}, "'no-such-item' is no item of the catalog: type words of a title in the "
+                                        "liked-items picker and pick the item from the list."),
 ])
 def test_unknown_ids_give_a_message(actions: UiActions, kwargs: dict, message: str) -> None:
     view = actions.recommend(**kwargs)
     assert not view.ok
     assert view.markdown == f"**Error:** {escape(message)}"  # the id typed is shown as text
     assert view.table.empty and view.items == []
+
+
+def test_the_liked_items_are_items_of_the_catalog(actions: UiActions) -> None:
+    assert actions.liked_items(["50", "Return of the Jedi (181)", "empire strikes back, the", "Star Wars (1977)"]) == \
+        (["50", "181", "172"], ["Star Wars (1977)"])
+    view = actions.recommend(liked=["Star Wars (1977)"])
+    assert not view.ok and view.markdown.startswith("**Error:** 'Star Wars (1977)' is no item of the catalog")
 
 
 def test_an_empty_request_falls_back_to_popularity(actions: UiActions) -> None:

@@ -46,9 +46,15 @@ CSS = """
 .kgrec-table { max-width: 100%; min-width: 0; }
 .kgrec-table .table-wrap, .kgrec-table .table-container { overflow-x: auto; max-width: 100%; }
 .gradio-container { overflow-x: hidden; }
+/* Pictures of paths and neighbourhoods keep their own size on a phone (readable), scrolling
+   sideways in their box; the fullscreen button opens them whole. */
 @media (max-width: 640px) {
   .gradio-container { padding-left: 6px !important; padding-right: 6px !important; }
   .kgrec-table table { min-width: 520px; }
+  .kgrec-picture .image-container { overflow-x: auto; max-width: 100%; display: block !important; }
+  .kgrec-picture .image-container * { justify-content: flex-start !important; align-items: flex-start !important; }
+  .kgrec-picture .image-container :has(> img) { display: block !important; width: max-content !important; margin: 0 !important; }
+  .kgrec-picture .image-container img { width: 800px !important; max-width: none !important; height: auto !important; }
 }
 """
 
@@ -78,12 +84,13 @@ def build_app(actions: UiActions) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         markdown(f"## {TITLE}\nRecommendations from a knowledge graph and a text-fused GNN, each with the "
                  "graph paths that explain it. New items and users are served without retraining.")
-        recommend_tab = recommend.build(actions)
-        explain_tab = explain.build(actions)
+        with gr.Tabs():
+            recommend_tab = recommend.build(actions)
+            explain_tab = explain.build(actions)
+            catalog.build(actions)
+            explore.build(actions)
+            model.build(actions, app)
         recommend.wire(actions, recommend_tab, explain_tab)
-        catalog.build(actions)
-        explore.build(actions)
-        model.build(actions, app)
     # The login travels with the app, so every way of serving it (launch, or mounted on
     # another ASGI app) finds it.
     app.read_login = read_login(actions.service.settings)  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@ and the top K for a known or a new user, with each item's explanation sentences.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -92,6 +93,28 @@ class RecommendActions(TabActions):
                 found += [i for i in close if i not in found][:SIMILAR]
         return [(self.item_label(i), i) for i in found[:limit]]
 
+    def liked_items(self, values: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(item ids, values that are no item) for what the liked-items picker holds: an id,
+        a choice's label (``Title (id)``) or a title typed in full (case aside) stand for
+        their item; anything else is no item of the catalog."""
+        with self.lock.reading():
+            index, titles = self.service.item_index, self.service.names.items
+        by_title: dict[str, list[str]] = {}
+        ids, unknown = [], []
+        for value in (str(v).strip() for v in values or () if str(v).strip()):
+            label = re.fullmatch(r".*\((.+)\)", value)
+            if value in index:
+                ids.append(value)
+            elif label and label.group(1) in index:
+                ids.append(label.group(1))
+            else:
+                if not by_title:
+                    for item_id, title in titles.items():
+                        by_title.setdefault(str(title).casefold(), []).append(item_id)
+                found = by_title.get(value.casefold(), [])
+                (ids.append(found[0]) if len(found) == 1 else unknown.append(value))
+        return list(dict.fromkeys(ids)), unknown
+
     def item_label(self, item_id: str) -> str:
         title = self.service.names.items.get(str(item_id))
         return f"{title} ({item_id})" if title is not None else str(item_id)
@@ -120,7 +143,9 @@ class RecommendActions(TabActions):
         user_id = (user_id or "").strip()
         if user_id:
             request["user_id"] = user_id
-        liked = [str(i).strip() for i in liked or () if str(i).strip()]
+        liked, unknown = self.liked_items(liked)
+        if unknown:
+            return Recommendations(pd.DataFrame(columns=RECOMMEND_COLUMNS), "**Error:** " + not_items_message(unknown), ok=False)
         if liked:
             request["liked"] = liked
         attributes = {n: str(v) for n, v in (attributes or {}).items() if v not in (None, "")}
@@ -219,4 +244,10 @@ class RecommendActions(TabActions):
         return int(self.service.popularity[position]) if position is not None else 0
 
 
-__all__ = ["RECOMMEND_COLUMNS", "Recommendations", "RecommendActions"]
+def not_items_message(values: Sequence[str]) -> str:
+    quoted = ", ".join(f"'{escape(v)}'" for v in values[:5])
+    return (f"{quoted} {'is no item' if len(values) == 1 else 'are no items'} of the catalog: type words of a title "
+            "in the liked-items picker and pick the item from the list.")
+
+
+__all__ = ["RECOMMEND_COLUMNS", "Recommendations", "RecommendActions", "not_items_message"]

@@ -16,7 +16,9 @@ from app.markup import escape, without_paths
 log = logging.getLogger(__name__)
 
 PICTURE_BUTTONS = ["fullscreen", "download"]
-"""Pictures open full size (a phone shows them small in the page)."""
+"""Pictures open full size."""
+PICTURE_CLASSES = ["kgrec-picture"]
+"""On a phone a picture keeps a readable size and scrolls sideways in its box (app/ui/layout.py's CSS)."""
 
 
 def markdown(value: str = "", **options: Any) -> gr.Markdown:

@@ -9,7 +9,7 @@ import gradio as gr
 
 from app.ui.actions import UiActions
 from app.ui.actions.explain import PATH_COLUMNS
-from app.ui.tabs.common import PICTURE_BUTTONS, guarded, markdown, table
+from app.ui.tabs.common import PICTURE_BUTTONS, PICTURE_CLASSES, guarded, markdown, table
 
 
 @dataclass
@@ -23,12 +23,12 @@ class ExplainTab:
 
 
 def build(actions: UiActions) -> ExplainTab:
-    items = gr.State([])
     with gr.Tab("Explain", id="explain"):
+        items = gr.State([])
         which = gr.Dropdown(choices=[], label="Recommendation to explain", elem_id="explain-item")
         text = markdown("Get recommendations first (Recommend tab).", elem_id="path-text")
         image = gr.Image(type="pil", label="Paths through the graph", interactive=False, elem_id="path-image",
-                         format="png", buttons=PICTURE_BUTTONS)
+                         format="png", buttons=PICTURE_BUTTONS, elem_classes=PICTURE_CLASSES)
         hops = table(PATH_COLUMNS, "Hops", "path-table")
 
     def explain(current: list[dict], item_id: str | None = None):

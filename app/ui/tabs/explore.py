@@ -9,7 +9,7 @@ import pandas as pd
 from app.ui.actions import UiActions
 from app.ui.actions.explore import ENTITY_COLUMNS, NEIGHBOUR_COLUMNS, SEARCH_COLUMNS
 from app.ui.search import ANY_TYPE
-from app.ui.tabs.common import PICTURE_BUTTONS, guarded, markdown, picked_row, table, toast
+from app.ui.tabs.common import PICTURE_BUTTONS, PICTURE_CLASSES, guarded, markdown, picked_row, table, toast
 from kg.identifiers import ENTITY, ITEM, LABELS
 
 
@@ -34,7 +34,7 @@ def build(actions: UiActions) -> None:
             neighbours_button = gr.Button("Neighbourhood", elem_id="neighbours-button", min_width=120)
         node_text = markdown(elem_id="node-text")
         node_image = gr.Image(type="pil", label="Neighbourhood", interactive=False, format="png", elem_id="node-image",
-                              buttons=PICTURE_BUTTONS)
+                              buttons=PICTURE_BUTTONS, elem_classes=PICTURE_CLASSES)
         node_table = table(NEIGHBOUR_COLUMNS, "Neighbours", "node-table")
 
     def search(query_text: str, by_meaning: bool = False):

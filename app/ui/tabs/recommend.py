@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from app.ui.actions import UiActions
-from app.ui.actions.recommend import CHOICES, RECOMMEND_COLUMNS
+from app.ui.actions.recommend import CHOICES, RECOMMEND_COLUMNS, not_items_message
 from app.ui.tabs.common import guarded, markdown, table
 from app.ui.tabs.explain import ExplainTab
 
@@ -33,11 +33,13 @@ def build(actions: UiActions) -> RecommendTab:
             with gr.Column(scale=1, min_width=280):
                 user = gr.Dropdown(choices=[], value=None, label="Known user id (optional; type to search)",
                                    allow_custom_value=True, filterable=True, elem_id="user-id")
-                item_search = gr.Textbox("", label="Search items by title", placeholder="e.g. star wars",
-                                         elem_id="item-search")
-                liked = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=False, filterable=True,
-                                    label="Items the user liked (type words of a title, pick from the list)",
+                item_search = gr.Textbox("", label="Find items to like: words of a title, any order (Enter)",
+                                         placeholder="e.g. star wars", elem_id="item-search")
+                # Custom values reach the server (the API sends ids without a picker), which keeps items only.
+                liked = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, filterable=True,
+                                    label="Items the user liked (pick from the list the search above fills)",
                                     elem_id="liked")
+                liked_note = markdown(elem_id="liked-note")
                 attribute_inputs = []
                 if attributes:
                     with gr.Accordion(f"Attributes ({', '.join(attributes)})", open=False, elem_id="attributes"):
@@ -70,6 +72,16 @@ def build(actions: UiActions) -> RecommendTab:
         kept = [(actions.item_label(i), i) for i in selected or []]
         found = actions.item_choices(typed.input_value or "", limit=CHOICES) if (typed.input_value or "").strip() else []
         return gr.update(choices=kept + [c for c in found if c not in kept])
+
+    def keep_items(selected: list[str] | None):
+        """Only items of the catalog stay picked; text that names none is dropped, and the note says so."""
+        ids, unknown = actions.liked_items(selected or [])
+        if not unknown and ids == list(selected or []):
+            return gr.skip(), ""
+        return gr.update(value=ids), f"**Not added:** {not_items_message(unknown)}" if unknown else ""
+
+    liked.input(guarded(keep_items, lambda m: (gr.skip(), m)), [liked], [liked, liked_note], api_visibility="private",
+                show_progress="hidden")
 
     def suggest_users(_value: str | None, typed: gr.KeyUpData):
         return gr.update(choices=actions.user_choices(typed.input_value or "", limit=CHOICES))
