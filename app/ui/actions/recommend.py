@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -244,8 +244,10 @@ class RecommendActions(TabActions):
         return int(self.service.popularity[position]) if position is not None else 0
 
 
-def not_items_message(values: Sequence[str]) -> str:
-    quoted = ", ".join(f"'{escape(v)}'" for v in values[:5])
+def not_items_message(values: Sequence[str], quote: Callable[[str], str] = escape) -> str:
+    """What to say of picked values that are no items; ``quote`` makes them safe where the
+    sentence goes (Markdown by default)."""
+    quoted = ", ".join(f"'{quote(v)}'" for v in values[:5])
     return (f"{quoted} {'is no item' if len(values) == 1 else 'are no items'} of the catalog: type words of a title "
             "in the liked-items picker and pick the item from the list.")
 

@@ -3,6 +3,7 @@ text); the top K with each item's explanation sentences. The liked-items picker 
 items of the catalog, found by the words of their titles as one types."""
 from __future__ import annotations
 
+import html
 import inspect
 import keyword
 import re
@@ -39,7 +40,6 @@ def build(actions: UiActions) -> RecommendTab:
                 liked = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, filterable=True,
                                     label="Items the user liked (pick from the list the search above fills)",
                                     elem_id="liked")
-                liked_note = markdown(elem_id="liked-note")
                 attribute_inputs = []
                 if attributes:
                     with gr.Accordion(f"Attributes ({', '.join(attributes)})", open=False, elem_id="attributes"):
@@ -74,14 +74,18 @@ def build(actions: UiActions) -> RecommendTab:
         return gr.update(choices=kept + [c for c in found if c not in kept])
 
     def keep_items(selected: list[str] | None):
-        """Only items of the catalog stay picked; text that names none is dropped, and the note says so."""
+        """Only items of the catalog stay picked: text that names none is dropped, and a notice says so."""
         ids, unknown = actions.liked_items(selected or [])
-        if not unknown and ids == list(selected or []):
-            return gr.skip(), ""
-        return gr.update(value=ids), f"**Not added:** {not_items_message(unknown)}" if unknown else ""
+        if ids == list(selected or []):
+            return gr.skip()
+        if unknown:
+            gr.Warning(not_items_message(unknown, quote=html.escape), title="Not added")  # a notice shows HTML
+        return gr.update(value=ids)
 
-    liked.input(guarded(keep_items, lambda m: (gr.skip(), m)), [liked], [liked, liked_note], api_visibility="private",
-                show_progress="hidden")
+    # On every change (a typed value added with Enter fires no input event); the update it
+    # makes changes nothing more, so it ends there.
+    liked.change(guarded(keep_items, lambda m: gr.skip()), [liked], [liked], api_visibility="private",
+                 show_progress="hidden")
 
     def suggest_users(_value: str | None, typed: gr.KeyUpData):
         return gr.update(choices=actions.user_choices(typed.input_value or "", limit=CHOICES))
