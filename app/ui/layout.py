@@ -5,9 +5,14 @@ module in :mod:`app.ui.tabs`.
   the top K with each item's explanation sentences.
 - **Explain**: one recommendation's paths, drawn as a graph.
 - **Catalog**: upload catalog files (validated, valid rows ingested, report shown) or
-  add one item through a form; the service reloads, so new items are served at once.
-- **Explore**: search items (title or meaning) and see a node's neighbourhood.
-- **Model**: the loaded model, its evaluation results and its training curve.
+  add one item through a form (links picked from the graph); the service reloads, so new
+  items are served at once.
+- **Explore**: search items (title words or meaning) and entities (name and type), and see
+  a node's neighbourhood.
+- **Model**: the loaded model, its latest evaluation and its training curve.
+
+At a phone's width (390 px) the page never scrolls sideways: tables scroll in their own
+box and pictures keep a readable size in theirs (:data:`CSS`).
 
 Each event has an ``api_name`` (see docs/API.md), and ``/recommend_json`` answers the
 recommendation contract's JSON requests. The page loads nothing from outside the server:
@@ -33,7 +38,7 @@ import gradio as gr  # noqa: E402
 from app.auth import authorize  # noqa: E402
 from app.ui.actions import UiActions  # noqa: E402
 from app.ui.tabs import catalog, explain, explore, model, recommend  # noqa: E402
-from app.ui.tabs.common import guarded, markdown  # noqa: E402
+from app.ui.tabs.common import markdown  # noqa: E402
 from kg.errors import AccessDenied  # noqa: E402
 from kg.limits import MAX_UPLOAD_BYTES  # noqa: E402
 from kg.settings import Settings  # noqa: E402
