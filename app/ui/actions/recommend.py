@@ -80,14 +80,14 @@ class RecommendActions(TabActions):
             choices.setdefault(name, set()).add(value)
         return {name: sorted_ids(values) for name, values in sorted(choices.items())}
 
-    def item_choices(self, query: str, limit: int = CHOICES) -> list[tuple[str, str]]:
+    def item_choices(self, query: str, limit: int = CHOICES, by_meaning: bool = True) -> list[tuple[str, str]]:
         """(``title (id)``, id) pairs for the liked-items picker: the items whose titles hold
-        every word typed, in any order, then a few closest in meaning (the sequels of *Star
-        Wars* are titled otherwise)."""
+        every word typed, in any order, then (``by_meaning``) a few closest in meaning (the
+        sequels of *Star Wars* are titled otherwise)."""
         with self.lock.reading():
             items = self.service.export.nodes.get(ITEM)
             found = items_by_words(items, query, limit)["id"].astype(str).tolist() if items is not None else []
-            if items is not None and len("".join(words(query))) >= SIMILAR_FROM:
+            if by_meaning and items is not None and len("".join(words(query))) >= SIMILAR_FROM:
                 scores = self.service.semantic_scores(query)
                 close = items["id"].astype(str).to_numpy()[np.argsort(-scores, kind="stable")[: SIMILAR + len(found)]]
                 found += [i for i in close if i not in found][:SIMILAR]

@@ -70,7 +70,10 @@ def build(actions: UiActions) -> RecommendTab:
     def suggest_liked(selected: list[str] | None, typed: gr.KeyUpData):
         # Choices only: the value sent with a keystroke may be older than a pick made since.
         kept = [(actions.item_label(i), i) for i in selected or []]
-        found = actions.item_choices(typed.input_value or "", limit=CHOICES) if (typed.input_value or "").strip() else []
+        # Titles only: the picker shows just the choices holding what was typed, so items found by
+        # meaning would stay hidden (the find-items box above offers them).
+        found = (actions.item_choices(typed.input_value or "", limit=CHOICES, by_meaning=False)
+                 if (typed.input_value or "").strip() else [])
         return gr.update(choices=kept + [c for c in found if c not in kept])
 
     def keep_items(selected: list[str] | None):
