@@ -3,7 +3,7 @@ pass the same contract tests (tests/test_store_contract.py)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -33,9 +33,8 @@ class Changes(NamedTuple):
     updated: int = 0
     unchanged: int = 0
 
-
-NODE_LOOKUPS = 1_000
-"""Existing nodes up to this many are compared one lookup each; more, against one export."""
+    def plus(self, other: Changes) -> Changes:
+        return Changes(*(a + b for a, b in zip(self, other)))
 
 
 @dataclass(frozen=True)
@@ -87,46 +86,25 @@ class GraphStore(ABC):
 
     def compare(self, delta: GraphDelta) -> dict[str, Changes]:
         """What loading ``delta`` would do, per node label and relationship type (the
-        ingest report's new / updated / unchanged rows). A part whose label or type the
-        store does not hold yet is all new without reading it; a few existing nodes are
-        looked up one by one; anything else is compared against one :meth:`export`."""
-        present = self.counts()
-        exported: list[GraphExport] = []
-
-        def export() -> GraphExport:
-            if not exported:
-                exported.append(self.export())
-            return exported[0]
-
+        ingest report's new / updated / unchanged rows). This reference version reads one
+        :meth:`export`; the stores count without one (in memory; on the server)."""
+        graph = self.export()
         out: dict[str, Changes] = {}
         for label, frame in delta.nodes.items():
             frame = frame.drop_duplicates("id", keep="last")
-            ids = frame["id"].tolist()
-            existing = self.existing_ids(label, ids) if present.labels.get(label) else set()
-            rows = [(i, p) for i, p in zip(ids, properties(frame, ("id",))) if i in existing]
-            if len(rows) <= NODE_LOOKUPS:
-                stored = {i: self.node(NodeRef(label, i)) or {} for i, _ in rows}
-            else:
-                nodes = export().nodes.get(label, pd.DataFrame(columns=["id"]))
-                stored = dict(zip(nodes["id"].tolist(), properties(nodes, ("id",))))
-            same = sum(1 for i, p in rows if _same(stored.get(i, {}), p))
-            out[label] = _add(out.get(label), Changes(len(ids) - len(rows), len(rows) - same, same))
+            nodes = graph.nodes.get(label, pd.DataFrame(columns=["id"]))
+            stored = dict(zip(nodes["id"].tolist(), properties(nodes, ("id",))))
+            given = properties(frame, ("id",))
+            out[label] = out.get(label, Changes()).plus(changes_of([stored.get(i) for i in frame["id"].tolist()], given))
         for key, frame in delta.rels.items():
             frame = frame.drop_duplicates(["src", "dst"], keep="last")
-            if not present.types.get(key.type):
-                out[key.type] = _add(out.get(key.type), Changes(new=len(frame)))
-                continue
-            graph = export()
             edges = graph.edges.get(key, pd.DataFrame(columns=["src", "dst"]))
             src_ids, dst_ids = graph.ids(key.src), graph.ids(key.dst)
-            stored = {(src_ids[s], dst_ids[d]): p for s, d, p in zip(
+            stored = {(src_ids[a], dst_ids[b]): p for a, b, p in zip(
                 edges["src"].tolist(), edges["dst"].tolist(), properties(edges, ("src", "dst")))}
-            new = same = 0
-            for s, d, p in zip(frame["src"].tolist(), frame["dst"].tolist(), properties(frame, ("src", "dst"))):
-                there = stored.get((s, d))
-                new += there is None
-                same += there is not None and _same(there, p)
-            out[key.type] = _add(out.get(key.type), Changes(new, len(frame) - new - same, same))
+            pairs = zip(frame["src"].tolist(), frame["dst"].tolist())
+            out[key.type] = out.get(key.type, Changes()).plus(
+                changes_of([stored.get(pair) for pair in pairs], properties(frame, ("src", "dst"))))
         return out
 
     @abstractmethod
@@ -178,13 +156,14 @@ class GraphStore(ABC):
         self.close()
 
 
-def _same(stored: dict[str, object], given: dict[str, object]) -> bool:
-    """Whether every property given is stored with that value (a load overwrites only those)."""
-    return all(k in stored and stored[k] == v for k, v in given.items())
-
-
-def _add(before: Changes | None, more: Changes) -> Changes:
-    return more if before is None else Changes(*(a + b for a, b in zip(before, more)))
+def changes_of(stored: Sequence[Mapping[str, object] | None], given: Sequence[Mapping[str, object]]) -> Changes:
+    """Rows given (their properties) against what is stored for each (None: nothing): new,
+    updated, or unchanged when every property given is stored with that value (a load
+    overwrites only those)."""
+    new = sum(1 for there in stored if there is None)
+    same = sum(1 for there, row in zip(stored, given)
+               if there is not None and all(k in there and there[k] == v for k, v in row.items()))
+    return Changes(new, len(given) - new - same, same)
 
 
 def with_entity_defaults(nodes: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
