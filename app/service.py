@@ -141,6 +141,8 @@ class RecommendationService:
         self.store = opened if isinstance(opened, GuardedStore) else \
             GuardedStore(opened, timeout=settings.store_timeout, on_failure=self.stats.store_failed)
         self.encoder = TextEncoder(settings)
+        self._item_text: tuple[GraphExport, np.ndarray] | None = None
+        """The item text embeddings of one export, for :meth:`semantic_scores`."""
         self._changing = threading.Lock()
         """Held while a change is written to the store and applied: one change at a time."""
         self._queue: list[_PendingEvents] = []
@@ -563,6 +565,20 @@ class RecommendationService:
         else:
             why = "the request names no user, liked items, attributes or text"
         return Answer(request.id, items, fallback=f"popularity: {why}", warnings=warnings or None)
+
+    def semantic_scores(self, query: str) -> np.ndarray:
+        """Cosine of ``query``'s text embedding with each item's of the current export, in
+        its item order (both unit length). The item embeddings come from the encoder's
+        cache, filled when the state was built; they are kept per export."""
+        from text.sentences import item_sentences
+
+        export = self.export
+        cached = self._item_text
+        if cached is None or cached[0] is not export:
+            cached = (export, self.encoder.encode(item_sentences(export), progress=False))
+            self._item_text = cached
+        vector = self.encoder.encode([free_text(query)], progress=False, cache=False)[0]
+        return cached[1] @ vector
 
     def explain_item(self, raw: dict[str, object], item_id: str, limit: int = 3) -> list[dict[str, object]]:
         """Explanations of ``item_id`` for the user a request describes (known, or new from

@@ -93,9 +93,11 @@ def check(
 
 
 def load(checked: Checked, store: GraphStore, progress: bool = True) -> IngestResult:
-    """Write a checked catalog (idempotent merges) and complete its report."""
+    """Write a checked catalog (idempotent merges) and complete its report: what was
+    written, and how many of those rows were new, updated or already there as given."""
     report = checked.report
     delta = catalog_to_delta(checked.clean)
+    report.changes = {part: changes._asdict() for part, changes in store.compare(delta).items() if any(changes)}
     total = delta.node_count() + delta.rel_count()
     with tqdm(total=total, unit="rows", desc=f"loading into {store.kind}", disable=not progress, mininterval=0.5) as bar:
         store.load(delta, bar.update)

@@ -38,6 +38,9 @@ class IngestReport:
     rejections: list[Rejection] = field(default_factory=list)
     written: dict[str, int] = field(default_factory=dict)
     """Nodes per label and relationships per type written to the store (empty when nothing was)."""
+    changes: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Of those, per label and type: how many were ``new``, ``updated`` or ``unchanged``
+    (there already as given: re-ingesting an unchanged catalog writes nothing new)."""
     left_out: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Rejected rows beyond the first MAX_REJECTED, counted by (file, reason) only."""
 
@@ -81,6 +84,7 @@ class IngestReport:
             "rejected_left_out": sum(self.left_out.values()),
             "examples": [r.describe() for r in self.rejections[:examples]],
             "written": self.written,
+            "changes": self.changes,
         }
 
     def save(self, folder: Path) -> tuple[Path, Path]:
@@ -100,6 +104,10 @@ class IngestReport:
 
     def render(self, examples: int = 10) -> str:
         lines = ["accepted: " + ", ".join(f"{n:,} {f}" for f, n in self.accepted.items())]
+        if self.changes:
+            lines.append("in the store: " + "; ".join(
+                f"{part} {c.get('new', 0):,} new, {c.get('updated', 0):,} updated, {c.get('unchanged', 0):,} unchanged"
+                for part, c in self.changes.items()))
         if not self.rejected_total:
             lines.append("rejected: none")
         else:

@@ -184,7 +184,7 @@ def _interactions(
     rating = pd.to_numeric(check.text("rating"), errors="coerce")
     low, high = rating_range
     check.reject((rating < low) | (rating > high), "rating", "rating_out_of_range",
-                 lambda row: f"rating {str(row['rating']).strip()} is outside {low:g}..{high:g} (set --rating-range to change)")
+                 lambda row: f"rating {str(row['rating']).strip()} is outside the accepted range {low:g}..{high:g}")
 
     raw_time = check.text("timestamp")
     seconds = _timestamps(raw_time)

@@ -92,10 +92,14 @@ def browser(app_url: str) -> Iterator[object]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser, app_url: str):  # type: ignore[no-untyped-def]
-    """A fresh page on the app; afterwards, no request may have left 127.0.0.1."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+WIDTHS = [1400, 390]
+"""A desktop and a phone (CSS pixels)."""
+
+
+@contextlib.contextmanager
+def _opened(browser, app_url: str, width: int = 1400):  # type: ignore[no-untyped-def]
+    """A fresh page on the app ``width`` pixels wide; afterwards, no request may have left 127.0.0.1."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
     requests: list[str] = []
     context.on("request", lambda request: requests.append(request.url))
     opened = context.new_page()
@@ -109,17 +113,34 @@ def page(browser, app_url: str):  # type: ignore[no-untyped-def]
     assert any(u.startswith("http://127.0.0.1") for u in requests)
 
 
-def _pick(page, dropdown: str, search: str, option: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def page(browser, app_url: str):  # type: ignore[no-untyped-def]
+    with _opened(browser, app_url) as opened:
+        yield opened
+
+
+@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+def sized_page(browser, app_url: str, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    with _opened(browser, app_url, request.param) as opened:
+        yield opened
+
+
+def _pick(page, dropdown: str, search: str, option: str | re.Pattern[str]) -> None:  # type: ignore[no-untyped-def]
     box = page.locator(f"#{dropdown} input")
     box.click()
     box.fill("")
     box.press_sequentially(search)  # typed key by key: the dropdown filters on input events
-    page.get_by_role("option", name=option, exact=True).click()
+    page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
     page.keyboard.press("Escape")
 
 
 def _tab(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_role("tab", name=name, exact=True).click()
+    """Open a tab: from the tab row, or on a narrow screen from its "More tabs" menu."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    if not tab.count() or not tab.is_visible():
+        page.get_by_role("button", name="More tabs").click()
+        tab = page.locator(".overflow-dropdown button", has_text=name)
+    tab.click()
 
 
 def test_a_new_user_gets_explained_recommendations_and_their_paths(page) -> None:  # type: ignore[no-untyped-def]
@@ -377,3 +398,153 @@ def test_with_tokens_reads_need_a_login_and_writes_the_write_token(guarded_url: 
                                api_name="/upload_catalog")
     assert report.startswith("**Ingested**"), report
     assert {row[0] for row in reader.predict(query_text="token", api_name="/search_items")["data"]} == {"guarded-1", "guarded-2"}
+
+
+# --- at a desktop's and a phone's width ----------------------------------------------------------
+
+SCROLLERS = """(selector) => [...document.querySelector(selector).querySelectorAll('*')]
+    .filter(e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth + 1)
+    .map(e => { e.scrollLeft = e.scrollWidth; return [e.scrollWidth, e.clientWidth]; })"""
+"""The boxes inside ``selector`` that scroll sideways (scrolled to their right end)."""
+
+
+def _fits(page, *selectors: str) -> None:  # type: ignore[no-untyped-def]
+    """The document never scrolls sideways, and each element lies within the viewport."""
+    width = page.viewport_size["width"]
+    scroll, client = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client == width, f"the page is {scroll} px wide in a {client} px window"
+    for selector in selectors:
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (selector, box)
+
+
+def _table_fits(page, selector: str, column: str) -> None:  # type: ignore[no-untyped-def]
+    """A table inside the viewport whose every column can be reached: on a narrow screen it
+    scrolls sideways in its own box, and scrolled to the end its ``column`` is in view."""
+    _fits(page, selector)
+    scrollers = page.evaluate(SCROLLERS, selector)
+    box = page.locator(selector).bounding_box()
+    header = page.locator(selector).get_by_role("columnheader", name=column, exact=True)
+    expect(header).to_be_visible()
+    cell = header.bounding_box()
+    assert cell is not None and box["x"] <= cell["x"] and cell["x"] + cell["width"] <= box["x"] + box["width"] + 1, \
+        (scrollers, box, cell)
+    if page.viewport_size["width"] < 600:
+        assert scrollers, f"{selector} is cut off instead of scrolling"
+
+
+def _screenshot(page, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A whole-page picture exactly as wide as the window (nothing sticks out sideways)."""
+    from PIL import Image
+
+    page.screenshot(path=str(path), full_page=True)
+    with Image.open(path) as shot:
+        assert shot.width == page.viewport_size["width"], shot.size
+        assert shot.height > 600
+
+
+def test_the_app_at_both_widths(sized_page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page, width = sized_page, sized_page.viewport_size["width"]
+    # Nothing given: a plain sentence, counts as no scores.
+    page.locator("#recommend-button").click()
+    expect(page.locator("#explanations")).to_contain_text("Nothing was given to go on")
+    expect(page.locator("#explanations")).not_to_contain_text("Free text")
+    expect(page.locator("#explanations")).to_contain_text("interactions")
+
+    # The find-items box finds titles by their words and the sequels by meaning; the picker takes items only.
+    page.locator("#item-search textarea, #item-search input").first.fill("wars star")
+    page.keyboard.press("Enter")
+    page.locator("#liked input").click()
+    expect(page.get_by_role("option", name="Star Wars (50)", exact=True)).to_be_visible()
+    page.get_by_role("option", name="Return of the Jedi (181)", exact=True).click()
+    page.keyboard.press("Escape")
+    typed = page.locator("#liked input")
+    typed.click()
+    typed.fill("Star Wars (1977)")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("'Star Wars (1977)' is no item of the catalog")).to_be_visible()  # a notice
+    page.keyboard.press("Escape")
+    expect(page.locator("#liked").get_by_role("button", name=re.compile("^Remove"))).to_have_count(1)  # one chip:
+    expect(page.locator("#liked")).to_contain_text("Return of the Jedi (181)")  # the item, not the typed text
+    page.locator("#recommend-button").click()
+    expect(page.locator("#explanations")).to_contain_text("You liked")
+    expect(page.locator("#recommendations [role=row]")).to_have_count(11)
+    assert not re.search(r"\d\.\d{4}", page.locator("#recommendations").inner_text())  # rounded: 3 decimals
+    _table_fits(page, "#recommendations", "score")
+    _fits(page, "#explanations", "#recommend-button", "#liked")
+    _screenshot(page, tmp_path / f"recommend-{width}.png")
+
+    _tab(page, "Explain")
+    image = page.locator("#path-image img")
+    expect(image).to_be_visible()
+    drawn = image.bounding_box()
+    assert drawn is not None and drawn["width"] >= 800  # readable: on a phone it scrolls in its box
+    expect(page.locator("#path-image").get_by_role("button", name="Fullscreen")).to_be_visible()
+    _fits(page, "#path-image", "#path-text")
+    _table_fits(page, "#path-table", "to")
+    _screenshot(page, tmp_path / f"explain-{width}.png")
+
+    _tab(page, "Explore")
+    page.locator("#entity-query textarea, #entity-query input").first.fill("star wars")
+    _pick(page, "entity-type", "director", "director")
+    page.locator("#entity-search").click()
+    results = page.locator("#entity-results")
+    expect(results).to_contain_text("director of Star Wars")
+    _table_fits(page, "#entity-results", "items")
+    results.get_by_role("gridcell").filter(has_text="director of Star Wars").first.click()
+    expect(page.locator("#node-text")).to_contain_text("director of Star Wars")
+    expect(page.locator("#node-image img")).to_be_visible()
+    _table_fits(page, "#node-table", "name")
+    page.locator("#explore-query textarea, #explore-query input").first.fill("jedi knights")
+    page.locator("#explore-semantic input").check()
+    page.locator("#explore-search").click()
+    expect(page.locator("#explore-results")).to_contain_text("Return of the Jedi")
+    assert not re.search(r"\d\.\d{3,}", page.locator("#explore-results").inner_text())  # the match rounded: 0.57
+    _table_fits(page, "#explore-results", "match")
+    _screenshot(page, tmp_path / f"explore-{width}.png")
+
+    _tab(page, "Model")
+    expect(page.locator("#model-text")).to_contain_text("No evaluation of this model has been recorded")
+    expect(page.locator("#model-text")).not_to_contain_text("kgrec evaluate")
+    _fits(page, "#model-text", "#training-curve")
+    _screenshot(page, tmp_path / f"model-{width}.png")
+
+
+@pytest.mark.parametrize("width", WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+def test_adding_an_item_clears_the_form_and_a_twin_is_refused(browser, app_url: str, width: int,
+                                                                tmp_path: Path) -> None:
+    with _opened(browser, app_url, width) as page:
+        _tab(page, "Catalog")
+        title = f"The Form Saga {width}"
+        page.locator("#new-title textarea, #new-title input").first.fill(title)
+        page.locator("#new-description textarea").fill("Jedi knights, once more, in a form.")
+        page.locator("#link-query textarea, #link-query input").first.fill("star wars")
+        _pick(page, "link-type", "director", "director")
+        expect(page.locator("#new-links input")).to_be_enabled()
+        # "director of Star Wars", or "... and 1 more" once the other width's test has added its item
+        _pick(page, "new-links", "director", re.compile(r"^director of Star Wars"))
+        _pick(page, "new-links", "sci-fi", "genre: Sci-Fi")
+        page.locator("#add-button").click()
+        expect(page.locator("#add-report")).to_contain_text(f"Added {title}")
+        expect(page.locator("#add-report")).to_contain_text("items 1 new")
+        expect(page.locator("#new-title textarea, #new-title input").first).to_have_value("")
+        expect(page.locator("#new-description textarea")).to_have_value("")
+        expect(page.locator("#new-links")).not_to_contain_text("director of Star Wars")
+        _fits(page, "#add-report", "#add-button", "#new-links")
+        _screenshot(page, tmp_path / f"catalog-{width}.png")
+
+        page.locator("#new-title textarea, #new-title input").first.fill(title)
+        page.locator("#new-description textarea").fill("Jedi knights, once more, in a form.")
+        page.locator("#add-button").click()
+        expect(page.locator("#add-report")).to_contain_text("already has this title and description, so it was not "
+                                                            "added twice")
+        expect(page.locator("#new-title textarea, #new-title input").first).to_have_value(title)  # kept to be changed
+
+        _tab(page, "Recommend")
+        page.locator("#item-search textarea, #item-search input").first.fill("star wars")
+        page.keyboard.press("Enter")
+        _pick(page, "liked", "star wars", "Star Wars (50)")
+        page.locator("#only-new input").check()
+        page.locator("#recommend-button").click()
+        expect(page.locator("#recommendations")).to_contain_text(title)
+        expect(page.locator("#explanations")).to_contain_text(re.compile(r"items?, not the 10 asked: only \d+ items? (is|are) new"))

@@ -38,6 +38,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     result = ingest_source(settings, args.dataset, args.catalog, strict=args.strict,
                            pseudonymize=args.pseudonymize_users)
     print(result.report.render())
+    if "rating_out_of_range" in {reason for reasons in result.report.rejected.values() for reason in reasons}:
+        print("ratings outside the accepted range were rejected: set --rating-range MIN:MAX to accept them")
     print(f"loaded into the {settings.store} store in {result.seconds:.1f} s")
     print(f"report: {result.report_path}")
     if result.report.rejections:

@@ -3,13 +3,15 @@ pass the same contract tests (tests/test_store_contract.py)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 
 from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, RelKey
 from kg.identifiers import ENTITY, INTERACTED, ITEM, USER
+from kg.to_graph import properties
 
 Progress = Callable[[int], None]
 """Called with the number of rows just written, to advance a progress bar."""
@@ -21,6 +23,18 @@ class GraphCounts:
 
     labels: dict[str, int] = field(default_factory=dict)
     types: dict[str, int] = field(default_factory=dict)
+
+
+class Changes(NamedTuple):
+    """How the rows of one part of a load (a node label, a relationship type) compare with
+    the store: not there yet, there with other properties, or there as given."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def plus(self, other: Changes) -> Changes:
+        return Changes(*(a + b for a, b in zip(self, other)))
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,29 @@ class GraphStore(ABC):
             self.load(delta)
         return written.tolist()
 
+    def compare(self, delta: GraphDelta) -> dict[str, Changes]:
+        """What loading ``delta`` would do, per node label and relationship type (the
+        ingest report's new / updated / unchanged rows). This reference version reads one
+        :meth:`export`; the stores count without one (in memory; on the server)."""
+        graph = self.export()
+        out: dict[str, Changes] = {}
+        for label, frame in delta.nodes.items():
+            frame = frame.drop_duplicates("id", keep="last")
+            nodes = graph.nodes.get(label, pd.DataFrame(columns=["id"]))
+            stored = dict(zip(nodes["id"].tolist(), properties(nodes, ("id",))))
+            given = properties(frame, ("id",))
+            out[label] = out.get(label, Changes()).plus(changes_of([stored.get(i) for i in frame["id"].tolist()], given))
+        for key, frame in delta.rels.items():
+            frame = frame.drop_duplicates(["src", "dst"], keep="last")
+            edges = graph.edges.get(key, pd.DataFrame(columns=["src", "dst"]))
+            src_ids, dst_ids = graph.ids(key.src), graph.ids(key.dst)
+            stored = {(src_ids[a], dst_ids[b]): p for a, b, p in zip(
+                edges["src"].tolist(), edges["dst"].tolist(), properties(edges, ("src", "dst")))}
+            pairs = zip(frame["src"].tolist(), frame["dst"].tolist())
+            out[key.type] = out.get(key.type, Changes()).plus(
+                changes_of([stored.get(pair) for pair in pairs], properties(frame, ("src", "dst"))))
+        return out
+
     @abstractmethod
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` already exist as nodes with ``label``."""
@@ -117,6 +154,16 @@ class GraphStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def changes_of(stored: Sequence[Mapping[str, object] | None], given: Sequence[Mapping[str, object]]) -> Changes:
+    """Rows given (their properties) against what is stored for each (None: nothing): new,
+    updated, or unchanged when every property given is stored with that value (a load
+    overwrites only those)."""
+    new = sum(1 for there in stored if there is None)
+    same = sum(1 for there, row in zip(stored, given)
+               if there is not None and all(k in there and there[k] == v for k, v in row.items()))
+    return Changes(new, len(given) - new - same, same)
 
 
 def with_entity_defaults(nodes: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

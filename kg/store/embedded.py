@@ -42,7 +42,7 @@ from kg.errors import StoreError
 from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
 from kg.identifiers import LABELS
 from kg.store import journal
-from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress, with_entity_defaults
+from kg.store.base import Changes, GraphCounts, GraphStore, Neighbour, Progress, changes_of, with_entity_defaults
 from kg.to_graph import properties
 
 GRAPH_FILE = "graph.pickle"
@@ -300,6 +300,21 @@ class EmbeddedStore(GraphStore):
     @_fresh
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         return {i for i in ids if (label, i) in self.graph}
+
+    @_fresh
+    def compare(self, delta: GraphDelta) -> dict[str, Changes]:
+        """As :meth:`GraphStore.compare`, read from the graph in memory (no export)."""
+        out: dict[str, Changes] = {}
+        for label, frame in delta.nodes.items():
+            frame = frame.drop_duplicates("id", keep="last")
+            stored = [self.graph.nodes.get((label, i)) for i in frame["id"].tolist()]
+            out[label] = out.get(label, Changes()).plus(changes_of(stored, properties(frame, ("id",))))
+        for rel, frame in delta.rels.items():
+            frame = frame.drop_duplicates(["src", "dst"], keep="last")
+            stored = [self.graph.get_edge_data((rel.src, a), (rel.dst, b), key=rel.type)
+                      for a, b in zip(frame["src"].tolist(), frame["dst"].tolist())]
+            out[rel.type] = out.get(rel.type, Changes()).plus(changes_of(stored, properties(frame, ("src", "dst"))))
+        return out
 
     @_fresh
     def counts(self) -> GraphCounts:

@@ -38,7 +38,7 @@ import pandas as pd
 from kg.errors import StoreError, StoreUnavailable
 from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery
 from kg.identifiers import ITEM
-from kg.store.base import GraphCounts, GraphStore, Neighbour, Progress
+from kg.store.base import Changes, GraphCounts, GraphStore, Neighbour, Progress
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,9 @@ class GuardedStore(GraphStore):
 
     def write_interactions(self, events: pd.DataFrame) -> list[bool]:
         return self._unbounded(lambda: self.inner.write_interactions(events))
+
+    def compare(self, delta: GraphDelta) -> dict[str, Changes]:
+        return self._unbounded(lambda: self.inner.compare(delta))
 
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
