@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import neo4j
+import numpy as np
 import pandas as pd
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
@@ -35,6 +36,15 @@ _BUMP = (f"MERGE (m:{META} {{id: 'store'}}) ON CREATE SET m.epoch = randomUUID()
          "SET m.generation = m.generation + 1")
 TYPE_COLUMN = "(type)"
 """The relationship type of each row in a grouped frame (never a property name)."""
+VECTOR_INDEX = "item_vectors"
+"""The HNSW vector index over :data:`VECTOR_PROPERTY` of :Item nodes."""
+VECTOR_PROPERTY = "kgrec_vector"
+VECTOR_BATCH = 5_000
+VECTOR_OVERSAMPLE = 2
+"""A vector search asks the index for this many times the neighbours wanted and keeps the
+nearest: HNSW's candidate list grows with the number asked (on 5,000 clustered items, the
+exact top 20 was within the 220 returned for 0.971 of queries when asking for 220, 0.987
+asking for 440)."""
 
 
 class Neo4jStore(GraphStore):
@@ -214,6 +224,63 @@ class Neo4jStore(GraphStore):
         except Neo4jError as error:
             raise StoreError(f"Neo4j refused a write: {_first_line(error)}") from None
         return [at in done for at in range(len(rows))]
+
+    # --- item vectors (retrieval; derived data, so no version bump) ----------------------
+
+    def vectors_token(self) -> str | None:
+        """The token of the item vectors last written (:meth:`write_item_vectors`), or None."""
+        records = self._query(f"MATCH (m:{META} {{id: 'store'}}) RETURN properties(m)['vectors'] AS token")
+        return records[0]["token"] if records else None
+
+    def write_item_vectors(self, ids: Sequence[str], vectors: np.ndarray, token: str,
+                           progress: Progress | None = None) -> None:
+        """Store ``vectors`` ``(len(ids), d)`` (unit length: the index compares by cosine) on
+        the :Item nodes as :data:`VECTOR_PROPERTY`, build the vector index over them when it
+        is missing or of another dimension, wait until it is online, then record ``token``.
+        The vectors are derived from the catalog, not part of it: writing them leaves
+        :meth:`version` unchanged, so the replicas serving this store do not refresh for it."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        dim = int(vectors.shape[1])
+        indexes = self._query("SHOW VECTOR INDEXES YIELD name, options WHERE name = $name RETURN options", name=VECTOR_INDEX)
+        if indexes and int(indexes[0]["options"]["indexConfig"]["vector.dimensions"]) != dim:
+            self._query(f"DROP INDEX {VECTOR_INDEX}")
+        cypher = (f"UNWIND $rows AS row MATCH (n:Item {{id: row[0]}}) "
+                  f"CALL db.create.setNodeVectorProperty(n, '{VECTOR_PROPERTY}', row[1])")
+
+        def work(tx: neo4j.ManagedTransaction, rows: list[list[object]]) -> None:
+            tx.run(cypher, rows=rows).consume()
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                for at in range(0, len(ids), VECTOR_BATCH):
+                    rows = [[str(i), v] for i, v in zip(ids[at:at + VECTOR_BATCH], vectors[at:at + VECTOR_BATCH].tolist())]
+                    session.execute_write(work, rows)
+                    if progress:
+                        progress(len(rows))
+        except (DriverError, Neo4jError, OSError) as error:
+            raise self._error(error, "writing item vectors to") from None
+        self._query(f"CREATE VECTOR INDEX {VECTOR_INDEX} IF NOT EXISTS FOR (n:Item) ON n.{VECTOR_PROPERTY} "
+                    f"OPTIONS {{indexConfig: {{`vector.dimensions`: {dim}, `vector.similarity_function`: 'cosine', `vector.hnsw.m`: 32, "
+                    "`vector.hnsw.ef_construction`: 200}}")
+        self._query("CALL db.awaitIndex($name, 600)", name=VECTOR_INDEX)
+        self._query(f"MERGE (m:{META} {{id: 'store'}}) ON CREATE SET m.epoch = randomUUID(), m.generation = 0 "
+                    "SET m.vectors = $token", token=token)
+
+    def search_item_vectors(self, vectors: np.ndarray, n: int) -> list[list[str]]:
+        """Per query vector, the ids of the ``n`` items nearest to it by cosine in the vector
+        index (HNSW, approximate; :data:`VECTOR_OVERSAMPLE`), nearest first; all queries in
+        one statement."""
+        rows = [{"at": at, "vector": v} for at, v in enumerate(np.asarray(vectors, dtype=np.float32).tolist())]
+        records = self._query(
+            "UNWIND $rows AS row CALL (row) { "
+            f"CALL db.index.vector.queryNodes('{VECTOR_INDEX}', $asked, row.vector) YIELD node, score "
+            "RETURN collect(node.id)[..$n] AS ids } RETURN row.at AS at, ids",
+            rows=rows, n=int(n), asked=int(n) * VECTOR_OVERSAMPLE,
+        )
+        found: list[list[str]] = [[] for _ in rows]
+        for record in records:
+            found[record["at"]] = list(record["ids"])
+        return found
 
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
