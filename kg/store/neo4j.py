@@ -8,6 +8,7 @@ checked by ``kg.identifiers.checked_type`` right before they are placed in a sta
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -116,6 +117,9 @@ class Neo4jStore(GraphStore):
         return f"{records[0]['epoch']}.{records[0]['generation']}" if records else "empty"
 
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
+        self.load_stream([delta], progress)
+
+    def load_stream(self, deltas: Iterable[GraphDelta], progress: Progress | None = None) -> None:
         """Nodes: CREATE for a label the store does not hold yet, else MERGE by id.
 
         Relationships, per (type, labels): CREATE when the store has none of that type;
@@ -125,8 +129,23 @@ class Neo4jStore(GraphStore):
         a small increment is MERGEd. The types of one label pair and property set then go
         as one statement (the type a parameter): on a freshly started server, planning one
         statement per type cost more than writing them. Rows go as lists, sorted by source
-        node (fewer page faults and lock hand-overs than maps in random order)."""
+        node (fewer page faults and lock hand-overs than maps in random order).
+
+        What the store holds is read once, before the first delta, so a stream of deltas
+        (a streamed ingest's chunks) is written as one load would be: a type the store
+        lacked is CREATEd in every chunk. Pairs already stored are diffed only in a load
+        of one delta; a stream MERGEs them (reading every stored pair per chunk would cost
+        more than it saves)."""
         present = self.counts()
+        stream = iter(deltas)
+        first, second = next(stream, None), next(stream, None)
+        if first is None:
+            return
+        single = second is None
+        for delta in ([first] if single else itertools.chain([first, second], stream)):
+            self._load_one(delta, present, single, progress)
+
+    def _load_one(self, delta: GraphDelta, present: GraphCounts, diff: bool, progress: Progress | None) -> None:
         for label, frame in delta.nodes.items():
             frame = frame.drop_duplicates("id", keep="last")
             rows = [[i, p] for i, p in zip(frame["id"].tolist(), properties(frame, ("id",)))]
@@ -140,7 +159,7 @@ class Neo4jStore(GraphStore):
             existing = present.types.get(rel.type, 0)
             if existing == 0:
                 writes["CREATE"].append((rel, frame))
-            elif len(frame) >= DIFF_SHARE * existing:
+            elif diff and len(frame) >= DIFF_SHARE * existing:
                 new, changed, unchanged = self._diff(rel, frame)
                 writes["CREATE"].append((rel, new))
                 writes["MERGE"].append((rel, changed))
