@@ -52,6 +52,7 @@ from torch import Tensor
 from gnn.checkpoint import COLD_START, Checkpoint, ModelShape
 from gnn.cold_start import ColdStart, fit_cold_start, item_edges
 from gnn.curve import TrainingCurve
+from gnn.ease import MAX_ITEMS
 from gnn.fusion import WarmMoments
 from gnn.graph_tensors import EDGE_KNOWLEDGE, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs
@@ -170,6 +171,10 @@ class KGRec(Recommender):
         self.curve = train_model(self.model, problem, settings, self.config, progress=self.progress)
         self._prepare()
         assert self._final is not None
+        if space.n_items > MAX_ITEMS:
+            log.warning("%d items, more than the item-item component's %d: the model scores with the GNN alone",
+                        space.n_items, MAX_ITEMS)
+            return
         started = time.perf_counter()
         self.cold_start = fit_cold_start(self.model, self._graph, self._nodes, self._final, train, problem.valid,
                                          settings.seed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -376,27 +377,42 @@ class Neo4jStore(GraphStore):
         return bool(records and records[0]["n"])
 
     def export(self) -> GraphExport:
+        """The whole graph. Relationships are streamed type by type as lists (property keys
+        read first), each end turned into its node's position as it arrives, so that
+        memory holds integer arrays, not a record or a dict per relationship (10M
+        interactions: ~0.5 GB, not ~10 GB)."""
         nodes: dict[str, pd.DataFrame] = {}
         for label in LABELS:
             rows = [dict(r["p"]) for r in self._query(f"MATCH (n:{label}) RETURN properties(n) AS p")]
             frame = pd.DataFrame(rows, columns=["id"] if not rows else None)
             nodes[label] = frame.sort_values("id", kind="stable").reset_index(drop=True)
-        positions = {label: pd.Series(range(len(f)), index=f["id"]) for label, f in nodes.items()}
+        positions = {label: {node_id: n for n, node_id in enumerate(f["id"].tolist())} for label, f in nodes.items()}
         edges: dict[RelKey, pd.DataFrame] = {}
         for record in self._query("CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType AS t ORDER BY t"):
             rel_type = checked_type(record["t"])
-            rows = self._query(
-                f"MATCH (a)-[r:`{rel_type}`]->(b) RETURN labels(a)[0] AS sl, a.id AS s, labels(b)[0] AS dl, b.id AS d, properties(r) AS p"
-            )
-            frame = pd.DataFrame([{"sl": r["sl"], "s": r["s"], "dl": r["dl"], "d": r["d"], **r["p"]} for r in rows])
-            if frame.empty:
-                continue
-            for (src_label, dst_label), group in frame.groupby(["sl", "dl"], sort=True):
-                out = group.drop(columns=["sl", "dl", "s", "d"]).assign(
-                    src=positions[src_label].loc[group["s"]].to_numpy(),
-                    dst=positions[dst_label].loc[group["d"]].to_numpy(),
-                )
-                out = out[["src", "dst"] + [c for c in out.columns if c not in ("src", "dst")]]
+            keys = sorted(r["k"] for r in self._query(f"MATCH ()-[r:`{rel_type}`]->() UNWIND keys(r) AS k RETURN DISTINCT k"))
+            if not all(_PROPERTY.fullmatch(k) for k in keys):
+                raise StoreError(f"unsafe relationship property name among {keys}")
+            fields = "".join(f", r.`{k}`" for k in keys)
+            groups: dict[tuple[str, str], list[list[Any]]] = {}
+            try:
+                with self.driver.session(database=self.database) as session:
+                    result = session.run(f"MATCH (a)-[r:`{rel_type}`]->(b) RETURN labels(a)[0], a.id, labels(b)[0], b.id{fields}")
+                    for values in result:
+                        src_label, src, dst_label, dst = values[0], values[1], values[2], values[3]
+                        columns = groups.get((src_label, dst_label))
+                        if columns is None:
+                            columns = groups[(src_label, dst_label)] = [array("q"), array("q"), *([] for _ in keys)]
+                        columns[0].append(positions[src_label][src])
+                        columns[1].append(positions[dst_label][dst])
+                        for column, value in zip(columns[2:], values[4:]):
+                            column.append(value)
+            except (DriverError, Neo4jError, OSError) as error:
+                raise self._error(error, "lost the connection to") from None
+            for (src_label, dst_label), columns in sorted(groups.items()):
+                out = pd.DataFrame({"src": np.frombuffer(columns[0], dtype=np.int64),
+                                    "dst": np.frombuffer(columns[1], dtype=np.int64),
+                                    **{k: _column(v) for k, v in zip(keys, columns[2:])}})
                 out = out.dropna(axis=1, how="all") if len(out.columns) > 2 else out
                 edges[RelKey(rel_type, src_label, dst_label)] = out.sort_values(["src", "dst"], kind="stable").reset_index(drop=True)
         return GraphExport(with_entity_defaults(nodes), dict(sorted(edges.items())))
@@ -479,6 +495,13 @@ def _property_columns(frame: pd.DataFrame) -> list[str]:
     if not all(_PROPERTY.fullmatch(c) for c in columns):
         raise StoreError(f"unsafe relationship property name among {columns}")
     return columns
+
+
+def _column(values: list[Any]) -> pd.Series:
+    """A property column: float64 when every value is a number or absent (NaN), else objects."""
+    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+        return pd.Series(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
+    return pd.Series(values, dtype=object)
 
 
 def _number(value: Any) -> float | None:
