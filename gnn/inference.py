@@ -36,6 +36,8 @@ item–item component (EASE over the training interactions), a content tower tha
 new items where warm items sit, and the blend of the two scorers with an exploration
 setting (:mod:`gnn.fusion`). A user's items (training ones, liked ones, the soft text
 matches) are the item–item component's input, so a new user's few likes move the list.
+A catalog of more than :data:`gnn.ease.MAX_ITEMS` items is scored by the GNN alone (the
+item–item matrix is dense).
 """
 from __future__ import annotations
 
