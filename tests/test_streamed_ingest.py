@@ -38,9 +38,8 @@ def test_chunks_read_the_same_rows_and_rejections(tmp_path: Path) -> None:
     assert len(chunks) > 20
     lines = np.concatenate([c.frame[kg.reader.LINE].to_numpy() for c in chunks])
     assert lines.tolist() == whole.frame[kg.reader.LINE].tolist()
-    assert [c.frame.drop(columns=kg.reader.LINE).values.tolist() for c in chunks] and \
-        sum((c.frame.drop(columns=kg.reader.LINE).values.tolist() for c in chunks), []) == \
-        whole.frame.drop(columns=kg.reader.LINE).values.tolist()
+    rows = [row for c in chunks for row in c.frame.drop(columns=kg.reader.LINE).values.tolist()]
+    assert rows == whole.frame.drop(columns=kg.reader.LINE).values.tolist()
     assert [(r.line, r.reason) for c in chunks for r in c.rejections] == [(r.line, r.reason) for r in whole.rejections]
 
 
