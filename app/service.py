@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,10 +29,11 @@ import torch
 
 from app.explain import Explainer, Explanation, NodeNames
 from app.requests import Request, RequestError, decode_line, parse_request
-from app.state import ServingState, build_state, with_events, with_items
+from app.state import EMPTY, ServingState, build_state, with_events, with_items
 from app.updates import Rejected, check_events, check_items
 from gnn.inference import KGRec
 from gnn.recommender import UserQuery
+from gnn.retrieval import CANDIDATES, build_index, candidate_rows, choose_retrieval
 from kg.errors import KgrecError, StoreError, StoreUnavailable
 from kg.graph import GraphExport, NodeRef
 from kg.identifiers import ENTITY, ITEM, USER
@@ -207,6 +208,8 @@ class RecommendationService:
         export = self.store.export()
         self._check_model_matches(export)
         state = build_state(self.model, export, self.encoder, progress=self.progress)
+        kind = choose_retrieval(self.settings.retrieval, len(state.item_ids), self.settings.ann_min_items, self.store.kind)
+        state = replace(state, index=build_index(kind, state.item_ids, state.item_vectors, self.store))
         with self._changing:
             if self.store_version == accounted:  # else an own write meanwhile has moved it on already
                 self.store_version = version
@@ -472,8 +475,7 @@ class RecommendationService:
             for start in range(0, len(group), 1024):
                 chunk = group[start:start + 1024]
                 model_queries = [state.model_query(q.user, q.liked, q.attributes, q.text) for _, _, q, _ in chunk]
-                scores = state.model.score(model_queries, exploration=exploration, extra_items=added,
-                                           extra_text_only=added_text_only).numpy()
+                scores = self._scores(state, chunk, model_queries, exploration, added, added_text_only)
                 explained = any(request.explain for _, request, _, _ in chunk)
                 vectors = self._user_vectors(state, [q for _, _, q, _ in chunk]) if explained else [None] * len(chunk)
                 for (position, request, query, warnings), row, vector in zip(chunk, scores, vectors):
@@ -482,6 +484,42 @@ class RecommendationService:
                     except Exception as error:  # noqa: BLE001 - whatever one request causes stays with it
                         answers[position] = _failed(request, error)
         return [a for a in answers if a is not None]
+
+    def _scores(self, state: ServingState, chunk: Sequence[tuple[int, Request, UserQuery, list[str]]],
+                queries: Sequence[UserQuery], exploration: float | None, added: torch.Tensor,
+                added_text_only: torch.Tensor) -> np.ndarray:
+        """``(len(chunk), items)`` scores: every item's, or with an index only the candidates'
+        (retrieved, exact-scored; ``-inf`` elsewhere), the request's own ``candidates`` when
+        it names them, items added since the build always. An index that fails (Neo4j
+        down) leaves the chunk to the exact scan."""
+        if state.index is not None:
+            try:
+                return self._candidate_scores(state, chunk, queries, exploration, added, added_text_only)
+            except StoreError as error:
+                log.warning("the %s index failed (%s): scoring every item", state.index.kind, error)
+        return state.model.score(queries, exploration=exploration, extra_items=added,
+                                 extra_text_only=added_text_only).numpy()
+
+    def _candidate_scores(self, state: ServingState, chunk: Sequence[tuple[int, Request, UserQuery, list[str]]],
+                          queries: Sequence[UserQuery], exploration: float | None, added: torch.Tensor,
+                          added_text_only: torch.Tensor) -> np.ndarray:
+        assert state.index is not None
+        rows: list[np.ndarray] = [np.asarray([state.item_index[i] for i in request.candidates or ()], dtype=np.int64)
+                                  for _, request, _, _ in chunk]
+        search = [row for row, (_, request, _, _) in enumerate(chunk) if request.candidates is None]
+        if search:
+            wanted = CANDIDATES + max(chunk[r][1].k + len(chunk[r][1].liked) + len(chunk[r][1].exclude)
+                                      + len(state.seen.get(chunk[r][2].user, EMPTY) if chunk[r][2].user is not None else ())
+                                      for r in search)
+            vectors = state.model.user_embeddings([queries[r] for r in search]).numpy()
+            for row, found in zip(search, state.index.search(vectors, min(wanted, state.model_items))):
+                rows[row] = found
+        candidates = candidate_rows(rows, np.arange(state.model_items, len(state.item_ids)))
+        scored = state.model.score(queries, exploration=exploration, extra_items=added, extra_text_only=added_text_only,
+                                   candidates=torch.as_tensor(candidates)).numpy()
+        out = np.full((len(chunk), len(state.item_ids)), -np.inf, dtype=np.float32)
+        np.put_along_axis(out, candidates, scored.astype(np.float32), axis=1)
+        return out
 
     def _user_vectors(self, state: ServingState, queries: Sequence[UserQuery]) -> np.ndarray:
         """The vector each query scores items with: a user changed since the build has one

@@ -32,6 +32,7 @@ import pandas as pd
 from app.explain import NodeNames
 from gnn.inference import KGRec
 from gnn.pairs import popularity
+from gnn.retrieval import ItemIndex
 from gnn.recommender import UserQuery
 from kg.catalog import Catalog
 from kg.graph import GraphExport, RelKey
@@ -73,6 +74,9 @@ class ServingState:
     """Per user changed since the build, the vector folded in with their fresh likes."""
     added_text_only: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """Per item added since the build, whether it has text only (no graph neighbours)."""
+    index: ItemIndex | None = None
+    """The approximate index candidates are retrieved from (:mod:`gnn.retrieval`) over the
+    first ``model_items`` items; None: every item is scored."""
     built_at: float = field(default_factory=time.time)
     changes: int = 0
     """Events and items applied since the build."""

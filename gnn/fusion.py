@@ -96,19 +96,24 @@ class Fusion:
     exploration: float
 
     def combine(self, gnn: Tensor, item_item: Tensor, warm: Tensor, exploration: float | None = None,
-                text_only: Tensor | None = None) -> Tensor:
-        """``(Q, I)`` final scores from the GNN scores and item–item scores ``(Q, I)``;
-        ``warm`` ``(I,)`` bool marks items with a trained ID embedding (the others are new),
-        ``text_only`` ``(I,)`` bool the new items embedded by the tower (default: none)."""
-        fused = warm_scores(gnn, item_item, warm, self.mix)
+                text_only: Tensor | None = None, moments: WarmMoments | None = None) -> Tensor:
+        """``(Q, C)`` final scores from the GNN scores and item–item scores ``(Q, C)``;
+        ``warm`` ``(C,)`` or ``(Q, C)`` bool marks items with a trained ID embedding (the
+        others are new), ``text_only`` (same shape) the new items embedded by the tower
+        (default: none). The columns are the whole catalog, or any subset of it (the
+        candidates of an approximate search, :mod:`gnn.retrieval`) when ``moments`` gives
+        each user's sums over all the catalog's warm items; without it the columns are
+        taken as the whole catalog."""
+        moments = moments or WarmMoments.of(gnn, item_item, warm)
+        fused = warm_scores(gnn, item_item, moments, self.mix)
         new = ~warm
         if new.any():
             weight = EXPLORATION_SPREAD * (self.exploration if exploration is None else exploration)
-            standard = standardise(gnn, warm)
+            standard = moments.standard_gnn(gnn)
             text_only = torch.zeros_like(warm) if text_only is None else text_only.to(warm.device)
             for kind, align in ((new & ~text_only, self.graph), (new & text_only, self.text)):
                 if kind.any():
-                    fused[:, kind] = align.slope * standard[:, kind] + align.bias + weight * align.spread
+                    fused = torch.where(kind, align.slope * standard + align.bias + weight * align.spread, fused)
         return fused
 
     def state(self) -> dict[str, Tensor]:
@@ -122,23 +127,64 @@ class Fusion:
         return cls(v[0], Alignment(*v[1:4]), Alignment(*v[4:7]), v[7])
 
 
+@dataclass
+class WarmMoments:
+    """Per user ``(Q,)``, sums over the catalog's warm items of the GNN score :math:`g`, the
+    item–item score :math:`e`, their squares and their product, and ``n`` the number of
+    warm items: all that standardising per user needs, so scores of a few candidate columns
+    are standardised exactly as over the whole row."""
+
+    n: Tensor
+    g: Tensor
+    gg: Tensor
+    e: Tensor
+    ee: Tensor
+    ge: Tensor
+
+    @classmethod
+    def of(cls, gnn: Tensor, item_item: Tensor, warm: Tensor) -> WarmMoments:
+        """The sums over the ``warm`` ``(I,)`` columns of whole rows ``(Q, I)``."""
+        w = warm.to(torch.float64).reshape(-1)
+        g, e = gnn.double(), item_item.double()
+        return cls(w.sum().clamp(min=2), g @ w, g.pow(2) @ w, e @ w, e.pow(2) @ w, (g * e) @ w)
+
+    def standard_gnn(self, gnn: Tensor) -> Tensor:
+        """:math:`\\tilde g`: ``gnn`` ``(Q, C)`` standardised by the warm items' mean and std."""
+        scale, shift = _affine(self.g, self.gg, self.n)
+        return (gnn * scale.unsqueeze(1) + shift.unsqueeze(1)).to(gnn.dtype)
+
+
+def _affine(total: Tensor, squares: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
+    """``(scale, shift)`` such that ``x * scale + shift`` standardises values whose sum and
+    sum of squares over ``n`` items are given (sample std; no spread maps to 0)."""
+    mean = total / n
+    std = ((squares / n - mean.pow(2)).clamp(min=0) * n / (n - 1)).sqrt()
+    scale = torch.where(std > 1e-12, 1 / std.clamp(min=1e-12), torch.zeros_like(std))
+    return scale, -mean * scale
+
+
 def standardise(scores: Tensor, warm: Tensor, reference: Tensor | None = None) -> Tensor:
     """``scores`` ``(Q, I)`` minus each row's mean over the ``warm`` columns of
     ``reference`` (default ``scores``), divided by its standard deviation there (rows
     without spread become 0)."""
     ref = scores if reference is None else reference
-    weight = warm.to(ref.dtype)
-    n = weight.sum().clamp(min=2)
-    mean = (ref @ weight / n).unsqueeze(1)
-    var = ((ref.pow(2) @ weight) / n).unsqueeze(1) - mean.pow(2)
-    std = (var.clamp(min=0) * n / (n - 1)).sqrt()
-    return (scores - mean) / std.clamp(min=1e-12) * (std > 1e-12)
+    return WarmMoments.of(ref, torch.zeros_like(ref), warm).standard_gnn(scores)
 
 
-def warm_scores(gnn: Tensor, item_item: Tensor, warm: Tensor, mix: float) -> Tensor:
+def warm_scores(gnn: Tensor, item_item: Tensor, moments: WarmMoments, mix: float) -> Tensor:
     """:math:`\\mathrm{std}_u((1 - m)\\tilde g + m \\tilde e)` for every column (new items'
-    columns are overwritten by :meth:`Fusion.combine`)."""
-    return standardise((1 - mix) * standardise(gnn, warm) + mix * standardise(item_item, warm), warm)
+    columns are overwritten by :meth:`Fusion.combine`), from the warm ``moments``: the blend
+    is affine in :math:`g` and :math:`e`, so its own sums follow from theirs."""
+    a_g, b_g = _affine(moments.g, moments.gg, moments.n)
+    a_e, b_e = _affine(moments.e, moments.ee, moments.n)
+    a, b, c = (1 - mix) * a_g, mix * a_e, (1 - mix) * b_g + mix * b_e
+    n = moments.n
+    total = a * moments.g + b * moments.e + c * n
+    squares = (a.pow(2) * moments.gg + b.pow(2) * moments.ee + c.pow(2) * n + 2 * a * b * moments.ge
+               + 2 * a * c * moments.g + 2 * b * c * moments.e)
+    scale, shift = _affine(total, squares, n)
+    a, b, c = a * scale, b * scale, c * scale + shift
+    return (gnn.double() * a.unsqueeze(1) + item_item.double() * b.unsqueeze(1) + c.unsqueeze(1)).to(gnn.dtype)
 
 
 def fit_fusion(
@@ -176,10 +222,11 @@ def fit_fusion(
         return full_ranking(batch, pairs, train, k=20)["ndcg@20"] if pairs.size else 0.0
 
     masked = lambda s: s.masked_fill(~warm, float("-inf"))  # noqa: E731
-    found = {mix: ndcg(masked(warm_scores(gnn, item_item, warm, mix))) for mix in MIXES}
+    moments = WarmMoments.of(gnn, item_item, warm)
+    found = {mix: ndcg(masked(warm_scores(gnn, item_item, moments, mix))) for mix in MIXES}
     mix = max(found, key=lambda m: (found[m], -m))
     log.info("item-item mix: %s -> %.3f", {m: round(v, 4) for m, v in found.items()}, mix)
-    fused = warm_scores(gnn, item_item, warm, mix)
+    fused = warm_scores(gnn, item_item, moments, mix)
     # How a warm item's final score follows from the GNN score it gets as a new item, per kind.
     text = Alignment.fit(standardise(tower_gnn, warm, reference=gnn)[:, warm], fused[:, warm])
     with_edges = warm & ~text_only

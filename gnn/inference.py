@@ -36,6 +36,8 @@ item–item component (EASE over the training interactions), a content tower tha
 new items where warm items sit, and the blend of the two scorers with an exploration
 setting (:mod:`gnn.fusion`). A user's items (training ones, liked ones, the soft text
 matches) are the item–item component's input, so a new user's few likes move the list.
+A catalog of more than :data:`gnn.ease.MAX_ITEMS` items is scored by the GNN alone (the
+item–item matrix is dense).
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ from torch import Tensor
 from gnn.checkpoint import COLD_START, Checkpoint, ModelShape
 from gnn.cold_start import ColdStart, fit_cold_start, item_edges
 from gnn.curve import TrainingCurve
+from gnn.ease import MAX_ITEMS
+from gnn.fusion import WarmMoments
 from gnn.graph_tensors import EDGE_KNOWLEDGE, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from gnn.model import KGRecConfig, KGRecModel, NodeInputs
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
@@ -127,6 +131,9 @@ class KGRec(Recommender):
         self._text_only: Tensor | None = None
         """``(I,)`` bool: the graph's new items without knowledge-graph edges."""
         self._unit_text: Tensor | None = None
+        self._warm_sum: Tensor | None = None
+        self._warm_gram: Tensor | None = None
+        """The warm items' embedding sum ``(d,)`` and Gram matrix ``(d, d)``, float64."""
 
     # --- training ------------------------------------------------------------------
 
@@ -167,6 +174,10 @@ class KGRec(Recommender):
         self.curve = train_model(self.model, problem, settings, self.config, progress=self.progress)
         self._prepare()
         assert self._final is not None
+        if space.n_items > MAX_ITEMS:
+            log.warning("%d items, more than the item-item component's %d: the model scores with the GNN alone",
+                        space.n_items, MAX_ITEMS)
+            return
         started = time.perf_counter()
         self.cold_start = fit_cold_start(self.model, self._graph, self._nodes, self._final, train, problem.valid,
                                          settings.seed)
@@ -272,14 +283,19 @@ class KGRec(Recommender):
 
     @torch.no_grad()
     def score(self, queries: Sequence[UserQuery], exploration: float | None = None,
-              extra_items: Tensor | None = None, extra_text_only: Tensor | None = None) -> Tensor:
+              extra_items: Tensor | None = None, extra_text_only: Tensor | None = None,
+              candidates: Tensor | None = None) -> Tensor:
         """``(len(queries), n_items + n_extra)`` scores. ``exploration`` in 0..1 (default:
         the model's, chosen on validation) is how far new items (no trained ID embedding)
         are let into the list: 0 places them where their content predicts, 1 three residual
         standard deviations higher (:mod:`gnn.fusion`). ``extra_items`` ``(n_extra, d)``
         are items outside the current graph (added since the last refresh, embedded by
         :meth:`fold_in_items`), scored after the graph's own as new items; ``extra_text_only``
-        ``(n_extra,)`` bool says which of them have text only (the tower's embedding)."""
+        ``(n_extra,)`` bool says which of them have text only (the tower's embedding).
+
+        ``candidates`` ``(len(queries), C)`` item positions (extra items after the graph's):
+        the ``(len(queries), C)`` scores of those items only, exactly what the whole row
+        gives them (an approximate search's candidates re-ranked, :mod:`gnn.retrieval`)."""
         self._require_ready()
         assert self._items is not None and self._nodes is not None and self._text_only is not None
         if exploration is not None and not 0.0 <= float(exploration) <= 1.0:
@@ -291,7 +307,12 @@ class KGRec(Recommender):
             item_row = torch.cat([item_row, item_row.new_full((extra,), -1)])
             flags = torch.zeros(extra, dtype=torch.bool) if extra_text_only is None else extra_text_only
             text_only = torch.cat([text_only, flags.to(text_only.device, torch.bool)])
-        gnn = self._user_vectors(queries) @ items.T
+        users = self._user_vectors(queries)
+        if candidates is None:
+            gnn = users @ items.T
+        else:
+            candidates = candidates.to(self.device)
+            gnn = torch.einsum("qd,qcd->qc", users, items[candidates])
         if self.cold_start is None:
             return gnn.cpu()
         x = self._item_weights(queries)
@@ -300,7 +321,23 @@ class KGRec(Recommender):
         warm_own = own >= 0
         rows[:, own[warm_own]] = x[:, warm_own]
         item_item = self.cold_start.item_item_scores(rows, item_row)
-        return self.cold_start.fusion.combine(gnn.float(), item_item, item_row >= 0, exploration, text_only).cpu()
+        warm = item_row >= 0
+        fusion = self.cold_start.fusion
+        if candidates is None:
+            return fusion.combine(gnn.float(), item_item, warm, exploration, text_only).cpu()
+        return fusion.combine(gnn.float(), item_item.gather(1, candidates), warm[candidates], exploration,
+                              text_only[candidates], moments=self._warm_moments(users, item_item, warm)).cpu()
+
+    def _warm_moments(self, users: Tensor, item_item: Tensor, warm: Tensor) -> WarmMoments:
+        """Each user's sums over all warm items, without scoring them all: the GNN score is
+        a dot product, so its sums come from the warm items' sum and Gram matrix."""
+        assert self._warm_sum is not None and self._warm_gram is not None and self._items is not None
+        u = users.double()
+        e = item_item.double()
+        e_warm = e[:, warm]
+        items_warm = self._items[warm[: self._items.size(0)]].double()
+        return WarmMoments(n=warm.sum().double().clamp(min=2), g=u @ self._warm_sum, gg=((u @ self._warm_gram) * u).sum(1),
+                           e=e_warm.sum(1), ee=e_warm.pow(2).sum(1), ge=((e_warm @ items_warm) * u).sum(1))
 
     @property
     def exploration(self) -> float:
@@ -388,6 +425,8 @@ class KGRec(Recommender):
             return
         self._items = self.cold_start.item_table(final_items, self._nodes.item_text.float(), self._nodes.item_row >= 0,
                                                  knowledge)
+        warm_items = self._items[self._nodes.item_row >= 0].double()
+        self._warm_sum, self._warm_gram = warm_items.sum(0), warm_items.T @ warm_items
 
     def _text_neighbours(self, text: np.ndarray) -> tuple[Tensor, Tensor]:
         """The items (export positions) a free-text embedding is matched to and their

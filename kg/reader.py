@@ -5,6 +5,12 @@ Bad encodings are found per line; a ragged row or a broken quote rejects that ro
 when an unclosed quote swallows the lines after it, only its first line is rejected and
 reading starts again on the next line. A file over :mod:`kg.limits`' size or row limit is
 refused before it is parsed; a field over its length limit rejects its row.
+
+:func:`read_table_chunks` reads a table in chunks of bounded size instead (the
+interactions of ``kgrec ingest --catalog``, which may be tens of millions of rows): the
+same rows and rejections, line numbers counted through the file, with no size limit since
+the whole table is never in memory. Chunks end at a line end outside any quoted field (an
+even number of ``"`` so far), so a quoted field spanning lines stays in one chunk.
 """
 from __future__ import annotations
 
@@ -19,6 +25,9 @@ import pandas as pd
 from kg.catalog import Catalog
 from kg.errors import CatalogError
 from kg.limits import MAX_FIELD, MAX_ROWS, MAX_TABLE_BYTES
+
+CHUNK_BYTES = 32 * 1024**2
+"""About how much of a table :func:`read_table_chunks` holds at once (~1.2M interactions)."""
 from kg.report import Rejection
 
 LINE = "_line"
@@ -58,11 +67,63 @@ def read_table(path: Path, required: Sequence[str]) -> Table:
     return reader(path.name, data, required)
 
 
-def _decoded_lines(file: str, data: bytes, rejections: list[Rejection]) -> list[tuple[int, str]]:
-    if data.startswith(b"\xef\xbb\xbf"):
+def read_table_chunks(path: Path, required: Sequence[str], chunk_bytes: int | None = None) -> Iterator[Table]:
+    """The table as :class:`Table` chunks of about ``chunk_bytes`` (default
+    :data:`CHUNK_BYTES`) each (see the module docstring); file-level problems raise
+    CatalogError from the first chunk."""
+    header: list[str] | None = None
+    first = 1
+    reader = _read_jsonl if path.suffix == ".jsonl" else _read_csv
+    for block in _blocks(path, chunk_bytes or CHUNK_BYTES):
+        if header is None and not block.strip():
+            raise CatalogError(f"{path.name} is empty: expected a header row with {', '.join(required)}")
+        table = reader(path.name, block, required, header, first)
+        header = [c for c in table.frame.columns if c != LINE]
+        first += len(block.splitlines())
+        yield table
+    if header is None:
+        raise CatalogError(f"{path.name} is empty: expected a header row with {', '.join(required)}")
+
+
+def _blocks(path: Path, size: int) -> Iterator[bytes]:
+    """The file's bytes in pieces of about ``size``, each ending at a line end outside any
+    quoted field (a piece that never gets there, a broken quote, is cut at four times ``size``)."""
+    with path.open("rb") as handle:
+        pending = b""
+        quotes = 0
+        while True:
+            data = handle.read(size)
+            if not data:
+                break
+            pending += data
+            quotes += data.count(b'"')
+            cut = _even_cut(pending, quotes) if len(pending) < 4 * size else pending.rfind(b"\n") + 1
+            if cut > 0:
+                yield pending[:cut]
+                quotes -= pending[:cut].count(b'"')
+                pending = pending[cut:]
+        if pending:
+            yield pending
+
+
+def _even_cut(data: bytes, quotes: int) -> int:
+    """The end of the last line of ``data`` (holding ``quotes`` quote characters) after
+    which an even number of quotes has been seen; 0 when there is none."""
+    end = len(data)
+    while True:
+        cut = data.rfind(b"\n", 0, end) + 1
+        if cut == 0:
+            return 0
+        if (quotes - data.count(b'"', cut)) % 2 == 0:
+            return cut
+        end = cut - 1
+
+
+def _decoded_lines(file: str, data: bytes, rejections: list[Rejection], first: int = 1) -> list[tuple[int, str]]:
+    if first == 1 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     lines: list[tuple[int, str]] = []
-    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
+    for number, raw in enumerate(data.splitlines(keepends=True), start=first):
         try:
             lines.append((number, raw.decode("utf-8")))
         except UnicodeDecodeError as error:
@@ -90,11 +151,12 @@ class _Feed:
         return self.lines[self.next - 1][1]
 
 
-def _records(file: str, lines: list[tuple[int, str]], rejections: list[Rejection]) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields) per CSV record, recovering from broken quoting."""
+def _records(file: str, lines: list[tuple[int, str]], rejections: list[Rejection],
+             width: int | None = None) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, fields) per CSV record, recovering from broken quoting; ``width``
+    is the header's when it was read before these lines."""
     csv.field_size_limit(MAX_FIELD)
     position = 0
-    width: int | None = None
     while position < len(lines):
         feed = _Feed(lines, position)
         reader = csv.reader(feed, strict=True)
@@ -126,16 +188,19 @@ def _records(file: str, lines: list[tuple[int, str]], rejections: list[Rejection
         position = restart + 1
 
 
-def _read_csv(file: str, data: bytes, required: Sequence[str]) -> Table:
+def _read_csv(file: str, data: bytes, required: Sequence[str], header: list[str] | None = None, first: int = 1) -> Table:
+    """The rows of ``data``; ``header`` and ``first`` (its first line's number) for a chunk
+    after the first."""
     rejections: list[Rejection] = []
-    lines = _decoded_lines(file, data, rejections)
-    records = _records(file, lines, rejections)
-    try:
-        header_line, header = next(records)
-    except StopIteration:
-        raise CatalogError(f"{file} has no readable header row") from None
-    header = [h.strip() for h in header]
-    _check_header(file, header, required)
+    lines = _decoded_lines(file, data, rejections, first)
+    records = _records(file, lines, rejections, width=None if header is None else len(header))
+    if header is None:
+        try:
+            header_line, header = next(records)
+        except StopIteration:
+            raise CatalogError(f"{file} has no readable header row") from None
+        header = [h.strip() for h in header]
+        _check_header(file, header, required)
     rows: list[list[str]] = []
     numbers: list[int] = []
     for number, fields in records:
@@ -170,12 +235,13 @@ def _check_header(file: str, header: Sequence[str], required: Sequence[str]) -> 
         seen.add(name)
 
 
-def _read_jsonl(file: str, data: bytes, required: Sequence[str]) -> Table:
+def _read_jsonl(file: str, data: bytes, required: Sequence[str], header: list[str] | None = None,
+                first: int = 1) -> Table:
     rejections: list[Rejection] = []
     records: list[dict[str, str]] = []
     numbers: list[int] = []
-    columns: dict[str, None] = {c: None for c in required}
-    for number, text in _decoded_lines(file, data, rejections):
+    columns: dict[str, None] = {c: None for c in (header or required)}
+    for number, text in _decoded_lines(file, data, rejections, first):
         if not text.strip():
             continue
         try:
@@ -237,9 +303,10 @@ TABLES: dict[str, tuple[tuple[str, ...], bool]] = {
 """Table name -> (required columns, whether the file is required)."""
 
 
-def read_catalog(folder: Path) -> tuple[Catalog, dict[str, str], list[Rejection]]:
+def read_catalog(folder: Path, streamed: Sequence[str] = ()) -> tuple[Catalog, dict[str, str], list[Rejection]]:
     """Read a catalog folder: the catalog (rows keep their ``_line``), the file name of each
-    table, and the rows that could not be parsed."""
+    table, and the rows that could not be parsed. The ``streamed`` tables are only found
+    (their file names given), left empty, for :func:`read_table_chunks`."""
     if not folder.is_dir():
         raise CatalogError(f"catalog folder {folder} does not exist")
     frames: dict[str, pd.DataFrame] = {}
@@ -250,6 +317,9 @@ def read_catalog(folder: Path) -> tuple[Catalog, dict[str, str], list[Rejection]
         if path is None:
             if needed:
                 raise CatalogError(f"{folder} has no {name}.csv (or {name}.jsonl); it is required, header row at least")
+            continue
+        if name in streamed:
+            files[name] = path.name
             continue
         table = read_table(path, required)
         frames[name], files[name] = table.frame, table.file

@@ -11,6 +11,7 @@ from kg.device import check_device
 from kg.errors import KgrecError
 
 STORE_KINDS = ("embedded", "neo4j")
+RETRIEVALS = ("auto", "exact", "faiss", "neo4j")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,13 @@ class Settings:
     store_timeout: float = 1.0
     """``KGREC_STORE_TIMEOUT``: seconds a served read (explanation paths) waits for the store
     before the service answers without it and treats the store as down for a while."""
+    retrieval: str = "auto"
+    """``KGREC_RETRIEVAL``: how the service finds the items to score (:mod:`gnn.retrieval`):
+    ``exact`` scores every item; ``faiss`` (an in-process HNSW index) or ``neo4j`` (Neo4j's
+    vector index) retrieve candidates and score them exactly; ``auto`` is exact below
+    ``ann_min_items`` items, else neo4j on the Neo4j store and faiss on the embedded one."""
+    ann_min_items: int = 50_000
+    """``KGREC_ANN_MIN_ITEMS``: the catalog size from which ``auto`` uses an index."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -71,10 +79,12 @@ class Settings:
             "read_token": env.get("KGREC_READ_TOKEN") or None,
             "read_only": (env.get("KGREC_READ_ONLY") or "").strip().lower() in ("1", "true", "yes"),
             "pseudonymize": (env.get("KGREC_PSEUDONYMIZE") or "").strip().lower() in ("1", "true", "yes"),
+            "retrieval": (env.get("KGREC_RETRIEVAL") or "auto").strip().lower(),
         }
         numbers = {"refresh_events": _number(env, "KGREC_REFRESH_EVENTS", int),
                    "refresh_seconds": _number(env, "KGREC_REFRESH_SECONDS", float),
-                   "store_timeout": _number(env, "KGREC_STORE_TIMEOUT", float)}
+                   "store_timeout": _number(env, "KGREC_STORE_TIMEOUT", float),
+                   "ann_min_items": _number(env, "KGREC_ANN_MIN_ITEMS", int)}
         values.update({k: v for k, v in numbers.items() if v is not None})
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["home"] = Path(values["home"]).expanduser()  # type: ignore[arg-type]
@@ -92,6 +102,12 @@ class Settings:
             raise KgrecError("KGREC_PSEUDONYMIZE=1 needs a secret key in KGREC_PSEUDONYM_KEY")
         if self.refresh_events < 1 or self.refresh_seconds <= 0 or self.store_timeout <= 0:
             raise KgrecError("KGREC_REFRESH_EVENTS, KGREC_REFRESH_SECONDS and KGREC_STORE_TIMEOUT must be positive")
+        if self.retrieval not in RETRIEVALS:
+            raise KgrecError(f"unknown KGREC_RETRIEVAL {self.retrieval!r}: choose one of {', '.join(RETRIEVALS)}")
+        if self.retrieval == "neo4j" and self.store != "neo4j":
+            raise KgrecError("KGREC_RETRIEVAL=neo4j needs the neo4j store (set KGREC_NEO4J_URI)")
+        if self.ann_min_items < 0:
+            raise KgrecError("KGREC_ANN_MIN_ITEMS must not be negative")
         low, high = self.rating_range
         if not low < high:
             raise KgrecError(f"rating range {low}:{high} is empty")

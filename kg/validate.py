@@ -11,7 +11,9 @@ What is checked, table by table:
   (no ``id`` column either).
 - interactions: ids present, the item known (in this catalog or already in the store),
   rating a finite number in the rating range, timestamp unix seconds or ISO 8601;
-  a repeated (user, item) pair keeps its latest row.
+  a repeated (user, item) pair keeps its latest row. A streamed table is checked chunk by
+  chunk (:func:`validate_interactions`), and repeats across chunks afterwards on compact
+  arrays (:func:`reject_repeats`).
 - triples: head, relation, tail present; the relation a safe identifier and not reserved;
   head and tail items or entities (an id that is not an item is an entity, unless an
   entities table is given: then it must be listed there or already stored).
@@ -35,6 +37,7 @@ ExistingIds = Callable[[str, Iterable[str]], set[str]]
 """(label, ids) -> the ids that already exist in the store with that label."""
 
 ATTRIBUTE_PREFIX = "attr"
+REPEATED_PAIR = "repeats an earlier (user_id, item_id) pair; only the latest is kept"
 RESERVED_COLUMN = "id"
 """Stores key nodes by ``id``: items.csv and users.csv may not have a column of that name."""
 
@@ -166,8 +169,34 @@ def _users(check: TableCheck) -> pd.DataFrame:
     return frame
 
 
+def validate_interactions(frame: pd.DataFrame, file: str, item_ids: set[str], existing: ExistingIds,
+                          rating_range: tuple[float, float], report: IngestReport) -> pd.DataFrame:
+    """One chunk of a streamed interactions table: the rows that pass (with their ``_line``),
+    the others in ``report``. A pair repeated within the chunk keeps its latest row here;
+    :func:`reject_repeats` does the same across chunks."""
+    return _interactions(TableCheck(frame, file, report), item_ids, existing, rating_range, lines=True)
+
+
+def reject_repeats(rows: pd.DataFrame, file: str, report: IngestReport,
+                   shown: Callable[[pd.DataFrame], pd.DataFrame]) -> np.ndarray:
+    """``(len(rows),)`` bool: the rows (``user``, ``item`` codes, ``timestamp``, ``_line``)
+    whose (user, item) pair has a later row (by timestamp, absent first, then line); those
+    are rejected into ``report``, each shown as ``shown`` makes it (with its ``_line``)."""
+    users, items = rows["user"].to_numpy(), rows["item"].to_numpy()
+    order = np.lexsort((rows[LINE].to_numpy(), np.nan_to_num(rows["timestamp"].to_numpy(), nan=-np.inf), items, users))
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (users[order][1:] != users[order][:-1]) | (items[order][1:] != items[order][:-1])
+    repeated = np.zeros(len(order), dtype=bool)
+    repeated[order] = ~last
+    if repeated.any():
+        frame = shown(rows.loc[repeated]).reset_index(drop=True)
+        TableCheck(frame, file, report).reject(pd.Series(True, index=frame.index), None, "duplicate_interaction",
+                                               REPEATED_PAIR)
+    return repeated
+
+
 def _interactions(
-    check: TableCheck, item_ids: set[str], existing: ExistingIds, rating_range: tuple[float, float]
+    check: TableCheck, item_ids: set[str], existing: ExistingIds, rating_range: tuple[float, float], lines: bool = False
 ) -> pd.DataFrame:
     check.require("user_id", "item_id")
     items = check.text("item_id")
@@ -199,10 +228,9 @@ def _interactions(
     })
     order = frame.sort_values(["timestamp", LINE], na_position="first", kind="stable")
     repeated = order.duplicated(["user_id", "item_id"], keep="last").reindex(frame.index)
-    check.reject(repeated, None, "duplicate_interaction",
-                 lambda row: "repeats an earlier (user_id, item_id) pair; only the latest is kept")
+    check.reject(repeated, None, "duplicate_interaction", REPEATED_PAIR)
     frame = frame[~repeated].reset_index(drop=True)
-    return frame.drop(columns=[LINE])
+    return frame if lines else frame.drop(columns=[LINE])
 
 
 def _timestamps(raw: pd.Series) -> pd.Series:

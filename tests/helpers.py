@@ -7,6 +7,7 @@ import pandas as pd
 
 from kg.graph import GraphExport
 from kg.ingest import IngestResult, ingest
+from kg.ingest import ingest_folder as streamed_ingest
 from kg.reader import read_catalog
 from kg.settings import Settings
 from kg.store.base import GraphStore
@@ -22,6 +23,12 @@ def write_catalog(folder: Path, **files: str | bytes) -> Path:
 
 
 def ingest_folder(folder: Path, store: GraphStore, settings: Settings, **options: bool) -> IngestResult:
+    """What ``kgrec ingest --catalog`` does: interactions streamed (:func:`kg.ingest.ingest_folder`)."""
+    return streamed_ingest(folder, store, settings, progress=False, **options)
+
+
+def ingest_in_memory(folder: Path, store: GraphStore, settings: Settings, **options: bool) -> IngestResult:
+    """The whole catalog read into frames first (the app's uploads)."""
     catalog, files, rejections = read_catalog(folder)
     return ingest(catalog, store, settings, files, rejections, progress=False, **options)
 

@@ -53,17 +53,15 @@ def ingest_source(settings: Settings, dataset: str | None, catalog_dir: Path | N
     store: ``kgrec ingest`` and the library's ``kgrec.ingest``. The state folders are checked
     writable before anything is read."""
     settings.check_writable(settings.reports_dir, *([settings.store_dir] if settings.store == "embedded" else []))
-    from kg.ingest import ingest
-    from kg.reader import read_catalog
+    from kg.ingest import ingest, ingest_folder
     from kg.store import open_store
 
-    if dataset is not None:
-        from kg.datasets import load_dataset
-
-        catalog, files, rejections = load_dataset(dataset, settings, progress=progress), None, []
-    else:
+    if dataset is None:
         assert catalog_dir is not None
-        catalog, files, rejections = read_catalog(catalog_dir)
+        with open_store(settings) as store:
+            return ingest_folder(catalog_dir, store, settings, strict=strict, pseudonymize=pseudonymize, progress=progress)
+    from kg.datasets import load_dataset
+
+    catalog = load_dataset(dataset, settings, progress=progress)
     with open_store(settings) as store:
-        return ingest(catalog, store, settings, files, rejections, strict=strict, pseudonymize=pseudonymize,
-                      progress=progress)
+        return ingest(catalog, store, settings, strict=strict, pseudonymize=pseudonymize, progress=progress)

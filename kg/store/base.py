@@ -66,6 +66,12 @@ class GraphStore(ABC):
         type and node pair; properties overwritten). Loading the same delta twice
         leaves the store unchanged."""
 
+    def load_stream(self, deltas: Iterable[GraphDelta], progress: Progress | None = None) -> None:
+        """Load deltas one after another, as one load of their union would: a streamed
+        ingest's chunks. No node, and no (type, pair) of relationships, may be in two of them."""
+        for delta in deltas:
+            self.load(delta, progress)
+
     def write_interactions(self, events: pd.DataFrame) -> list[bool]:
         """Record validated events (``user_id``, ``item_id``, ``rating``, ``timestamp``;
         NaN = absent) as INTERACTED relationships, creating unknown users, all or nothing.

@@ -159,6 +159,9 @@ class GuardedStore(GraphStore):
     def load(self, delta: GraphDelta, progress: Progress | None = None) -> None:
         self._unbounded(lambda: self.inner.load(delta, progress))
 
+    def load_stream(self, deltas: Iterable[GraphDelta], progress: Progress | None = None) -> None:
+        self._unbounded(lambda: self.inner.load_stream(deltas, progress))
+
     def write_interactions(self, events: pd.DataFrame) -> list[bool]:
         return self._unbounded(lambda: self.inner.write_interactions(events))
 
