@@ -187,6 +187,16 @@ def load(checked: Checked, store: GraphStore, progress: bool = True) -> IngestRe
     return IngestResult(report, checked.report_path, checked.quarantine_path, time.perf_counter() - checked.started)
 
 
+def _changes(store: GraphStore, delta: GraphDelta, chunks: Iterator[GraphDelta]) -> dict[str, dict[str, int]]:
+    """Per node label and relationship type, how many of the rows about to be written are
+    new, updated or already stored as given (read before the write)."""
+    changes = store.compare(delta)
+    for chunk in chunks:
+        for part, counted in store.compare(chunk).items():
+            changes[part] = changes[part].plus(counted) if part in changes else counted
+    return {part: counted._asdict() for part, counted in changes.items() if any(counted)}
+
+
 def _streamed_interactions(path: Path, clean: Catalog, existing: ExistingIds, rating_range: tuple[float, float],
                            report: IngestReport, private: set[str], key: str | None) -> Interactions:
     """Validate the interactions file chunk by chunk into compact arrays, then reject the

@@ -51,3 +51,13 @@ def test_new_then_unchanged_then_updated(store: GraphStore, settings: Settings, 
     assert third["Item"] == {"new": 1, "updated": 1, "unchanged": 3}
     assert third["INTERACTED"] == {"new": 0, "updated": 1, "unchanged": 4}
     assert third["DIRECTED_BY"] == {"new": 0, "updated": 0, "unchanged": 2}
+
+
+def test_a_streamed_folder_ingest_counts_its_interactions_too(store: GraphStore, settings: Settings) -> None:
+    from helpers import ingest_folder
+
+    first = ingest_folder(TINY, store, settings).report.changes
+    assert first["INTERACTED"] == {"new": 5, "updated": 0, "unchanged": 0} and first["Item"]["new"] == 4
+    again = ingest_folder(TINY, store, settings).report.changes
+    assert again["INTERACTED"] == {"new": 0, "updated": 0, "unchanged": 5}
+    assert all(c["new"] == 0 and c["updated"] == 0 for c in again.values()), again
