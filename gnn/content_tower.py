@@ -150,8 +150,9 @@ class ContentTower:
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor]) -> ContentTower:
-        if "tower.ridge" in state:
-            return cls(Ridge(state["tower.ridge"], float(state["tower.alpha"])))
+        for key in ("tower.ridge", "tower.text"):  # "tower.text": models saved before the soft kNN
+            if key in state:
+                return cls(Ridge(state[key], float(state["tower.alpha"])))
         k, temperature = state["tower.knn"].tolist()
         return cls(SoftKNN(state["tower.keys"], state["tower.values"], int(k), float(temperature)))
 

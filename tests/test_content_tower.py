@@ -54,6 +54,8 @@ def test_fit_tower_keeps_the_candidate_the_score_prefers_and_restores_from_its_s
     assert torch.allclose(out_of_fold, target, atol=0.2)
     restored = ContentTower.from_state(tower.state())
     assert torch.equal(restored.predict(text), tower.predict(text))
+    saved_before = {"tower.text": tower.model.weight, "tower.alpha": torch.tensor(tower.model.alpha)}
+    assert torch.equal(ContentTower.from_state(saved_before).predict(text), tower.predict(text))
     # near-duplicate texts with unrelated targets: only a neighbour recovers them
     text = torch.randn(100, 32)  # random 32-d texts are far apart (cosines ~0.2), twins close
     twins = torch.cat([text, text + 0.001])
