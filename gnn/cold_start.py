@@ -28,6 +28,7 @@ from torch import Tensor
 from gnn.content_tower import ContentTower, fit_tower
 from gnn.ease import choose_lambda, gram_matrix
 from gnn.fusion import Fusion, fit_fusion
+from gnn.metrics import full_ranking
 from gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, PropagationGraph
 from gnn.model import KGRecModel, NodeInputs, adjacency_matrix
 
@@ -119,9 +120,17 @@ def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs
     folds[warm_idx] = (torch.randperm(warm_idx.numel(), generator=generator) % FOLDS).to(device)
     views = cold_views(model, graph, nodes, folds, items_final)
     knowledge = item_edges(graph, (EDGE_KNOWLEDGE,)) > 0
+    users = np.unique(valid[0])
+    user_vectors = final[torch.as_tensor(users, device=device)].float()
     text = nodes.item_text.float()
-    tower, text_oof = fit_tower(text[warm_idx].cpu(), items_final[warm_idx].cpu(), folds[warm_idx].cpu())
-    log.info("content tower: ridge alpha %g", tower.text.alpha)
+
+    def as_new(predicted: Tensor) -> float:
+        table = items_final.clone()
+        table[warm_idx] = predicted.to(device)
+        return among_fold_ndcg((user_vectors @ table.T).cpu(), users, folds.cpu(), train, valid)
+
+    tower, text_oof = fit_tower(text[warm_idx].cpu(), items_final[warm_idx].cpu(), folds[warm_idx].cpu(), as_new)
+    log.info("content tower: %s", tower.model)
     # Each warm item as it would arrive: its cold view, or the tower's guess when it has text only.
     pseudo_new = views.clone()
     pseudo_new[warm_idx] = torch.where(knowledge[warm_idx].unsqueeze(1), views[warm_idx], text_oof.to(device))
@@ -132,12 +141,10 @@ def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs
     b_t = torch.as_tensor(b, device=device)
     item_item = b_t[warm_idx][:, warm_idx].contiguous()
 
-    users = np.unique(valid[0])
     x = torch.zeros(len(users), space.n_items, device=device)
     keep = np.isin(train[0], users)
     x[torch.as_tensor(np.searchsorted(users, train[0, keep]), device=device),
       torch.as_tensor(train[1, keep], device=device)] = 1.0
-    user_vectors = final[torch.as_tensor(users, device=device)].float()
     tower_new = items_final.clone()
     tower_new[warm_idx] = text_oof.to(device)
     fusion = fit_fusion(
@@ -153,3 +160,19 @@ def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs
         valid=valid,
     )
     return ColdStart(item_item.cpu(), lam, tower, fusion)
+
+
+def among_fold_ndcg(scores: Tensor, users: np.ndarray, folds: Tensor, train: np.ndarray, valid: np.ndarray) -> float:
+    """Mean over folds of the validation NDCG@20 of the pairs whose item is in the fold,
+    ranked among that fold's items only: how well ``scores`` ``(Q, I)`` (of the sorted
+    ``users``) rank items arriving together as new ones (the cold-item protocol's
+    ranking among cold items)."""
+    row = {int(u): r for r, u in enumerate(users)}
+    found = []
+    for fold in torch.unique(folds[folds >= 0]).tolist():
+        candidates = torch.nonzero(folds == fold).flatten().numpy()
+        pairs = valid[:, np.isin(valid[1], candidates)]
+        if pairs.size:
+            found.append(full_ranking(lambda ids: scores[[row[int(u)] for u in ids]], pairs, train, k=20,
+                                      candidates=candidates)["ndcg@20"])
+    return float(np.mean(found)) if found else 0.0
