@@ -24,6 +24,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch import Tensor
 
@@ -48,9 +49,10 @@ def gram_matrix(pairs: np.ndarray, n_items: int) -> np.ndarray:
         raise KgrecError(f"EASE keeps a dense item x item matrix and handles at most {MAX_ITEMS:,} items; "
                          f"this catalog has {n_items:,}")
     n_users = int(pairs[0].max()) + 1 if pairs.size else 0
-    x = torch.zeros(n_users, n_items, dtype=torch.float64)
-    x[torch.as_tensor(pairs[0]), torch.as_tensor(pairs[1])] = 1.0
-    return (x.T @ x).numpy()
+    # Sparse: the cost is the sum of squared user degrees, and memory never holds a dense
+    # user x item matrix (1M users x 10k items would be 80 GB).
+    x = scipy.sparse.csr_matrix((np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(n_users, n_items))
+    return (x.T @ x).toarray()
 
 
 def ease_weights(gram: np.ndarray, lam: float) -> np.ndarray:
