@@ -70,11 +70,13 @@ gets a new instance)."""
 
 
 def default_recommenders() -> list[RecommenderFactory]:
-    """Everything ``kgrec evaluate`` compares: the baselines, then the model."""
+    """Everything ``kgrec evaluate`` compares: the baselines, the literature's cold-start
+    peer (ALDI, SIGIR 2023), then the model."""
+    from gnn.aldi import ALDI
     from gnn.ease import EASE
     from gnn.inference import KGRec
 
-    return [MostPopular, TextKNN, EASE, LightGCNBaseline, KGRec]
+    return [MostPopular, TextKNN, EASE, LightGCNBaseline, ALDI, KGRec]
 
 
 @dataclass
