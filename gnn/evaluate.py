@@ -53,7 +53,7 @@ from gnn.baselines import LightGCNBaseline, MostPopular, TextKNN
 from gnn.metrics import RankingMetrics, topk_masked
 from gnn.pairs import group_by_user
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.splits import ALDI, ITEM_PROTOCOLS, REVEAL_COUNTS, TEXT_REVEAL_COUNTS, Split
+from gnn.splits import ALDI_PROTOCOL, ITEM_PROTOCOLS, REVEAL_COUNTS, TEXT_REVEAL_COUNTS, Split
 from kg.errors import KgrecError
 from kg.graph import GraphExport
 from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
@@ -332,7 +332,7 @@ def conditions_for(split: Split, export: GraphExport, embed: Embed | None = None
     elif split.protocol in ITEM_PROTOCOLS:
         p = split.protocol
         conditions = [_known_users(split, {f"{p}/among-cold": split.cold_items, f"{p}/among-all": None})]
-    elif split.protocol == ALDI:
+    elif split.protocol == ALDI_PROTOCOL:
         on_cold = np.isin(split.test[1], split.cold_items)
         conditions = [
             _known_users(split, {"aldi/cold": split.cold_items}, split.test[:, on_cold]),

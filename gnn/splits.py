@@ -53,11 +53,11 @@ from kg.identifiers import INTERACTIONS
 
 log = logging.getLogger(__name__)
 
-ALDI = "aldi"
-PROTOCOLS = ("warm", "cold-item", "cold-user", "cold-item-text", "text-user", ALDI)
+ALDI_PROTOCOL = "aldi"
+PROTOCOLS = ("warm", "cold-item", "cold-user", "cold-item-text", "text-user", ALDI_PROTOCOL)
 ITEM_PROTOCOLS = ("cold-item", "cold-item-text")
 """Protocols that hold out items (with all their interactions) as the test set."""
-HELD_OUT_ITEM_PROTOCOLS = (*ITEM_PROTOCOLS, ALDI)
+HELD_OUT_ITEM_PROTOCOLS = (*ITEM_PROTOCOLS, ALDI_PROTOCOL)
 """Protocols whose split has ``cold_items`` (written to ``cold_items.csv``)."""
 ALDI_COLD_SPLIT = 0.5
 """The share of ``aldi``'s cold items whose interactions are validation (the rest: test)."""
@@ -133,7 +133,7 @@ def make_split(export: GraphExport, protocol: str, seed: int = 0, test_ratio: fl
     if pairs.shape[1] == 0:
         raise KgrecError("the graph has no interactions to split; ingest a catalog with interactions first")
     rng = np.random.default_rng(seed)
-    if protocol == ALDI:
+    if protocol == ALDI_PROTOCOL:
         train, valid, test, cold_items = _aldi_parts(pairs, test_ratio, valid_ratio, rng)
         return Split(protocol, seed, train, valid, test, cold_items=cold_items, fingerprint=fingerprint(export))
     cold_items = cold_users = np.empty(0, np.int64)
@@ -350,7 +350,7 @@ def save(split: Split, directory: Path | str, export: GraphExport) -> Path:
         "reveal_order": "earliest by timestamp, ties at random" if split.protocol in USER_PROTOCOLS else None,
         "ids": "user_id and item_id are the catalog's ids",
     }
-    if split.protocol == ALDI:
+    if split.protocol == ALDI_PROTOCOL:
         manifest["aldi"] = {
             "cold_items": "cold_items.csv: validation and test cold items; a cold item's pairs are all in valid.csv or all in test.csv",
             "cold_split": "per item, 1:1 validation:test",
