@@ -5,8 +5,9 @@ After the authors' TensorFlow code (github.com/zfnWong/ALDI, ``cold_start/ALDI.p
 ``main.py``; ColdRec's PyTorch port follows it too):
 
 1. The teacher is :class:`gnn.baselines.LightGCNBaseline` trained on the training pairs
-   (its own learning rate and batch size; epochs, dimension, seed and device from the
-   settings), then frozen: user embeddings ``p_u``, item embeddings ``q_i``.
+   (its own learning rate and batch size; epochs, dimension and seed from the settings),
+   then frozen: user embeddings ``p_u``, item embeddings ``q_i``. Teacher and students run
+   on the CPU (the students are small; ALDI's cost is the teacher).
 2. Two students: ``f_I`` maps an item's content (here its text embedding, MiniLM of its
    title and facts; ALDI's are 300-d content vectors) to ``q'_i``, ``f_U`` maps ``p_u`` to
    ``p'_u``; each is Linear → BatchNorm → tanh → Linear (200 hidden units, as ALDI).
