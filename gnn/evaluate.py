@@ -19,6 +19,13 @@ Conditions per protocol:
 - ``text-user``: as ``cold-user`` with 1, 3 or 5 revealed, but the user arrives as the
   embedding of one sentence naming the revealed items' titles and genres
   (``UserQuery(text=...)``, no ids, no attributes); revealed items are masked as above.
+- ``aldi`` (ALDI's and LLM-InS's evaluation): three views over the known users with test
+  pairs, each masking the user's training and validation items: ``aldi/cold`` (the test
+  pairs on cold items, ranked among the cold items, validation and test ones, as ALDI masks
+  every warm item), ``aldi/warm`` (the test pairs on warm items, ranked among the items
+  with training interactions) and ``aldi/overall`` (every test pair, ranked among all
+  items). Recommenders early-stop and choose their settings on the whole validation
+  part, warm pairs and the validation cold items' pairs.
 
 Beside Recall and NDCG, every ranking among all items reports the *cold share*: the share
 of the top-K slots that went to items without training interactions (the held-out items
@@ -46,7 +53,7 @@ from gnn.baselines import LightGCNBaseline, MostPopular, TextKNN
 from gnn.metrics import RankingMetrics, topk_masked
 from gnn.pairs import group_by_user
 from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.splits import ITEM_PROTOCOLS, REVEAL_COUNTS, TEXT_REVEAL_COUNTS, Split
+from gnn.splits import ALDI_PROTOCOL, ITEM_PROTOCOLS, REVEAL_COUNTS, TEXT_REVEAL_COUNTS, Split
 from kg.errors import KgrecError
 from kg.graph import GraphExport
 from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
@@ -63,11 +70,13 @@ gets a new instance)."""
 
 
 def default_recommenders() -> list[RecommenderFactory]:
-    """Everything ``kgrec evaluate`` compares: the baselines, then the model."""
+    """Everything ``kgrec evaluate`` compares: the baselines, the literature's cold-start
+    peer (ALDI, SIGIR 2023), then the model."""
+    from gnn.aldi import ALDI
     from gnn.ease import EASE
     from gnn.inference import KGRec
 
-    return [MostPopular, TextKNN, EASE, LightGCNBaseline, KGRec]
+    return [MostPopular, TextKNN, EASE, LightGCNBaseline, ALDI, KGRec]
 
 
 @dataclass
@@ -323,6 +332,13 @@ def conditions_for(split: Split, export: GraphExport, embed: Embed | None = None
     elif split.protocol in ITEM_PROTOCOLS:
         p = split.protocol
         conditions = [_known_users(split, {f"{p}/among-cold": split.cold_items, f"{p}/among-all": None})]
+    elif split.protocol == ALDI_PROTOCOL:
+        on_cold = np.isin(split.test[1], split.cold_items)
+        conditions = [
+            _known_users(split, {"aldi/cold": split.cold_items}, split.test[:, on_cold]),
+            _known_users(split, {"aldi/warm": np.unique(split.train[1])}, split.test[:, ~on_cold]),
+            _known_users(split, {"aldi/overall": None}),
+        ]
     elif split.protocol == "text-user":
         if embed is None:
             raise KgrecError("the text-user protocol needs the text encoder (embed)")
@@ -333,15 +349,18 @@ def conditions_for(split: Split, export: GraphExport, embed: Embed | None = None
     return [dataclasses.replace(c, cold=cold) for c in conditions]
 
 
-def _known_users(split: Split, candidates: dict[str, np.ndarray | None]) -> Condition:
-    users = np.unique(split.test[0])
+def _known_users(split: Split, candidates: dict[str, np.ndarray | None], test: np.ndarray | None = None) -> Condition:
+    """The users with pairs in ``test`` (default: the split's test pairs), their training
+    and validation items masked."""
+    test = split.test if test is None else test
+    users = np.unique(test[0])
     rows = np.full(int(users.max(initial=-1)) + 1, -1)
     rows[users] = np.arange(len(users))
     seen = np.hstack([split.train, split.valid])
     seen = seen[:, np.isin(seen[0], users)]
     return Condition(
         queries=[UserQuery(user=int(u)) for u in users],
-        truth=np.vstack([rows[split.test[0]], split.test[1]]),
+        truth=np.vstack([rows[test[0]], test[1]]),
         exclude=np.vstack([rows[seen[0]], seen[1]]),
         candidates=candidates,
     )

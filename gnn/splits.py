@@ -16,6 +16,18 @@
 - ``text-user``: the ``cold-user`` split; each held-out user arrives as words only, the
   titles and genres of its first 1, 3 or 5 items written as one sentence
   (:func:`describe_items`), no ids and no attributes.
+- ``aldi``: the cold-start protocol of ALDI (Huang et al., SIGIR 2023; its code's
+  ``data/split.py``) and LLM-InS (arXiv 2402.09176). 20% of the items that have
+  interactions are cold, with all their interactions held out; the cold items are split
+  *per item*, 1:1, into validation items and test items (each cold item's interactions
+  all go to one side, so no test item is ever seen in validation); the warm interactions
+  are split 8:1:1 *at random over interactions* (not per user) into train, validation and
+  test, and, as ALDI does, a validation (then test) pair whose user or item has no
+  training pair left is moved back to train. The cold items keep their text and their
+  knowledge-graph facts (ALDI's cold items keep their content features; here the content
+  is the item's text and its facts, genres and release year on MovieLens). Unlike ALDI's
+  code, which drops cold pairs of users without any training pair, those stay in the
+  cold validation/test part, so every interaction is in exactly one part.
 
 Counts per user are floored as RecBole does (``int(0.2 * n)`` test items), so a user with
 fewer than 5 interactions keeps them all in training under ``warm``.
@@ -41,9 +53,14 @@ from kg.identifiers import INTERACTIONS
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("warm", "cold-item", "cold-user", "cold-item-text", "text-user")
+ALDI_PROTOCOL = "aldi"
+PROTOCOLS = ("warm", "cold-item", "cold-user", "cold-item-text", "text-user", ALDI_PROTOCOL)
 ITEM_PROTOCOLS = ("cold-item", "cold-item-text")
-"""Protocols that hold out items (with all their interactions)."""
+"""Protocols that hold out items (with all their interactions) as the test set."""
+HELD_OUT_ITEM_PROTOCOLS = (*ITEM_PROTOCOLS, ALDI_PROTOCOL)
+"""Protocols whose split has ``cold_items`` (written to ``cold_items.csv``)."""
+ALDI_COLD_SPLIT = 0.5
+"""The share of ``aldi``'s cold items whose interactions are validation (the rest: test)."""
 USER_PROTOCOLS = ("cold-user", "text-user")
 """Protocols that hold out users (with all their interactions)."""
 REVEAL_COUNTS = (0, 1, 3, 5)
@@ -59,7 +76,8 @@ class Split:
     ``train``, ``valid`` and ``test`` are ``(2, E)`` int64 arrays of (user index, item
     index) into the export they were made from; together they hold every interaction
     exactly once. ``cold_items`` / ``cold_users`` are the held-out item / user indices
-    (empty for the other protocols). For ``cold-user``, ``test`` holds all the held-out
+    (empty for the other protocols; for ``aldi`` both the validation and the test cold
+    items). For ``cold-user``, ``test`` holds all the held-out
     users' interactions and ``reveal_rank[j]`` is the order in which ``test[:, j]`` is
     revealed within its user (0 = first); use ``revealed(n)`` and ``test_after(n)``.
     """
@@ -104,13 +122,20 @@ def interactions(export: GraphExport) -> np.ndarray:
 
 
 def make_split(export: GraphExport, protocol: str, seed: int = 0, test_ratio: float = 0.2, valid_ratio: float = 0.1) -> Split:
-    """Split ``export``'s interactions under ``protocol`` (see the module docstring)."""
+    """Split ``export``'s interactions under ``protocol`` (see the module docstring).
+
+    ``test_ratio`` is the share of test interactions per user (``warm``), of held-out
+    items or users, and of cold items under ``aldi``; ``valid_ratio`` the share of
+    validation interactions, and under ``aldi`` of both validation and test warm pairs."""
     if protocol not in PROTOCOLS:
         raise KgrecError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     pairs = interactions(export)
     if pairs.shape[1] == 0:
         raise KgrecError("the graph has no interactions to split; ingest a catalog with interactions first")
     rng = np.random.default_rng(seed)
+    if protocol == ALDI_PROTOCOL:
+        train, valid, test, cold_items = _aldi_parts(pairs, test_ratio, valid_ratio, rng)
+        return Split(protocol, seed, train, valid, test, cold_items=cold_items, fingerprint=fingerprint(export))
     cold_items = cold_users = np.empty(0, np.int64)
     rank = None
     if protocol == "warm":
@@ -138,6 +163,31 @@ def make_split(export: GraphExport, protocol: str, seed: int = 0, test_ratio: fl
         reveal_rank=rank,
         fingerprint=fingerprint(export),
     )
+
+
+_TRAIN, _VALID, _TEST = 0, 1, 2
+
+
+def _aldi_parts(pairs: np.ndarray, cold_ratio: float, holdout: float, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """``aldi``'s train, validation and test pairs and its cold items (module docstring),
+    in the order of ALDI's ``data/split.py``."""
+    cold_items = _choose(np.unique(pairs[1]), cold_ratio, rng)
+    is_cold = np.isin(pairs[1], cold_items)
+    shuffled = rng.permutation(cold_items)
+    valid_items = shuffled[: int(ALDI_COLD_SPLIT * len(shuffled))]
+    part = np.full(pairs.shape[1], _TRAIN, dtype=np.int8)
+    part[is_cold] = np.where(np.isin(pairs[1, is_cold], valid_items), _VALID, _TEST)
+    warm = rng.permutation(np.flatnonzero(~is_cold))
+    n_held = int(holdout * len(warm))
+    part[warm[:n_held]] = _VALID
+    part[warm[n_held : 2 * n_held]] = _TEST
+    sizes = pairs.max(axis=1) + 1
+    for held in (_VALID, _TEST):
+        for axis in (0, 1):  # users, then items, as ALDI does
+            in_train = np.zeros(sizes[axis], dtype=bool)
+            in_train[pairs[axis, part == _TRAIN]] = True
+            part[(part == held) & ~is_cold & ~in_train[pairs[axis]]] = _TRAIN
+    return pairs[:, part == _TRAIN], pairs[:, part == _VALID], pairs[:, part == _TEST], cold_items
 
 
 def _per_user_fraction(users: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
@@ -286,7 +336,7 @@ def save(split: Split, directory: Path | str, export: GraphExport) -> Path:
         if name == "test" and split.reveal_rank is not None:
             frame["reveal_rank"] = split.reveal_rank
         frame.to_csv(directory / f"{name}.csv", index=False)
-    if split.protocol in ITEM_PROTOCOLS:
+    if split.protocol in HELD_OUT_ITEM_PROTOCOLS:
         pd.DataFrame({"item_id": items[split.cold_items]}).to_csv(directory / "cold_items.csv", index=False)
     if split.protocol in USER_PROTOCOLS:
         pd.DataFrame({"user_id": users[split.cold_users]}).to_csv(directory / "cold_users.csv", index=False)
@@ -300,6 +350,13 @@ def save(split: Split, directory: Path | str, export: GraphExport) -> Path:
         "reveal_order": "earliest by timestamp, ties at random" if split.protocol in USER_PROTOCOLS else None,
         "ids": "user_id and item_id are the catalog's ids",
     }
+    if split.protocol == ALDI_PROTOCOL:
+        manifest["aldi"] = {
+            "cold_items": "cold_items.csv: validation and test cold items; a cold item's pairs are all in valid.csv or all in test.csv",
+            "cold_split": "per item, 1:1 validation:test",
+            "warm_split": "8:1:1 train:valid:test at random over interactions; held-out pairs without a training user or item moved to train",
+            "cold_item_facts": "kept (cold items keep their text and knowledge-graph facts)",
+        }
     (directory / "split.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return directory
 
@@ -349,7 +406,7 @@ def load(directory: Path | str, export: GraphExport) -> Split:
                 raise KgrecError(f"{directory / 'test.csv'}: a {protocol} split needs a reveal_rank column")
             rank = pd.to_numeric(frame["reveal_rank"]).to_numpy(np.int64)
     cold_items = cold_users = np.empty(0, np.int64)
-    if protocol in ITEM_PROTOCOLS:
+    if protocol in HELD_OUT_ITEM_PROTOCOLS:
         cold_items = _to_index(_read_csv(directory / "cold_items.csv", ("item_id",))["item_id"], item_index, "item", directory / "cold_items.csv")
     if protocol in USER_PROTOCOLS:
         cold_users = _to_index(_read_csv(directory / "cold_users.csv", ("user_id",))["user_id"], user_index, "user", directory / "cold_users.csv")

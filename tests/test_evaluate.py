@@ -209,7 +209,7 @@ def test_default_recommenders_are_the_baselines_and_the_model():
     from gnn.evaluate import default_recommenders
 
     factories = default_recommenders()
-    assert [f.name for f in factories] == ["most-popular", "text-knn", "ease", "lightgcn", "kgrec"]
+    assert [f.name for f in factories] == ["most-popular", "text-knn", "ease", "lightgcn", "aldi", "kgrec"]
     assert all(issubclass(f, Recommender) for f in factories)
 
 

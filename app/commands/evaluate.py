@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate",
     )
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS,
-                        help="cold-item-text: held-out items keep only their text; text-user: new users described in words")
+                        help="cold-item-text: held-out items keep only their text; text-user: new users described in words; "
+                             "aldi: ALDI's (SIGIR 2023) cold-start protocol, cold / warm / overall views")
     parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated split/training seeds (default 0)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--split-dir", type=Path, metavar="DIR", help="read each seed's split from DIR if there, else write it there")
