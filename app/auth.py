@@ -1,7 +1,7 @@
 """Who may read and who may write: one check for the Gradio app, the HTTP API and the CLI's
 ``--url`` client.
 
-Tokens come from the environment (:class:`~kg.settings.Settings`: ``KGREC_API_TOKEN`` for
+Tokens come from the environment (:class:`~kgrec.kg.settings.Settings`: ``KGREC_API_TOKEN`` for
 writes, ``KGREC_READ_TOKEN`` for reads); with neither set, everyone may read and write, as
 a local single-user install expects. The write token also grants reads. Tokens are
 compared in constant time.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hmac
 
-from kg.errors import AccessDenied
-from kg.settings import Settings
+from kgrec.kg.errors import AccessDenied
+from kgrec.kg.settings import Settings
 
 
 def _matches(given: str | None, expected: str) -> bool:

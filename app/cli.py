@@ -13,8 +13,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from kg.errors import KgrecError
-from kg.settings import Settings
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import Settings
 
 # PyTorch Geometric scripts a few functions at import time; torch 2.15 warns about that on
 # every run. It is not the user's concern.
@@ -32,7 +32,7 @@ COMMANDS: dict[str, str] = {
     "serve": "serve explained recommendations in a web app (Gradio)",
     "demo": "fetch ml-100k, ingest it, train the model and serve the app (each step once)",
 }
-"""Verb -> its summary; the verb's parser and handler are in ``app.commands.<verb>``."""
+"""Verb -> its summary; the verb's parser and handler are in ``kgrec.app.commands.<verb>``."""
 
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in COMMANDS.items():
         if name == verb:
-            importlib.import_module(f"app.commands.{name}").register(sub)
+            importlib.import_module(f"kgrec.app.commands.{name}").register(sub)
         else:
             sub.add_parser(name, help=summary)
     return parser

@@ -39,11 +39,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from app.markup import escape
-from kg.graph import GraphExport, GraphPath, NodeRef, PathQuery, PathStep
-from kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
-from kg.store.base import GraphStore
-from text.sentences import humanise, is_fallback_name
+from kgrec.app.markup import escape
+from kgrec.kg.graph import GraphExport, GraphPath, NodeRef, PathQuery, PathStep
+from kgrec.kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
+from kgrec.kg.store.base import GraphStore
+from kgrec.text.sentences import humanise, is_fallback_name
 
 Embed = Callable[[Sequence[NodeRef]], np.ndarray]
 """nodes -> their final model embeddings, ``(len(nodes), d)``."""
@@ -280,7 +280,7 @@ class Explainer:
     def sentence(self, path: GraphPath, from_user: bool) -> str:
         """One readable sentence in Markdown, e.g. "You liked *Heat*; *Collateral* has the
         same director, Michael Mann." Names and kinds come from data, so they are escaped
-        (:func:`app.markup.escape`): only the emphasis is markup. Raw ids appear only where
+        (:func:`kgrec.app.markup.escape`): only the emphasis is markup. Raw ids appear only where
         no name exists."""
         nodes, steps = list(path.nodes), list(path.steps)
         if from_user:

@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kg.errors import KgrecError
+from kgrec.kg.errors import KgrecError
 
 FIELDS = {"id", "user_id", "liked", "attributes", "text", "k", "candidates", "exclude", "explain", "exploration"}
 MAX_K = 1000

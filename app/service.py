@@ -5,11 +5,11 @@ Neo4j), embeds what is new (cached), and lets the model fold the graph in once
 (``KGRec.refresh``): items and users ingested after training are served at once, with no
 retraining. After that it follows the store without reading it whole again: events
 (a user interacted with an item) and new items are written to the store and applied to the
-served state at once (:mod:`app.state`); a whole refresh runs in the background after
+served state at once (:mod:`kgrec.app.state`); a whole refresh runs in the background after
 ``refresh_events`` changes or ``refresh_seconds``, and ``reload()`` runs one now (the app
 calls it after its own ingests).
 
-The store sits behind a circuit breaker (:mod:`kg.store.guard`): when it is down,
+The store sits behind a circuit breaker (:mod:`kgrec.kg.store.guard`): when it is down,
 recommendations are still answered from memory, without explanations and with a warning
 saying why.
 """
@@ -27,23 +27,23 @@ import numpy as np
 import pandas as pd
 import torch
 
-from app.explain import Explainer, Explanation, NodeNames
-from app.requests import Request, RequestError, decode_line, parse_request
-from app.state import EMPTY, ServingState, build_state, with_events, with_items
-from app.updates import Rejected, check_events, check_items
-from gnn.inference import KGRec
-from gnn.recommender import UserQuery
-from gnn.retrieval import CANDIDATES, build_index, candidate_rows, choose_retrieval
-from kg.errors import KgrecError, StoreError, StoreUnavailable
-from kg.graph import GraphExport, NodeRef
-from kg.identifiers import ENTITY, ITEM, USER
-from kg.settings import Settings
-from kg.store import GraphStore, open_store
-from kg.store.guard import GuardedStore
-from kg.to_graph import catalog_to_delta
-from kg.validate import attribute_entity_id
-from text.encoder import TextEncoder
-from text.sentences import free_text
+from kgrec.app.explain import Explainer, Explanation, NodeNames
+from kgrec.app.requests import Request, RequestError, decode_line, parse_request
+from kgrec.app.state import EMPTY, ServingState, build_state, with_events, with_items
+from kgrec.app.updates import Rejected, check_events, check_items
+from kgrec.gnn.inference import KGRec
+from kgrec.gnn.recommender import UserQuery
+from kgrec.gnn.retrieval import CANDIDATES, build_index, candidate_rows, choose_retrieval
+from kgrec.kg.errors import KgrecError, StoreError, StoreUnavailable
+from kgrec.kg.graph import GraphExport, NodeRef
+from kgrec.kg.identifiers import ENTITY, ITEM, USER
+from kgrec.kg.settings import Settings
+from kgrec.kg.store import GraphStore, open_store
+from kgrec.kg.store.guard import GuardedStore
+from kgrec.kg.to_graph import catalog_to_delta
+from kgrec.kg.validate import attribute_entity_id
+from kgrec.text.encoder import TextEncoder
+from kgrec.text.sentences import free_text
 
 log = logging.getLogger(__name__)
 
@@ -608,7 +608,7 @@ class RecommendationService:
         """Cosine of ``query``'s text embedding with each item's of the current export, in
         its item order (both unit length). The item embeddings come from the encoder's
         cache, filled when the state was built; they are kept per export."""
-        from text.sentences import item_sentences
+        from kgrec.text.sentences import item_sentences
 
         export = self.export
         cached = self._item_text

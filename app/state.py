@@ -29,17 +29,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from app.explain import NodeNames
-from gnn.inference import KGRec
-from gnn.pairs import popularity
-from gnn.retrieval import ItemIndex
-from gnn.recommender import UserQuery
-from kg.catalog import Catalog
-from kg.graph import GraphExport, RelKey
-from kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
-from text.encoder import TextEncoder
-from text.features import node_text_features
-from text.sentences import item_sentences
+from kgrec.app.explain import NodeNames
+from kgrec.gnn.inference import KGRec
+from kgrec.gnn.pairs import popularity
+from kgrec.gnn.retrieval import ItemIndex
+from kgrec.gnn.recommender import UserQuery
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.graph import GraphExport, RelKey
+from kgrec.kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
+from kgrec.text.encoder import TextEncoder
+from kgrec.text.features import node_text_features
+from kgrec.text.sentences import item_sentences
 
 EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -75,7 +75,7 @@ class ServingState:
     added_text_only: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """Per item added since the build, whether it has text only (no graph neighbours)."""
     index: ItemIndex | None = None
-    """The approximate index candidates are retrieved from (:mod:`gnn.retrieval`) over the
+    """The approximate index candidates are retrieved from (:mod:`kgrec.gnn.retrieval`) over the
     first ``model_items`` items; None: every item is scored."""
     built_at: float = field(default_factory=time.time)
     changes: int = 0

@@ -1,5 +1,5 @@
 """Events and new items as they arrive one by one (the HTTP API, ``kgrec events``), checked
-with the catalog's own rules (``kg.validate``: the same checks and messages as
+with the catalog's own rules (``kgrec.kg.validate``: the same checks and messages as
 ``interactions.csv`` and ``items.csv``), each rejected alone with its reason.
 
 An event is ``{"user_id", "item_id", "rating"?, "timestamp"?}``; an item is ``{"item_id"?,
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kg.catalog import Catalog
-from kg.identifiers import ITEM
-from kg.reader import LINE
-from kg.report import Rejection
-from kg.validate import ExistingIds, validate, validate_interactions
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.identifiers import ITEM
+from kgrec.kg.reader import LINE
+from kgrec.kg.report import IngestReport, Rejection
+from kgrec.kg.validate import ExistingIds, validate, validate_interactions
 
 EVENT_FIELDS = frozenset({"user_id", "item_id", "rating", "timestamp"})
 ITEM_FIELDS = frozenset({"item_id", "title", "description", "properties", "triples"})
@@ -70,7 +70,8 @@ def check_events(raw: Sequence[object], existing: ExistingIds, rating_range: tup
         except _Bad as bad:
             rejected.append(Rejected(index, bad.field, bad.reason, str(bad)))
     frame = pd.DataFrame(rows, columns=[LINE, *sorted(EVENT_FIELDS)])
-    clean, report = validate_interactions(frame, existing, rating_range, file="events")
+    report = IngestReport("events")
+    clean = validate_interactions(frame, "events", set(), existing, rating_range, report).drop(columns=[LINE])
     refused = {r.line for r in report.rejections}
     rejected += [_rejected(r) for r in report.rejections]
     events = clean.assign(index=[row[LINE] for row in rows if row[LINE] not in refused])

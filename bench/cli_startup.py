@@ -19,10 +19,10 @@ import time
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "import torch_geometric (before: every verb)": [sys.executable, "-c", "import torch_geometric"],
-    "kgrec --help": [sys.executable, "-m", "app.cli", "--help"],
-    "kgrec stats": [sys.executable, "-m", "app.cli", "stats", "--store", "embedded"],
-    "kgrec data list": [sys.executable, "-m", "app.cli", "data", "list"],
-    "kgrec ingest --help": [sys.executable, "-m", "app.cli", "ingest", "--help"],
+    "kgrec --help": [sys.executable, "-m", "kgrec.app.cli", "--help"],
+    "kgrec stats": [sys.executable, "-m", "kgrec.app.cli", "stats", "--store", "embedded"],
+    "kgrec data list": [sys.executable, "-m", "kgrec.app.cli", "data", "list"],
+    "kgrec ingest --help": [sys.executable, "-m", "kgrec.app.cli", "ingest", "--help"],
 }
 REFERENCE = "import torch_geometric (before: every verb)"
 

@@ -38,18 +38,18 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    from app.commands.train import train
-    from gnn.baselines import TextKNN
-    from gnn.checkpoint import META
-    from gnn.inference import KGRec
-    from gnn.recommender import TrainData, TrainSettings, UserQuery
-    from gnn.splits import interactions
-    from kg.graph import GraphExport
-    from kg.identifiers import ENTITY, ITEM
-    from kg.settings import Settings
-    from kg.store import open_store
-    from text.encoder import TextEncoder
-    from text.features import node_text_features
+    from kgrec.app.commands.train import train
+    from kgrec.gnn.baselines import TextKNN
+    from kgrec.gnn.checkpoint import META
+    from kgrec.gnn.inference import KGRec
+    from kgrec.gnn.recommender import TrainData, TrainSettings, UserQuery
+    from kgrec.gnn.splits import interactions
+    from kgrec.kg.graph import GraphExport
+    from kgrec.kg.identifiers import ENTITY, ITEM
+    from kgrec.kg.settings import Settings
+    from kgrec.kg.store import open_store
+    from kgrec.text.encoder import TextEncoder
+    from kgrec.text.features import node_text_features
 
     settings = Settings.from_env()
     model_dir = args.model or settings.models_dir / "bench-cold-start"

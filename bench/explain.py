@@ -27,11 +27,11 @@ import time
 
 import numpy as np
 
-from app.service import RecommendationService
-from gnn.recommender import UserQuery
-from kg.graph import GraphExport, GraphPath, NodeRef, PathStep
-from kg.settings import Settings
-from text.sentences import is_fallback_name
+from kgrec.app.service import RecommendationService
+from kgrec.gnn.recommender import UserQuery
+from kgrec.kg.graph import GraphExport, GraphPath, NodeRef, PathStep
+from kgrec.kg.settings import Settings
+from kgrec.text.sentences import is_fallback_name
 
 
 def edges_of(path: GraphPath) -> list[tuple[NodeRef, NodeRef, str]]:
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     service = RecommendationService(Settings.from_env())
-    from text.features import node_text_features
+    from kgrec.text.features import node_text_features
 
     text = node_text_features(service.export, service.encoder, progress=False)
     export = service.export

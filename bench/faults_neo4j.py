@@ -74,7 +74,7 @@ def _free_port() -> int:
 
 
 def _kgrec(*args: str, env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "kgrec.app.cli", *args], env=env, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"kgrec {' '.join(args)} failed:\n{done.stderr[-2000:]}")
 
@@ -114,7 +114,7 @@ def run(seconds: float, epochs: int) -> dict[str, object]:
         print("ingesting ml-100k and training a small model ...", flush=True)
         _kgrec("ingest", "--dataset", "ml-100k", "--store", "neo4j", env=env)
         _kgrec("train", "--store", "neo4j", "--epochs", str(epochs), "--device", "cpu", env=env)
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--store", "neo4j", "--port", str(http_port)],
+        server = subprocess.Popen([sys.executable, "-m", "kgrec.app.cli", "serve", "--store", "neo4j", "--port", str(http_port)],
                                   env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         url = f"http://127.0.0.1:{http_port}"
         with httpx.Client() as client:

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.service import RecommendationService
-from app.ui.actions import UiActions
+from kgrec.app.service import RecommendationService
+from kgrec.app.ui.actions import UiActions
 from bench.serve import requests_for
-from kg.settings import Settings
+from kgrec.kg.settings import Settings
 
 ROWS = 1_000_000
 

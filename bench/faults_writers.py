@@ -5,7 +5,7 @@ round; then count the catalogs and app items missing from the store.
 
     python bench/faults_writers.py [--rounds 20] [--ingests 4]
 
-Each round uses a fresh KGREC_HOME under a temporary folder. ``tests/test_store_concurrency.py``
+Each round uses a fresh KGREC_HOME under a temporary folder. ``tests/kg/test_store_concurrency.py``
 runs one round of this scenario.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kg.store.embedded import EmbeddedStore
+from kgrec.kg.store.embedded import EmbeddedStore
 
 REPO = Path(__file__).resolve().parent.parent
 ITEMS_PER_CATALOG = 30
@@ -67,7 +67,7 @@ def run_round(home: Path, catalogs: list[Path]) -> RoundResult:
     other catalog at once; then what the store lacks."""
     started = time.perf_counter()
     env = _environment(home)
-    subprocess.run([sys.executable, "-m", "app.cli", "ingest", "--catalog", str(catalogs[0])],
+    subprocess.run([sys.executable, "-m", "kgrec.app.cli", "ingest", "--catalog", str(catalogs[0])],
                    env=env, check=True, capture_output=True, timeout=300)
     writer = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--app-writer"], env=env,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,7 +75,7 @@ def run_round(home: Path, catalogs: list[Path]) -> RoundResult:
     if writer.stdout.readline().strip() != "ready":
         raise RuntimeError("the app writer did not start")
     ingests = {
-        path.name: subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", "--catalog", str(path)], env=env,
+        path.name: subprocess.Popen([sys.executable, "-m", "kgrec.app.cli", "ingest", "--catalog", str(path)], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for path in catalogs[1:]
     }
@@ -102,14 +102,14 @@ def run_round(home: Path, catalogs: list[Path]) -> RoundResult:
 
 def app_writer() -> None:
     """The app's side: open the store before the ingests run, then add one item at a time
-    through ``kg.ingest.ingest`` (as the app's Add item does) until told ``last``, and one
+    through ``kgrec.kg.ingest.ingest`` (as the app's Add item does) until told ``last``, and one
     more; each id is printed (``wrote ID``) once its write returned."""
     import pandas as pd
 
-    from kg.catalog import Catalog
-    from kg.ingest import ingest
-    from kg.settings import Settings
-    from kg.store import open_store
+    from kgrec.kg.catalog import Catalog
+    from kgrec.kg.ingest import ingest
+    from kgrec.kg.settings import Settings
+    from kgrec.kg.store import open_store
 
     settings = Settings.from_env()
     written: list[str] = []

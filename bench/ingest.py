@@ -16,14 +16,14 @@ import time
 
 import neo4j
 
-from kg.datasets import load_dataset
-from kg.graph import GraphDelta
-from kg.identifiers import INTERACTED, ITEM, USER
-from kg.ingest import ingest
-from kg.settings import Settings
-from kg.store.neo4j import Neo4jStore
-from kg.to_graph import catalog_to_delta, properties
-from kg.validate import validate
+from kgrec.kg.datasets import load_dataset
+from kgrec.kg.graph import GraphDelta
+from kgrec.kg.identifiers import INTERACTED, ITEM, USER
+from kgrec.kg.ingest import ingest
+from kgrec.kg.settings import Settings
+from kgrec.kg.store.neo4j import Neo4jStore
+from kgrec.kg.to_graph import catalog_to_delta, properties
+from kgrec.kg.validate import validate
 
 
 def subset_delta(settings: Settings, rows: int) -> GraphDelta:

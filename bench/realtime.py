@@ -36,9 +36,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from app.service import RecommendationService
-from kg.settings import Settings
-from kg.store import open_store
+from kgrec.app.service import RecommendationService
+from kgrec.kg.settings import Settings
+from kgrec.kg.store import open_store
 
 TOKEN = secrets.token_hex(16)
 STAR_WARS = ["50", "172", "181"]
@@ -57,7 +57,7 @@ def start_server(store: str, port: int, log: Path) -> subprocess.Popen:
     would block the server once full."""
     env = {**os.environ, "KGREC_API_TOKEN": TOKEN, "PYTHONPATH": str(Path(__file__).parents[1])}
     with log.open("w") as errors:
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--store", store, "--port", str(port)],
+        server = subprocess.Popen([sys.executable, "-m", "kgrec.app.cli", "serve", "--store", store, "--port", str(port)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ own under ``--root``:
   initialised and propagated, so that serving can be measured where training is too long
   for the run); seconds per epoch (the training steps, from the curve), whole wall time
   (export, text embeddings, graph, epochs, validation, cold-start fits), peak RSS;
-- **serve**: a :class:`~app.service.RecommendationService` started with each retrieval
+- **serve**: a :class:`~kgrec.app.service.RecommendationService` started with each retrieval
   (exact, faiss, neo4j): start seconds and RSS after start, then ``--requests`` requests
   of known users (k = 20, no explanations) one at a time: p50/p95 ms, and the recall@20
   of each index's answers against the exact scan's.
@@ -57,8 +57,8 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[dict[str, object], 
 
 
 def clear_neo4j(env: dict[str, str]) -> None:
-    from kg.settings import Settings
-    from kg.store.neo4j import Neo4jStore
+    from kgrec.kg.settings import Settings
+    from kgrec.kg.store.neo4j import Neo4jStore
 
     store = Neo4jStore(Settings.from_env(environ=env, store="neo4j"))
     try:
@@ -76,7 +76,7 @@ def size_of(folder: Path) -> int:
 def measure(name: str, steps: list[str], epochs: int, requests: int, root: Path) -> dict[str, object]:
     home = root / name
     env = {**os.environ, "KGREC_HOME": str(home), "KGREC_STORE": "neo4j", "KGREC_DEVICE": "cpu"}
-    cli = [sys.executable, "-m", "app.cli"]
+    cli = [sys.executable, "-m", "kgrec.app.cli"]
     run_child([*cli, "data", "fetch", name, "-q"], env)
     folder = home / "data" / name
     row: dict[str, object] = {"size": name, "interactions": size_of(folder), "load": os.getloadavg()[0]}
@@ -112,8 +112,8 @@ def child_serve(requests: int) -> None:
     known-user requests one at a time, print one JSON line."""
     import resource
 
-    from app.service import RecommendationService
-    from kg.settings import Settings
+    from kgrec.app.service import RecommendationService
+    from kgrec.kg.settings import Settings
 
     started = time.perf_counter()
     service = RecommendationService(Settings.from_env())

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from app.service import RecommendationService
-from kg.settings import Settings
+from kgrec.app.service import RecommendationService
+from kgrec.kg.settings import Settings
 
 
 def requests_for(service: RecommendationService, n: int, seed: int = 0) -> list[dict[str, object]]:

@@ -27,10 +27,10 @@ BENCH_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / 
 
 
 def prepare(name: str) -> Path:
-    from kg.datasets import load_dataset
-    from kg.ingest import ingest
-    from kg.settings import Settings
-    from kg.store.embedded import EmbeddedStore
+    from kgrec.kg.datasets import load_dataset
+    from kgrec.kg.ingest import ingest
+    from kgrec.kg.settings import Settings
+    from kgrec.kg.store.embedded import EmbeddedStore
 
     home = BENCH_HOME / name
     settings = Settings.from_env(environ={}, home=home)
@@ -42,13 +42,13 @@ def prepare(name: str) -> Path:
 
 def child(home: Path, which: str, epochs: int, device: str) -> dict[str, object]:
     """Runs in a subprocess: train one recommender, time it, and time serving."""
-    from gnn.baselines import LightGCNBaseline
-    from gnn.recommender import TrainData, UserQuery
-    from gnn.splits import make_split
-    from kg.settings import Settings
-    from kg.store.embedded import EmbeddedStore
-    from text.encoder import TextEncoder
-    from text.features import node_text_features
+    from kgrec.gnn.baselines import LightGCNBaseline
+    from kgrec.gnn.recommender import TrainData, UserQuery
+    from kgrec.gnn.splits import make_split
+    from kgrec.kg.settings import Settings
+    from kgrec.kg.store.embedded import EmbeddedStore
+    from kgrec.text.encoder import TextEncoder
+    from kgrec.text.features import node_text_features
 
     settings = Settings.from_env(environ={}, home=home, device=device)
     with EmbeddedStore(settings.store_dir) as store:
@@ -57,7 +57,7 @@ def child(home: Path, which: str, epochs: int, device: str) -> dict[str, object]
     split = make_split(export, "warm", seed=0, test_ratio=0.0, valid_ratio=0.1)
     data = TrainData(export, split.train, split.valid, text["Item"], text["Entity"])
     if which == "kgrec":
-        from gnn.inference import KGRec
+        from kgrec.gnn.inference import KGRec
 
         recommender = KGRec(progress=False)
     else:

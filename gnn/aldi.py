@@ -4,7 +4,7 @@
 After the authors' TensorFlow code (github.com/zfnWong/ALDI, ``cold_start/ALDI.py`` and
 ``main.py``; ColdRec's PyTorch port follows it too):
 
-1. The teacher is :class:`gnn.baselines.LightGCNBaseline` trained on the training pairs
+1. The teacher is :class:`kgrec.gnn.baselines.LightGCNBaseline` trained on the training pairs
    (its own learning rate and batch size; epochs, dimension and seed from the settings),
    then frozen: user embeddings ``p_u``, item embeddings ``q_i``. Teacher and students run
    on the CPU (the students are small; ALDI's cost is the teacher).
@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gnn.baselines import LightGCNBaseline
-from gnn.early_stopping import EarlyStopping
-from gnn.metrics import full_ranking
-from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
+from kgrec.gnn.baselines import LightGCNBaseline
+from kgrec.gnn.early_stopping import EarlyStopping
+from kgrec.gnn.metrics import full_ranking
+from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Baselines that run in the same harness as the model: most-popular, text-kNN and LightGCN.
 
-Each implements ``gnn.recommender.Recommender``: ``fit(TrainData, TrainSettings)`` then
+Each implements ``kgrec.gnn.recommender.Recommender``: ``fit(TrainData, TrainSettings)`` then
 ``score(queries) -> (len(queries), n_items)``. None of them reads the export's
 INTERACTED edges: they learn only from ``data.train`` (and early-stop on ``data.valid``).
 """
@@ -15,14 +15,14 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.models import LightGCN
 
-from gnn.early_stopping import EarlyStopping
-from gnn.graph_tensors import symmetric_norm
-from gnn.losses import bpr_loss, l2_penalty
-from gnn.metrics import full_ranking
-from gnn.pairs import group_by_user, popularity
-from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.sparse import csr_adjacency, sorted_by_target, symmetric_spmm
-from kg.device import resolve_device
+from kgrec.gnn.early_stopping import EarlyStopping
+from kgrec.gnn.graph_tensors import symmetric_norm
+from kgrec.gnn.losses import bpr_loss, l2_penalty
+from kgrec.gnn.metrics import full_ranking
+from kgrec.gnn.pairs import group_by_user, popularity
+from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
+from kgrec.gnn.sparse import csr_adjacency, sorted_by_target, symmetric_spmm
+from kgrec.kg.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def propagate(model: LightGCN, adj: Tensor) -> Tensor:
 def normalized_adjacency(train: np.ndarray, n_users: int, n_items: int) -> Tensor:
     """``D^-1/2 A D^-1/2`` of the symmetric user–item graph as a sparse CSR tensor, users
     first, items offset by ``n_users`` (LightGCN's propagation matrix; the same
-    normalisation as the model's, :func:`gnn.graph_tensors.symmetric_norm`)."""
+    normalisation as the model's, :func:`kgrec.gnn.graph_tensors.symmetric_norm`)."""
     u = torch.as_tensor(train[0], dtype=torch.long)
     i = torch.as_tensor(train[1], dtype=torch.long) + n_users
     n = n_users + n_items

@@ -1,34 +1,32 @@
 """A trained model as a folder of files, and nothing else: this module reads and writes
-:class:`Checkpoint` objects; :meth:`gnn.inference.KGRec.to_checkpoint` and
-:meth:`~gnn.inference.KGRec.from_checkpoint` are the one bridge to the model, and
+:class:`Checkpoint` objects; :meth:`kgrec.gnn.inference.KGRec.to_checkpoint` and
+:meth:`~kgrec.gnn.inference.KGRec.from_checkpoint` are the one bridge to the model, and
 ``KGRec.save(folder)`` / ``KGRec.load(folder)`` the one public way to use it.
 
 A model folder holds:
 
-- :data:`WEIGHTS` (``weights.pt``) — the :class:`~gnn.model.KGRecModel` state dict
+- :data:`WEIGHTS` (``weights.pt``) — the :class:`~kgrec.gnn.model.KGRecModel` state dict
   (loaded with ``weights_only=True``: no code runs from the file);
-- :data:`META` (``model.json``) — format version, the :class:`~gnn.recommender.TrainSettings`,
-  the :class:`~gnn.model.KGRecConfig`, the table sizes, the text model id, the fingerprint
-  of the catalog it was trained on (:func:`gnn.splits.fingerprint`), the library versions,
+- :data:`META` (``model.json``) — format version, the :class:`~kgrec.gnn.recommender.TrainSettings`,
+  the :class:`~kgrec.gnn.model.KGRecConfig`, the table sizes, the text model id, the fingerprint
+  of the catalog it was trained on (:func:`kgrec.gnn.splits.fingerprint`), the library versions,
   when it was written, and the SHA-256 of every other file of the folder;
 - :data:`IDS` (``ids.json``) — the node ids that own each ID-embedding row, per label
   (users and items with training interactions, entities in the training graph), in row order;
 - :data:`COLD_START` (``cold_start.pt``) — the item–item matrix, content tower and blend
-  fitted after the GNN (:class:`~gnn.cold_start.ColdStart`, as tensors, loaded with
+  fitted after the GNN (:class:`~kgrec.gnn.cold_start.ColdStart`, as tensors, loaded with
   ``weights_only=True``); a folder without it serves the GNN's scores alone;
-- :data:`~gnn.curve.CURVE_JSON` and :data:`~gnn.curve.CURVE_PNG` — loss and validation
+- :data:`~kgrec.gnn.curve.CURVE_JSON` and :data:`~kgrec.gnn.curve.CURVE_PNG` — loss and validation
   NDCG@20 per epoch.
 
 Anything missing, unreadable, inconsistent or not matching its checksum raises
-:class:`~kg.errors.KgrecError` with one sentence that names the file and what is wrong.
+:class:`~kgrec.kg.errors.KgrecError` with one sentence that names the file and what is wrong.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,10 +34,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gnn.curve import CURVE_JSON, CURVE_PNG, TrainingCurve
-from gnn.model import KGRecConfig
-from gnn.recommender import TrainSettings
-from kg.errors import KgrecError
+from kgrec.gnn.curve import CURVE_JSON, CURVE_PNG, TrainingCurve
+from kgrec.gnn.model import KGRecConfig
+from kgrec.gnn.recommender import TrainSettings
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.files import write_atomically
 
 FORMAT_VERSION = 2
 """2: ``model.json`` lists a SHA-256 per file."""
@@ -57,7 +56,7 @@ __all__ = ["COLD_START", "CURVE_JSON", "CURVE_PNG", "FILES", "FORMAT_VERSION", "
 
 @dataclass(frozen=True)
 class ModelShape:
-    """The table sizes a :class:`~gnn.model.KGRecModel` is built with."""
+    """The table sizes a :class:`~kgrec.gnn.model.KGRecModel` is built with."""
 
     n_users: int
     n_items: int
@@ -89,19 +88,19 @@ class Checkpoint:
     fingerprint: str = ""
     curve: TrainingCurve | None = None
     cold_start: dict[str, Tensor] | None = None
-    """The fitted cold-start parts as tensors (:meth:`gnn.cold_start.ColdStart.state`)."""
+    """The fitted cold-start parts as tensors (:meth:`kgrec.gnn.cold_start.ColdStart.state`)."""
 
     def write(self, directory: Path | str) -> Path:
         """Write the folder (created; each file replaced atomically, ``model.json`` last,
         with the checksums of the others)."""
         directory = check_writable(directory)
         state = {k: v.detach().cpu() for k, v in self.state.items()}
-        _atomic(directory / WEIGHTS, lambda path: torch.save(state, path))
-        _atomic(directory / IDS, lambda path: Path(path).write_text(json.dumps(self.ids), encoding="utf-8"))
+        write_atomically(directory / WEIGHTS, lambda handle: torch.save(state, handle))
+        write_atomically(directory / IDS, lambda handle: handle.write(json.dumps(self.ids).encode("utf-8")))
         written = [WEIGHTS, IDS]
         if self.cold_start is not None:
             cold_start = {k: v.detach().cpu() for k, v in self.cold_start.items()}
-            _atomic(directory / COLD_START, lambda path: torch.save(cold_start, path))
+            write_atomically(directory / COLD_START, lambda handle: torch.save(cold_start, handle))
             written.append(COLD_START)
         if self.curve is not None:
             self.curve.save(directory)
@@ -118,7 +117,7 @@ class Checkpoint:
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "files": {name: _sha256(directory / name) for name in written},
         }
-        _atomic(directory / META, lambda path: Path(path).write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+        write_atomically(directory / META, lambda handle: handle.write(json.dumps(meta, indent=1).encode("utf-8")))
         return directory
 
     @classmethod
@@ -242,17 +241,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _atomic(path: Path, write: Callable[[str], object]) -> None:
-    handle, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _pyg_version() -> str:

@@ -1,8 +1,8 @@
 """What the model fits after the GNN so that new items and new users get strong scores:
-an item–item component (EASE, :mod:`gnn.ease`), a content tower (:mod:`gnn.content_tower`)
-and the blend with its exploration setting (:mod:`gnn.fusion`).
+an item–item component (EASE, :mod:`kgrec.gnn.ease`), a content tower (:mod:`kgrec.gnn.content_tower`)
+and the blend with its exploration setting (:mod:`kgrec.gnn.fusion`).
 
-:func:`fit_cold_start` runs once at the end of :meth:`gnn.inference.KGRec.fit`, on the
+:func:`fit_cold_start` runs once at the end of :meth:`kgrec.gnn.inference.KGRec.fit`, on the
 training interactions and the validation pairs only:
 
 1. the *cold view* of every warm item: warm items are cut into :data:`FOLDS` folds, and
@@ -12,7 +12,7 @@ training interactions and the validation pairs only:
 2. the content tower, from text to the final embeddings of warm items (for new items
    with text only);
 3. EASE on the training interactions, :math:`\\lambda` on validation NDCG@20;
-4. the blend (:func:`gnn.fusion.fit_fusion`), with the folds of step 1 as pseudo-new items.
+4. the blend (:func:`kgrec.gnn.fusion.fit_fusion`), with the folds of step 1 as pseudo-new items.
 
 All of it is closed form or a handful of propagations: seconds on ml-100k's CPU.
 """
@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnn.content_tower import ContentTower, fit_tower
-from gnn.ease import choose_lambda, gram_matrix
-from gnn.fusion import Fusion, fit_fusion
-from gnn.metrics import full_ranking
-from gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, PropagationGraph
-from gnn.model import KGRecModel, NodeInputs, adjacency_matrix
+from kgrec.gnn.content_tower import ContentTower, fit_tower
+from kgrec.gnn.ease import choose_lambda, gram_matrix
+from kgrec.gnn.fusion import Fusion, fit_fusion
+from kgrec.gnn.metrics import full_ranking
+from kgrec.gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, PropagationGraph
+from kgrec.gnn.model import KGRecModel, NodeInputs, adjacency_matrix
 
 log = logging.getLogger(__name__)
 

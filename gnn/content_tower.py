@@ -30,7 +30,7 @@ whose item texts are short and alike ("Drama film from 1995": a warm item's near
 has cosine 0.71 at the median, with an unrelated collaborative embedding), validation
 keeps the ridge (NDCG@20 among the fold 0.157 against 0.150 for the best soft kNN); a
 catalog with distinctive texts can pick the kNN (BENCHMARKS.md, issue 10). A new item that has knowledge-graph edges
-keeps the GNN's own embedding (:mod:`gnn.cold_start`).
+keeps the GNN's own embedding (:mod:`kgrec.gnn.cold_start`).
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Data-parallel training with PyTorch's own engine (``torch.distributed``), started by torchrun.
 
-``torchrun --nproc_per_node=N -m app.cli train --distributed`` starts N processes with
+``torchrun --nproc_per_node=N -m kgrec.app.cli train --distributed`` starts N processes with
 ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous address in their environment;
 :func:`init_from_env` joins them into one process group (gloo on the CPU, NCCL on CUDA,
 one GPU per process). From then on :func:`current` tells the training loop it is one
-rank of several, and :mod:`gnn.train` does four things differently:
+rank of several, and :mod:`kgrec.gnn.train` does four things differently:
 
 - every rank starts from the same weights: the model is built after the same seed on
   every rank, and :class:`~torch.nn.parallel.DistributedDataParallel` broadcasts rank
@@ -39,7 +39,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
-from kg.errors import KgrecError
+from kgrec.kg.errors import KgrecError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def init_from_env(device: str) -> World:
     missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
         raise KgrecError(f"--distributed needs to be started by torchrun (missing {', '.join(missing)}): "
-                         "torchrun --nproc_per_node=N -m app.cli train --distributed")
+                         "torchrun --nproc_per_node=N -m kgrec.app.cli train --distributed")
     cuda = uses_cuda(device)
     world = World(rank=int(os.environ["RANK"]), size=int(os.environ["WORLD_SIZE"]),
                   local_rank=int(os.environ["LOCAL_RANK"]))

@@ -1,7 +1,7 @@
 """Early stopping on a validation metric, keeping the best evaluation's weights.
 
-Both training loops (the model's, :mod:`gnn.train`, and LightGCN's,
-:mod:`gnn.baselines`) use it the same way::
+Both training loops (the model's, :mod:`kgrec.gnn.train`, and LightGCN's,
+:mod:`kgrec.gnn.baselines`) use it the same way::
 
     stopper = EarlyStopping(model, patience=settings.patience)
     for epoch in ...:

@@ -28,10 +28,10 @@ import scipy.sparse
 import torch
 from torch import Tensor
 
-from gnn.metrics import full_ranking
-from gnn.pairs import group_by_user, popularity
-from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from kg.errors import KgrecError
+from kgrec.gnn.metrics import full_ranking
+from kgrec.gnn.pairs import group_by_user, popularity
+from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
+from kgrec.kg.errors import KgrecError
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _binary(pairs: np.ndarray, users: np.ndarray, n_items: int) -> Tensor:
 
 
 class EASE(Recommender):
-    """EASE behind the :class:`~gnn.recommender.Recommender` interface (see the module
+    """EASE behind the :class:`~kgrec.gnn.recommender.Recommender` interface (see the module
     docstring); λ from :data:`LAMBDAS` on ``data.valid``."""
 
     name = "ease"

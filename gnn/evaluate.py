@@ -48,15 +48,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gnn import splits as splits_mod
-from gnn.baselines import LightGCNBaseline, MostPopular, TextKNN
-from gnn.metrics import RankingMetrics, topk_masked
-from gnn.pairs import group_by_user
-from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.splits import ALDI_PROTOCOL, ITEM_PROTOCOLS, REVEAL_COUNTS, TEXT_REVEAL_COUNTS, Split
-from kg.errors import KgrecError
-from kg.graph import GraphExport
-from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
+from kgrec.gnn import splits as splits_mod
+from kgrec.gnn.baselines import LightGCNBaseline, MostPopular, TextKNN
+from kgrec.gnn.metrics import RankingMetrics, topk_masked
+from kgrec.gnn.pairs import group_by_user
+from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
+from kgrec.gnn.splits import ALDI_PROTOCOL, ITEM_PROTOCOLS, REVEAL_COUNTS, TEXT_REVEAL_COUNTS, Split
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.graph import GraphExport
+from kgrec.kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ gets a new instance)."""
 def default_recommenders() -> list[RecommenderFactory]:
     """Everything ``kgrec evaluate`` compares: the baselines, the literature's cold-start
     peer (ALDI, SIGIR 2023), then the model."""
-    from gnn.aldi import ALDI
-    from gnn.ease import EASE
-    from gnn.inference import KGRec
+    from kgrec.gnn.aldi import ALDI
+    from kgrec.gnn.ease import EASE
+    from kgrec.gnn.inference import KGRec
 
     return [MostPopular, TextKNN, EASE, LightGCNBaseline, ALDI, KGRec]
 
@@ -190,15 +190,15 @@ def evaluate(
     """Evaluate every recommender the same way under ``protocol`` over ``seeds``.
 
     Args:
-        protocol: one of :data:`gnn.splits.PROTOCOLS`.
+        protocol: one of :data:`kgrec.gnn.splits.PROTOCOLS`.
         data_export: the whole graph (all interactions); splits are made from it.
         text_features: ``{"Item": (n_items, d), "Entity": (n_entities, d)}`` text embeddings
-            aligned with the export's rows (``text.features.node_text_features``).
+            aligned with the export's rows (``kgrec.text.features.node_text_features``).
         recommenders: factories (classes) of the recommenders to compare; default
             ``default_recommenders()``.
         seeds: one split and one training run per seed (the settings' ``seed`` is set to it).
         changes: :class:`TrainSettings` fields to change in every recommender's own
-            :meth:`~gnn.recommender.Recommender.default_settings` (e.g. ``{"epochs": 50}``).
+            :meth:`~kgrec.gnn.recommender.Recommender.default_settings` (e.g. ``{"epochs": 50}``).
         split_dir: when given, the split of seed ``s`` is read from
             ``split_dir/<protocol>-seed<s>`` if it exists there, else made and written there.
         k: the cut-off of Recall@K and NDCG@K.
@@ -264,7 +264,7 @@ def _split_for(export: GraphExport, protocol: str, seed: int, split_dir: Path | 
 def _item_text(export: GraphExport, embed: Embed) -> np.ndarray:
     """Item text embeddings of ``export`` as it is (items without facts get sentences
     without them)."""
-    from text.sentences import item_sentences
+    from kgrec.text.sentences import item_sentences
 
     return np.asarray(embed(item_sentences(export)), dtype=np.float32)
 
@@ -387,7 +387,7 @@ def _new_users(split: Split, n: int, attributes: dict[int, np.ndarray]) -> Condi
 
 def _text_users(condition: Condition, export: GraphExport, embed: Embed, n: int) -> Condition:
     """``condition``'s new users with their liked items replaced by the embedding of a
-    sentence naming them (:func:`gnn.splits.describe_items`)."""
+    sentence naming them (:func:`kgrec.gnn.splits.describe_items`)."""
     sentences = [splits_mod.describe_items(export, list(q.liked)) for q in condition.queries]
     vectors = np.asarray(embed(sentences), dtype=np.float32)
     queries = [UserQuery(text=vector) for vector in vectors]

@@ -2,8 +2,8 @@ r"""How the model's two scorers become one list: the GNN's dot products and an i
 component, with new items placed on the same scale and an exploration setting.
 
 For a user (known or folded in) and the catalog's items, with :math:`g_{ui}` the GNN score
-(new items scored with their content-tower embedding, :mod:`gnn.content_tower`) and
-:math:`e_{ui} = x_u B_{:,i}` the item–item (EASE, :mod:`gnn.ease`) score of the user's
+(new items scored with their content-tower embedding, :mod:`kgrec.gnn.content_tower`) and
+:math:`e_{ui} = x_u B_{:,i}` the item–item (EASE, :mod:`kgrec.gnn.ease`) score of the user's
 items :math:`x_u`, each standardised per user over the *warm* items (those with a trained
 ID embedding), :math:`\tilde g, \tilde e`:
 
@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnn.metrics import full_ranking
+from kgrec.gnn.metrics import full_ranking
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Fusion:
         ``warm`` ``(C,)`` or ``(Q, C)`` bool marks items with a trained ID embedding (the
         others are new), ``text_only`` (same shape) the new items embedded by the tower
         (default: none). The columns are the whole catalog, or any subset of it (the
-        candidates of an approximate search, :mod:`gnn.retrieval`) when ``moments`` gives
+        candidates of an approximate search, :mod:`kgrec.gnn.retrieval`) when ``moments`` gives
         each user's sums over all the catalog's warm items; without it the columns are
         taken as the whole catalog."""
         moments = moments or WarmMoments.of(gnn, item_item, warm)

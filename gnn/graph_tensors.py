@@ -1,10 +1,10 @@
-"""From a :class:`~kg.graph.GraphExport` to PyTorch Geometric tensors.
+"""From a :class:`~kgrec.kg.graph.GraphExport` to PyTorch Geometric tensors.
 
 Two views of the same export:
 
 - :func:`export_to_hetero_data` — a :class:`torch_geometric.data.HeteroData` with node types
   ``User``, ``Item``, ``Entity`` and one edge type ``(src label, relationship type, dst
-  label)`` per :class:`~kg.graph.RelKey`, for anyone who wants the typed graph;
+  label)`` per :class:`~kgrec.kg.graph.RelKey`, for anyone who wants the typed graph;
 - :func:`build_propagation_graph` — what the model propagates over: one homogeneous node
   space (users first, then items, then entities), the training interactions plus the
   attribute and knowledge-graph edges, each in both directions, without duplicates or
@@ -28,8 +28,8 @@ from torch_geometric.data import HeteroData
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import degree as node_degree
 
-from kg.graph import GraphExport
-from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
+from kgrec.kg.graph import GraphExport
+from kgrec.kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
 NODE_LABELS = ("User", "Item", "Entity")
 

@@ -1,9 +1,9 @@
-"""The fusion model behind the :class:`~gnn.recommender.Recommender` interface, and cold-start
+"""The fusion model behind the :class:`~kgrec.gnn.recommender.Recommender` interface, and cold-start
 inference without retraining.
 
-:class:`KGRec` trains a :class:`~gnn.model.KGRecModel` (:meth:`KGRec.fit`), scores users
+:class:`KGRec` trains a :class:`~kgrec.gnn.model.KGRecModel` (:meth:`KGRec.fit`), scores users
 (:meth:`KGRec.score`), saves and loads itself (:meth:`KGRec.save`, :meth:`KGRec.load`: a
-:class:`~gnn.checkpoint.Checkpoint` folder), and follows the
+:class:`~kgrec.gnn.checkpoint.Checkpoint` folder), and follows the
 catalog as it grows (:meth:`KGRec.refresh`).
 
 How cold start works, with no retraining:
@@ -18,10 +18,10 @@ How cold start works, with no retraining:
   ml-100k a refresh takes well under a second on the CPU; scoring afterwards is a matrix
   product. This is the state the model was trained for: each training step hides the IDs
   and interaction edges of a random share of items.
-- **A new user** — a :class:`~gnn.recommender.UserQuery` with liked items, attribute
+- **A new user** — a :class:`~kgrec.gnn.recommender.UserQuery` with liked items, attribute
   entities and/or an embedded free-text description. Its embedding is folded in from the
   cached layer embeddings of those neighbours, exactly as propagation would compute a
-  user node with those edges (:meth:`~gnn.model.KGRecModel.fold_in`); free text enters
+  user node with those edges (:meth:`~kgrec.gnn.model.KGRecModel.fold_in`); free text enters
   as one more neighbour, a soft one: the :data:`TEXT_NEIGHBOURS` items whose text is
   closest to it, weighted by a softmax of their cosine similarity (temperature
   :data:`TEXT_TEMPERATURE`), so that words land where the catalog's items are and the
@@ -31,12 +31,12 @@ How cold start works, with no retraining:
 - **A known user with new likes** — the same fold-in over the user's training neighbours
   plus the new ones, with its ID embedding kept.
 
-Scores are not the GNN's dot products alone: after training, :mod:`gnn.cold_start` fits an
+Scores are not the GNN's dot products alone: after training, :mod:`kgrec.gnn.cold_start` fits an
 item–item component (EASE over the training interactions), a content tower that places
 new items where warm items sit, and the blend of the two scorers with an exploration
-setting (:mod:`gnn.fusion`). A user's items (training ones, liked ones, the soft text
+setting (:mod:`kgrec.gnn.fusion`). A user's items (training ones, liked ones, the soft text
 matches) are the item–item component's input, so a new user's few likes move the list.
-A catalog of more than :data:`gnn.ease.MAX_ITEMS` items is scored by the GNN alone (the
+A catalog of more than :data:`kgrec.gnn.ease.MAX_ITEMS` items is scored by the GNN alone (the
 item–item matrix is dense).
 """
 from __future__ import annotations
@@ -51,19 +51,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnn.checkpoint import COLD_START, Checkpoint, ModelShape
-from gnn.cold_start import ColdStart, fit_cold_start, item_edges
-from gnn.curve import TrainingCurve
-from gnn.ease import MAX_ITEMS
-from gnn.fusion import WarmMoments
-from gnn.graph_tensors import EDGE_KNOWLEDGE, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
-from gnn.model import KGRecConfig, KGRecModel, NodeInputs
-from gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from gnn.runtime import seed_everything
-from gnn.train import TrainProblem, final_embeddings, train_model
-from kg.device import resolve_device
-from kg.errors import KgrecError
-from kg.graph import GraphExport
+from kgrec.gnn.checkpoint import COLD_START, Checkpoint, ModelShape
+from kgrec.gnn.cold_start import ColdStart, fit_cold_start, item_edges
+from kgrec.gnn.curve import TrainingCurve
+from kgrec.gnn.ease import MAX_ITEMS
+from kgrec.gnn.fusion import WarmMoments
+from kgrec.gnn.graph_tensors import EDGE_KNOWLEDGE, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
+from kgrec.gnn.model import KGRecConfig, KGRecModel, NodeInputs
+from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
+from kgrec.gnn.runtime import seed_everything
+from kgrec.gnn.train import TrainProblem, final_embeddings, train_model
+from kgrec.kg.device import resolve_device
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.graph import GraphExport
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class KGRec(Recommender):
     # --- training ------------------------------------------------------------------
 
     def fit(self, data: TrainData, settings: TrainSettings) -> None:
-        from gnn.splits import fingerprint
+        from kgrec.gnn.splits import fingerprint
 
         seed_everything(settings.seed)
         self.settings = settings
@@ -197,7 +197,7 @@ class KGRec(Recommender):
             raise KgrecError("the model has not been trained or loaded yet")
         started = time.perf_counter()
         if interactions is None:
-            from gnn.splits import interactions as all_interactions
+            from kgrec.gnn.splits import interactions as all_interactions
 
             interactions = all_interactions(export)
         graph = self._build_graph(export, np.asarray(interactions, dtype=np.int64).reshape(2, -1))
@@ -208,7 +208,7 @@ class KGRec(Recommender):
                  graph.space.n_items, graph.space.n_entities, time.perf_counter() - started)
 
     def save(self, directory: Path | str) -> Path:
-        """Write the model folder (see :mod:`gnn.checkpoint`)."""
+        """Write the model folder (see :mod:`kgrec.gnn.checkpoint`)."""
         return self.to_checkpoint().write(directory)
 
     @classmethod
@@ -288,14 +288,14 @@ class KGRec(Recommender):
         """``(len(queries), n_items + n_extra)`` scores. ``exploration`` in 0..1 (default:
         the model's, chosen on validation) is how far new items (no trained ID embedding)
         are let into the list: 0 places them where their content predicts, 1 three residual
-        standard deviations higher (:mod:`gnn.fusion`). ``extra_items`` ``(n_extra, d)``
+        standard deviations higher (:mod:`kgrec.gnn.fusion`). ``extra_items`` ``(n_extra, d)``
         are items outside the current graph (added since the last refresh, embedded by
         :meth:`fold_in_items`), scored after the graph's own as new items; ``extra_text_only``
         ``(n_extra,)`` bool says which of them have text only (the tower's embedding).
 
         ``candidates`` ``(len(queries), C)`` item positions (extra items after the graph's):
         the ``(len(queries), C)`` scores of those items only, exactly what the whole row
-        gives them (an approximate search's candidates re-ranked, :mod:`gnn.retrieval`)."""
+        gives them (an approximate search's candidates re-ranked, :mod:`kgrec.gnn.retrieval`)."""
         self._require_ready()
         assert self._items is not None and self._nodes is not None and self._text_only is not None
         if exploration is not None and not 0.0 <= float(exploration) <= 1.0:

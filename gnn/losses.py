@@ -1,5 +1,5 @@
-"""Training losses on embeddings, shared by the model's loop (:mod:`gnn.train`) and
-LightGCN's (:mod:`gnn.baselines`), after PyG's ``BPRLoss``.
+"""Training losses on embeddings, shared by the model's loop (:mod:`kgrec.gnn.train`) and
+LightGCN's (:mod:`kgrec.gnn.baselines`), after PyG's ``BPRLoss``.
 
 Shapes: ``user`` and ``positive`` are ``(B, d)``; ``negative`` is ``(B, K, d)`` (a set per
 positive) or ``(K, d)`` (one set shared by the batch). Scores are dot products.
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kg.errors import KgrecError
+from kgrec.kg.errors import KgrecError
 
 LOSSES = ("bpr", "softmax")
 

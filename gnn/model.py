@@ -1,7 +1,7 @@
 r"""The fusion model: text projections plus ID embeddings, propagated LightGCN-style over
 users, items and knowledge-graph entities, scored by a dot product.
 
-For a :class:`~gnn.graph_tensors.PropagationGraph` with ``N = U + I + E`` nodes (users,
+For a :class:`~kgrec.gnn.graph_tensors.PropagationGraph` with ``N = U + I + E`` nodes (users,
 items, entities) and normalised adjacency :math:`\hat A = D^{-1/2} A D^{-1/2}`:
 
 .. math::
@@ -45,14 +45,14 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn.conv import LGConv
 
-from gnn.graph_tensors import NodeSpace, PropagationGraph
-from gnn.sparse import csr_adjacency, symmetric_spmm
+from kgrec.gnn.graph_tensors import NodeSpace, PropagationGraph
+from kgrec.gnn.sparse import csr_adjacency, symmetric_spmm
 
 
 @dataclass(frozen=True)
 class KGRecConfig:
     """The model's own settings (the shared ones — size, layers, budget — are in
-    :class:`~gnn.recommender.TrainSettings`)."""
+    :class:`~kgrec.gnn.recommender.TrainSettings`)."""
 
     text_layers: int = 1
     """1: a linear text projection; 2: a two-layer MLP."""

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gnn.checkpoint import META
+from kgrec.gnn.checkpoint import META
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from kg.device import check_device
-from kg.graph import GraphExport
+from kgrec.kg.device import check_device
+from kgrec.kg.graph import GraphExport
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 r"""Which items a request is scored against: all of them (exact), or the candidates of an
 approximate nearest-neighbour search, re-ranked exactly.
 
-What the model scores (:meth:`gnn.inference.KGRec.score`): the GNN's dot product
+What the model scores (:meth:`kgrec.gnn.inference.KGRec.score`): the GNN's dot product
 :math:`g_{ui} = z_u \cdot z_i` of the user's and the item's final vectors and, when the
-model has an item–item component (EASE, catalogs up to :data:`gnn.ease.MAX_ITEMS` items),
-the blend of :mod:`gnn.fusion`: per-user standardised :math:`g` and item–item scores, new
+model has an item–item component (EASE, catalogs up to :data:`kgrec.gnn.ease.MAX_ITEMS` items),
+the blend of :mod:`kgrec.gnn.fusion`: per-user standardised :math:`g` and item–item scores, new
 items aligned onto the warm items' scale. Only :math:`g` is a dot product, so candidates
 are retrieved on it, and then scored exactly: ``KGRec.score(..., candidates=...)`` gives
 each candidate the score the whole row would (the per-user standardisation comes from the
@@ -37,8 +37,8 @@ from typing import Protocol
 
 import numpy as np
 
-from kg.errors import KgrecError
-from kg.settings import RETRIEVALS
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import RETRIEVALS
 
 CANDIDATES = 200
 """Candidates retrieved beyond ``k`` and the items a request excludes (the user's own)."""
@@ -116,7 +116,7 @@ class FaissIndex(ItemIndex):
 
 
 class VectorStore(Protocol):
-    """What :class:`Neo4jIndex` needs of a store (:class:`kg.store.neo4j.Neo4jStore`)."""
+    """What :class:`Neo4jIndex` needs of a store (:class:`kgrec.kg.store.neo4j.Neo4jStore`)."""
 
     def vectors_token(self) -> str | None: ...
 
@@ -157,7 +157,7 @@ def vectors_token(item_ids: Sequence[str], vectors: np.ndarray) -> str:
 
 def choose_retrieval(setting: str, n_items: int, min_items: int, store_kind: str) -> str:
     """``exact``, ``faiss`` or ``neo4j`` for a catalog of ``n_items``: ``setting`` (a
-    checked :attr:`kg.settings.Settings.retrieval`) unless it is ``auto`` (see the module
+    checked :attr:`kgrec.kg.settings.Settings.retrieval`) unless it is ``auto`` (see the module
     docstring)."""
     if setting != "auto":
         return setting

@@ -32,7 +32,7 @@ def csr_adjacency(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Te
     """The weighted adjacency as a sparse CSR ``(N, N)`` tensor, row = target.
 
     ``edge_index`` must be sorted by target then source (as
-    :func:`gnn.graph_tensors.build_propagation_graph` and :func:`sorted_by_target` leave
+    :func:`kgrec.gnn.graph_tensors.build_propagation_graph` and :func:`sorted_by_target` leave
     it), so the CSR arrays come straight from it. The same product as
     ``torch_geometric.nn.conv.LGConv(normalize=False)`` with ``edge_weight``, several times
     faster on the CPU."""

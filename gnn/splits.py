@@ -47,9 +47,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kg.errors import KgrecError
-from kg.graph import GraphExport
-from kg.identifiers import INTERACTIONS
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.graph import GraphExport
+from kgrec.kg.identifiers import INTERACTIONS
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def without_item_facts(export: GraphExport, items: np.ndarray) -> GraphExport:
 
 def describe_items(export: GraphExport, items: list[int]) -> str:
     """What a ``text-user`` says: the titles of ``items`` with their genre names (the
-    facts an item's sentence lists first, :func:`text.sentences.relation_phrase`), as one
+    facts an item's sentence lists first, :func:`kgrec.text.sentences.relation_phrase`), as one
     sentence without ids: ``"I liked Heat (Action, Crime), Fargo (Crime, Drama)."``"""
     titles = export.nodes["Item"]["title"].fillna("").astype(str).tolist() if "title" in export.nodes["Item"] else []
     genres = _genre_names(export, set(items))
@@ -287,7 +287,7 @@ def describe_items(export: GraphExport, items: list[int]) -> str:
 def _genre_names(export: GraphExport, items: set[int]) -> dict[int, list[str]]:
     """The names of each of ``items``' entities under the first-ranked relation phrase
     the catalog has (genres on MovieLens), in edge order, without fallback names."""
-    from text.sentences import is_fallback_name, relation_phrase
+    from kgrec.text.sentences import is_fallback_name, relation_phrase
 
     entities = export.nodes.get("Entity")
     if entities is None:

@@ -3,7 +3,7 @@
 One epoch visits every training interaction once, in batches of ``settings.batch_size``
 positives. Each step:
 
-1. simulates arrivals (see :class:`~gnn.model.KGRecConfig`): a random share of the warm
+1. simulates arrivals (see :class:`~kgrec.gnn.model.KGRecConfig`): a random share of the warm
    items becomes cold — ID embedding hidden *and* interaction edges removed, so their
    embeddings come from text and knowledge-graph edges only, as a new item's will; a
    random share of users becomes new — ID hidden and all but a few interaction edges
@@ -29,9 +29,9 @@ After every ``settings.eval_every`` epochs it ranks all items for the validation
 
 Under torchrun (``train --distributed``) the same loop runs on every rank, data-parallel:
 each rank takes its shard of the epoch, DDP averages the gradients, rank 0 validates and
-broadcasts the result (see :mod:`gnn.distributed`).
+broadcasts the result (see :mod:`kgrec.gnn.distributed`).
 
-Repeatable: :func:`gnn.runtime.seed_everything` seeds Python, NumPy and torch (CPU and CUDA) and asks
+Repeatable: :func:`kgrec.gnn.runtime.seed_everything` seeds Python, NumPy and torch (CPU and CUDA) and asks
 torch for deterministic algorithms (``warn_only``: a CUDA kernel without a deterministic
 version warns instead of failing). On CUDA the dense work runs under ``torch.autocast``
 (bfloat16 where supported, else float16 with a ``GradScaler``); propagation stays float32.
@@ -48,17 +48,17 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from gnn import distributed
-from gnn.curve import EpochRecord, TrainingCurve
-from gnn.early_stopping import EarlyStopping
-from gnn.graph_tensors import EDGE_INTERACTION, PropagationGraph
-from gnn.losses import check_loss, l2_penalty, ranking_loss, shared_hits
-from gnn.metrics import full_ranking
-from gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
-from gnn.recommender import TrainSettings
-from gnn.runtime import keep_freed_memory
-from gnn.sampling import LinkSampler
-from kg.errors import KgrecError
+from kgrec.gnn import distributed
+from kgrec.gnn.curve import EpochRecord, TrainingCurve
+from kgrec.gnn.early_stopping import EarlyStopping
+from kgrec.gnn.graph_tensors import EDGE_INTERACTION, PropagationGraph
+from kgrec.gnn.losses import check_loss, l2_penalty, ranking_loss, shared_hits
+from kgrec.gnn.metrics import full_ranking
+from kgrec.gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
+from kgrec.gnn.recommender import TrainSettings
+from kgrec.gnn.runtime import keep_freed_memory
+from kgrec.gnn.sampling import LinkSampler
+from kgrec.kg.errors import KgrecError
 
 log = logging.getLogger(__name__)
 

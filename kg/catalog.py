@@ -1,7 +1,7 @@
 """The in-memory form of a catalog, shared by the folder reader and the dataset adapters.
 
 Every id is a string exactly as the source has it. After validation, ``triples.relation``
-holds the canonical relationship type (see ``kg.identifiers``).
+holds the canonical relationship type (see ``kgrec.kg.identifiers``).
 """
 from __future__ import annotations
 

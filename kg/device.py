@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from kg.errors import KgrecError
+from kgrec.kg.errors import KgrecError
 
 if TYPE_CHECKING:
     import torch

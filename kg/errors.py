@@ -15,7 +15,7 @@ class StoreError(KgrecError):
 
 class StoreUnavailable(StoreError):
     """The store is known to be down (or too slow): a served read fails at once instead of
-    waiting, and the service answers from memory (see ``kg.store.guard``)."""
+    waiting, and the service answers from memory (see ``kgrec.kg.store.guard``)."""
 
 
 class ValidationFailed(KgrecError):

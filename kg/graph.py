@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from kg.identifiers import RelKey
+from kgrec.kg.identifiers import RelKey
 
 
 @dataclass

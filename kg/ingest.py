@@ -9,7 +9,7 @@ whichever door the catalog came through. A load interrupted half-way (a lost con
 is completed by running the same ingest again, since loads are idempotent merges.
 
 A catalog folder (:func:`ingest_folder`, ``kgrec ingest --catalog``) has its interactions
-streamed: read and validated in chunks (:func:`kg.reader.read_table_chunks`), the rows
+streamed: read and validated in chunks (:func:`kgrec.kg.reader.read_table_chunks`), the rows
 that pass kept as compact arrays (:class:`Interactions`: user and item codes, rating,
 timestamp; about 30 bytes a row against ~1 kB as strings in frames), repeated pairs
 across chunks rejected on those arrays, then written in chunks sorted by user
@@ -29,17 +29,17 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kg.catalog import Catalog
-from kg.errors import ValidationFailed
-from kg.graph import GraphDelta, RelKey
-from kg.identifiers import INTERACTED, ITEM, USER
-from kg.pseudonymize import pseudonym, pseudonymize_users
-from kg.reader import LINE, TABLES, read_catalog, read_table_chunks
-from kg.report import IngestReport, Rejection
-from kg.settings import Settings
-from kg.store.base import GraphStore
-from kg.to_graph import catalog_to_delta
-from kg.validate import ExistingIds, reject_repeats, validate, validate_interactions
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.errors import ValidationFailed
+from kgrec.kg.graph import GraphDelta, RelKey
+from kgrec.kg.identifiers import INTERACTED, ITEM, USER
+from kgrec.kg.pseudonymize import pseudonym, pseudonymize_users
+from kgrec.kg.reader import LINE, TABLES, read_catalog, read_table_chunks
+from kgrec.kg.report import IngestReport, Rejection
+from kgrec.kg.settings import Settings
+from kgrec.kg.store.base import GraphStore
+from kgrec.kg.to_graph import catalog_to_delta
+from kgrec.kg.validate import ExistingIds, reject_repeats, validate, validate_interactions
 
 PRIVATE_TABLES = ("users", "interactions")
 WRITE_ROWS = 500_000
@@ -231,7 +231,7 @@ def _streamed_interactions(path: Path, clean: Catalog, existing: ExistingIds, ra
 
 
 def _repeats(rows: pd.DataFrame, user_ids: list[str], item_ids: list[str], file: str, report: IngestReport) -> np.ndarray:
-    """:func:`kg.validate.reject_repeats`, a rejected row shown by its ids, rating and timestamp."""
+    """:func:`kgrec.kg.validate.reject_repeats`, a rejected row shown by its ids, rating and timestamp."""
     def shown(repeated: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"user_id": np.asarray(user_ids, dtype=object)[repeated["user"].to_numpy()],
                              "item_id": np.asarray(item_ids, dtype=object)[repeated["item"].to_numpy()],

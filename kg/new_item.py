@@ -1,11 +1,11 @@
 """One item as a one-item catalog: what the app's add-item form (and any other door that
-adds a single item by hand) turns into a :class:`~kg.catalog.Catalog` for
-:func:`kg.ingest.check` and :func:`kg.ingest.load`.
+adds a single item by hand) turns into a :class:`~kgrec.kg.catalog.Catalog` for
+:func:`kgrec.kg.ingest.check` and :func:`kgrec.kg.ingest.load`.
 
 Properties are ``name = value`` lines; links are ``(relation, entity id)`` pairs, or
 ``RELATION = entity`` lines resolved by :func:`resolve_link` (the entity an id, or a name
 looked up by the caller's ``find``). Everything a person can get wrong is a
-:class:`~kg.errors.KgrecError` with one sentence.
+:class:`~kgrec.kg.errors.KgrecError` with one sentence.
 """
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from kg.catalog import Catalog, empty_frame
-from kg.errors import KgrecError
-from kg.identifiers import ENTITY, ITEM, relation_type
-from kg.limits import MAX_FIELD, MAX_TITLE
-from kg.store.base import GraphStore
+from kgrec.kg.catalog import Catalog, empty_frame
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.identifiers import ENTITY, ITEM, relation_type
+from kgrec.kg.limits import MAX_FIELD, MAX_TITLE
+from kgrec.kg.store.base import GraphStore
 
 MAX_DESCRIPTION = MAX_FIELD
 """Characters: the cap of any field, as for uploads and the CLI (kg/limits.py)."""

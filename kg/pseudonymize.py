@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from kg.catalog import Catalog
-from kg.errors import KgrecError
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.errors import KgrecError
 
 PREFIX = "u_"
 MIN_KEY_LENGTH = 16

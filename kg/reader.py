@@ -3,7 +3,7 @@ rejected with its line number and the rest are kept.
 
 Bad encodings are found per line; a ragged row or a broken quote rejects that row only:
 when an unclosed quote swallows the lines after it, only its first line is rejected and
-reading starts again on the next line. A file over :mod:`kg.limits`' size or row limit is
+reading starts again on the next line. A file over :mod:`kgrec.kg.limits`' size or row limit is
 refused before it is parsed; a field over its length limit rejects its row.
 
 :func:`read_table_chunks` reads a table in chunks of bounded size instead (the
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from kg.catalog import Catalog
-from kg.errors import CatalogError
-from kg.limits import MAX_FIELD, MAX_ROWS, MAX_TABLE_BYTES
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.errors import CatalogError
+from kgrec.kg.limits import MAX_FIELD, MAX_ROWS, MAX_TABLE_BYTES
 
 CHUNK_BYTES = 32 * 1024**2
 """About how much of a table :func:`read_table_chunks` holds at once (~1.2M interactions)."""
-from kg.report import Rejection
+from kgrec.kg.report import Rejection
 
 LINE = "_line"
 """Column holding each row's 1-based line number in its file."""

@@ -1,5 +1,5 @@
 """What an ingest accepted and rejected: counted by file and reason, the rejected rows kept
-with the reason (the first :data:`~kg.limits.MAX_REJECTED`; the rest counted), written as
+with the reason (the first :data:`~kgrec.kg.limits.MAX_REJECTED`; the rest counted), written as
 JSON plus a quarantine CSV, and printed as a short summary."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kg.limits import MAX_RAW, MAX_REJECTED
+from kgrec.kg.limits import MAX_RAW, MAX_REJECTED
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet read a cell as a formula (OWASP, CSV injection)."""

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kg.device import check_device
-from kg.errors import KgrecError
+from kgrec.kg.device import check_device
+from kgrec.kg.errors import KgrecError
 
 STORE_KINDS = ("embedded", "neo4j")
 RETRIEVALS = ("auto", "exact", "faiss", "neo4j")
@@ -53,7 +53,7 @@ class Settings:
     """``KGREC_STORE_TIMEOUT``: seconds a served read (explanation paths) waits for the store
     before the service answers without it and treats the store as down for a while."""
     retrieval: str = "auto"
-    """``KGREC_RETRIEVAL``: how the service finds the items to score (:mod:`gnn.retrieval`):
+    """``KGREC_RETRIEVAL``: how the service finds the items to score (:mod:`kgrec.gnn.retrieval`):
     ``exact`` scores every item; ``faiss`` (an in-process HNSW index) or ``neo4j`` (Neo4j's
     vector index) retrieve candidates and score them exactly; ``auto`` is exact below
     ``ann_min_items`` items, else neo4j on the Neo4j store and faiss on the embedded one."""
@@ -112,7 +112,7 @@ class Settings:
         if not low < high:
             raise KgrecError(f"rating range {low}:{high} is empty")
         if self.pseudonym_key is not None:
-            from kg.pseudonymize import check_key
+            from kgrec.kg.pseudonymize import check_key
 
             check_key(self.pseudonym_key)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kg.catalog import Catalog
-from kg.graph import GraphDelta, RelKey
-from kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
-from kg.validate import attribute_entity_id
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.graph import GraphDelta, RelKey
+from kgrec.kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
+from kgrec.kg.validate import attribute_entity_id
 
 
 def catalog_to_delta(catalog: Catalog) -> GraphDelta:

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kg.catalog import Catalog
-from kg.errors import CatalogError
-from kg.identifiers import ENTITY, ITEM, RESERVED_TYPES, relation_type
-from kg.limits import MAX_TITLE
-from kg.reader import LINE
-from kg.report import IngestReport, Rejection
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.errors import CatalogError
+from kgrec.kg.identifiers import ENTITY, ITEM, RESERVED_TYPES, relation_type
+from kgrec.kg.limits import MAX_TITLE
+from kgrec.kg.reader import LINE
+from kgrec.kg.report import IngestReport, Rejection
 
 ExistingIds = Callable[[str, Iterable[str]], set[str]]
 """(label, ids) -> the ids that already exist in the store with that label."""
@@ -126,18 +126,6 @@ def validate(
     return clean, report
 
 
-def validate_interactions(
-    frame: pd.DataFrame, existing: ExistingIds, rating_range: tuple[float, float] = (0.0, 10.0), file: str = "interactions.csv"
-) -> tuple[pd.DataFrame, IngestReport]:
-    """The interactions table alone, its items looked up in the store: what ``validate`` does
-    with it, without the cost of checking four empty tables (events arriving one by one)."""
-    report = IngestReport(file)
-    clean = _interactions(TableCheck(frame, file, report), set(), existing, rating_range)
-    report.accepted = {file: len(clean)}
-    report.rejections.sort(key=lambda r: r.line)
-    return clean, report
-
-
 def _items(check: TableCheck) -> pd.DataFrame:
     check.require("item_id")
     check.unique("item_id")
@@ -171,9 +159,10 @@ def _users(check: TableCheck) -> pd.DataFrame:
 
 def validate_interactions(frame: pd.DataFrame, file: str, item_ids: set[str], existing: ExistingIds,
                           rating_range: tuple[float, float], report: IngestReport) -> pd.DataFrame:
-    """One chunk of a streamed interactions table: the rows that pass (with their ``_line``),
-    the others in ``report``. A pair repeated within the chunk keeps its latest row here;
-    :func:`reject_repeats` does the same across chunks."""
+    """An interactions table alone (one chunk of a streamed file, or a batch of events —
+    without the cost of checking four empty tables): the rows that pass (with their
+    ``_line``), the others in ``report``. A pair repeated within the frame keeps its latest
+    row here; :func:`reject_repeats` does the same across chunks."""
     return _interactions(TableCheck(frame, file, report), item_ids, existing, rating_range, lines=True)
 
 

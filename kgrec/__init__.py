@@ -11,7 +11,7 @@
 
 Every function takes ``home`` (``KGREC_HOME``) and ``store`` (``embedded`` or ``neo4j``)
 like the CLI's ``--home`` and ``--store``; the rest of the settings come from the same
-``KGREC_*`` environment variables (:class:`kg.settings.Settings`). Errors a caller can cause
+``KGREC_*`` environment variables (:class:`kgrec.kg.settings.Settings`). Errors a caller can cause
 are :class:`KgrecError`, with the message the CLI would print.
 """
 from __future__ import annotations
@@ -21,13 +21,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kg.errors import KgrecError
-from kg.settings import Settings
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import Settings
 
 if TYPE_CHECKING:
-    from app.service import RecommendationService
-    from gnn.evaluate import EvaluationResult
-    from kg.ingest import IngestResult
+    from kgrec.app.service import RecommendationService
+    from kgrec.gnn.evaluate import EvaluationResult
+    from kgrec.kg.ingest import IngestResult
 
 __all__ = ["KgrecError", "Model", "Settings", "evaluate", "ingest", "load", "settings", "synth", "train"]
 
@@ -40,8 +40,8 @@ def settings(home: Path | str | None = None, store: str | None = None) -> Settin
 def synth(out: Path | str, *, users: int, items: int, interactions: int, seed: int = 0,
           progress: bool = False) -> Path:
     """``kgrec data synth``: write a seeded synthetic catalog of that size into ``out``
-    (:mod:`kg.datasets.synth`); returns the folder."""
-    from kg.datasets.synth import SynthSpec, generate
+    (:mod:`kgrec.kg.datasets.synth`); returns the folder."""
+    from kgrec.kg.datasets.synth import SynthSpec, generate
 
     spec = SynthSpec(users=users, items=items, interactions=interactions, seed=seed)
     return generate(spec, Path(out), progress=progress).folder
@@ -52,7 +52,7 @@ def ingest(catalog_dir: Path | str | None = None, *, dataset: str | None = None,
            progress: bool = False) -> IngestResult:
     """``kgrec ingest --catalog catalog_dir`` (or ``--dataset dataset``): validate, then load
     into the store; returns the report and where it was written."""
-    from app.commands.ingest import ingest_source
+    from kgrec.app.commands.ingest import ingest_source
 
     if (catalog_dir is None) == (dataset is None):
         raise KgrecError("give either a catalog folder or dataset=NAME")
@@ -63,11 +63,11 @@ def ingest(catalog_dir: Path | str | None = None, *, dataset: str | None = None,
 def train(*, home: Path | str | None = None, store: str | None = None, out: Path | str | None = None,
           progress: bool = False, **changes: object) -> Model:
     """``kgrec train``: the model on everything the store holds, saved to ``out`` (default
-    ``home/models/default``). ``changes`` are :class:`gnn.recommender.TrainSettings` fields
+    ``home/models/default``). ``changes`` are :class:`kgrec.gnn.recommender.TrainSettings` fields
     (``epochs``, ``dim``, ``lr``, ``device``, ...) over the model's own defaults."""
-    from app.commands.train import train as run_train
-    from app.service import default_model_dir
-    from gnn.inference import KGRec
+    from kgrec.app.commands.train import train as run_train
+    from kgrec.app.service import default_model_dir
+    from kgrec.gnn.inference import KGRec
 
     config = settings(home, store)
     try:
@@ -81,7 +81,7 @@ def train(*, home: Path | str | None = None, store: str | None = None, out: Path
 
 def load(model_dir: Path | str | None = None, *, home: Path | str | None = None, store: str | None = None) -> Model:
     """A saved model serving the current store (``kgrec recommend --model model_dir``)."""
-    from app.service import RecommendationService
+    from kgrec.app.service import RecommendationService
 
     config = settings(home, store)
     return Model(RecommendationService(config, Path(model_dir) if model_dir is not None else None))
@@ -93,7 +93,7 @@ def evaluate(protocol: str, *, home: Path | str | None = None, store: str | None
     """``kgrec evaluate --protocol protocol``: the model and the baselines on the same splits.
     ``recommenders`` names a subset (``["most-popular", "kgrec"]``); ``changes`` are
     training settings applied to every trained recommender (``epochs=20``)."""
-    from app.commands.evaluate import evaluate_store
+    from kgrec.app.commands.evaluate import evaluate_store
 
     return evaluate_store(settings(home, store), protocol, list(seeds), list(recommenders) if recommenders else None,
                           dict(changes), Path(split_dir) if split_dir is not None else None)

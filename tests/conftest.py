@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from kg.catalog import Catalog
-from kg.datasets import ml100k
-from kg.datasets.fetch import fetch
-from kg.errors import StoreError
-from kg.settings import Settings
-from kg.store.base import GraphStore
-from kg.store.embedded import EmbeddedStore
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.datasets import ml100k
+from kgrec.kg.datasets.fetch import fetch
+from kgrec.kg.errors import StoreError
+from kgrec.kg.settings import Settings
+from kgrec.kg.store.base import GraphStore
+from kgrec.kg.store.embedded import EmbeddedStore
+
+if TYPE_CHECKING:
+    from kgrec.app.ui.actions import UiActions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -30,7 +34,7 @@ def neo4j_settings(home: Path) -> Settings:
 
 
 def open_neo4j(home: Path) -> GraphStore:
-    from kg.store.neo4j import Neo4jStore
+    from kgrec.kg.store.neo4j import Neo4jStore
 
     settings = neo4j_settings(home)
     try:
@@ -76,7 +80,41 @@ def ml100k_catalog(ml100k_folder: Path) -> Catalog:
 @pytest.fixture(scope="module")
 def trained(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A KGREC_HOME with the small ml-100k catalog and a tiny trained model (built once per
-    process, :func:`tests.test_ui_support.trained_home`); copy it before changing it."""
-    from tests.test_ui_support import trained_home
+    process, :func:`ui_support.trained_home`); copy it before changing it."""
+    from ui_support import trained_home
 
     return trained_home(ml100k_catalog, tmp_path_factory.mktemp("trained"), data_settings.home / "cache")
+
+
+@pytest.fixture(scope="session")
+def ui_home(ml100k_catalog: Catalog, data_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app tests' KGREC_HOME (:func:`ui_support.trained_home`), shared by the session."""
+    from ui_support import trained_home
+
+    return trained_home(ml100k_catalog, tmp_path_factory.mktemp("ui"), data_settings.home / "cache")
+
+
+def _actions(home: Path) -> Iterator[UiActions]:
+    from kgrec.app.service import RecommendationService
+    from kgrec.app.ui.actions import UiActions
+    from ui_support import settings_for
+
+    service = RecommendationService(settings_for(home))
+    try:
+        yield UiActions(service)
+    finally:
+        service.close()
+
+
+@pytest.fixture(scope="module")
+def actions(ui_home: Path) -> Iterator[UiActions]:
+    """The app's actions over the shared home: read only."""
+    yield from _actions(ui_home)
+
+
+@pytest.fixture(scope="module")
+def writable(ui_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiActions]:
+    """Over a copy of the shared home: tests here add items and users (each its own ids)."""
+    from ui_support import copy_home
+
+    yield from _actions(copy_home(ui_home, tmp_path_factory.mktemp("ui-writable") / "home"))

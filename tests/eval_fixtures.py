@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kg.graph import GraphExport
-from kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
+from kgrec.kg.graph import GraphExport
+from kgrec.kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
 
 

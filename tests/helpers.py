@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from kg.graph import GraphExport
-from kg.ingest import IngestResult, ingest
-from kg.ingest import ingest_folder as streamed_ingest
-from kg.reader import read_catalog
-from kg.settings import Settings
-from kg.store.base import GraphStore
+from kgrec.kg.graph import GraphExport
+from kgrec.kg.ingest import IngestResult, ingest
+from kgrec.kg.ingest import ingest_folder as streamed_ingest
+from kgrec.kg.reader import read_catalog
+from kgrec.kg.settings import Settings
+from kgrec.kg.store.base import GraphStore
 
 
 def write_catalog(folder: Path, **files: str | bytes) -> Path:
@@ -23,7 +23,7 @@ def write_catalog(folder: Path, **files: str | bytes) -> Path:
 
 
 def ingest_folder(folder: Path, store: GraphStore, settings: Settings, **options: bool) -> IngestResult:
-    """What ``kgrec ingest --catalog`` does: interactions streamed (:func:`kg.ingest.ingest_folder`)."""
+    """What ``kgrec ingest --catalog`` does: interactions streamed (:func:`kgrec.kg.ingest.ingest_folder`)."""
     return streamed_ingest(folder, store, settings, progress=False, **options)
 
 

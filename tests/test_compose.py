@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from kg.settings import Settings
+from kgrec.kg.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_WHEEL = "docker-compose==1.29.2"
@@ -80,7 +80,7 @@ def test_docker_compose_file_follows_the_compose_spec(compose_schema: dict) -> N
     with pytest.raises(ValueError, match="set KGREC_API_TOKEN"):
         interpolate(text, {"KGREC_NEO4J_PASSWORD": "a-long-secret"})
     settings = Settings.from_env(environ={k: str(v) for k, v in app["environment"].items()}, home="/data")
-    from app.commands.serve import check_listen
+    from kgrec.app.commands.serve import check_listen
 
     check_listen(settings, "0.0.0.0")  # the token from the environment lets `kgrec demo --host 0.0.0.0` start
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import secrets
-import tempfile
 import threading
 import time
 import zipfile
@@ -25,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from kgrec.kg.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -125,16 +125,7 @@ class EmbeddingCache:
 
 
 def _write_shard(folder: Path, keys: np.ndarray, vectors: np.ndarray) -> Path:
-    """Write a shard under a fresh name, atomically: temporary file, fsync, rename."""
+    """Write a shard under a fresh name, all or nothing."""
     path = folder / f"{time.time_ns():020d}-{secrets.token_hex(4)}{SHARD_SUFFIX}"
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, keys=keys, vectors=vectors)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda handle: np.savez(handle, keys=keys, vectors=vectors))
     return path

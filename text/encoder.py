@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kg.device import check_device, resolve_device
-from kg.errors import KgrecError
-from kg.settings import Settings
-from text.cache import EmbeddingCache, text_key
+from kgrec.kg.device import check_device, resolve_device
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import Settings
+from kgrec.text.cache import EmbeddingCache, text_key
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from kg.graph import GraphExport
-from kg.identifiers import ENTITY, ITEM
-from text.encoder import TextEncoder
-from text.sentences import entity_sentences, item_sentences
+from kgrec.kg.graph import GraphExport
+from kgrec.kg.identifiers import ENTITY, ITEM
+from kgrec.text.encoder import TextEncoder
+from kgrec.text.sentences import entity_sentences, item_sentences
 
 
 def node_text_features(export: GraphExport, encoder: TextEncoder, progress: bool = True) -> dict[str, np.ndarray]:

@@ -20,8 +20,8 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from kg.graph import GraphExport
-from kg.identifiers import ENTITY, ITEM
+from kgrec.kg.graph import GraphExport
+from kgrec.kg.identifiers import ENTITY, ITEM
 
 MAX_FACTS_PER_RELATION = 5
 """Entities named per relation in an item's sentence (the most connected ones first)."""

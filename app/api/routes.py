@@ -1,9 +1,9 @@
 """The HTTP API's endpoints, under ``/v1``: JSON in, JSON out, over one
-:class:`~app.service.RecommendationService`.
+:class:`~kgrec.app.service.RecommendationService`.
 
 Reads (recommend, explain, health, metrics) need the read token when ``KGREC_READ_TOKEN``
 is set; writes (events, items) need ``KGREC_API_TOKEN`` when it is set and are refused in
-read-only mode (``app.auth``). The handlers are plain functions: FastAPI runs them on its
+read-only mode (``kgrec.app.auth``). The handlers are plain functions: FastAPI runs them on its
 thread pool, so a slow one never holds up the others.
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api import schemas
-from app.api.metrics import ApiMetrics
-from app.auth import authorize
-from app.requests import RequestError
-from app.service import RecommendationService
-from kg.errors import AccessDenied
+from kgrec.app.api import schemas
+from kgrec.app.api.metrics import ApiMetrics
+from kgrec.app.auth import authorize
+from kgrec.app.requests import RequestError
+from kgrec.app.service import RecommendationService
+from kgrec.kg.errors import AccessDenied
 
 MAX_BATCH = 10_000
 """Requests in one /v1/recommend call."""

@@ -1,7 +1,7 @@
 """The shapes of the HTTP API's bodies, for its OpenAPI schema (``/v1/openapi.json``).
 
 The endpoints read their bodies as plain JSON and check them one request, event or item at
-a time (:mod:`app.requests`, :mod:`app.updates`), so that one bad entry in a batch gets its
+a time (:mod:`kgrec.app.requests`, :mod:`kgrec.app.updates`), so that one bad entry in a batch gets its
 own answer instead of failing the others; these models describe what is accepted.
 """
 from __future__ import annotations

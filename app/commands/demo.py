@@ -15,14 +15,14 @@ import argparse
 import time
 from dataclasses import replace
 
-from app.commands.serve import add_server_arguments, server_settings
-from app.commands.stats import summarise
-from kg.datasets import DATASETS, fetched
-from kg.datasets.fetch import fetch
-from kg.errors import KgrecError
-from kg.identifiers import ITEM
-from kg.settings import STORE_KINDS, Settings
-from kg.store import open_store
+from kgrec.app.commands.serve import add_server_arguments, server_settings
+from kgrec.app.commands.stats import summarise
+from kgrec.kg.datasets import DATASETS, fetched
+from kgrec.kg.datasets.fetch import fetch
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.identifiers import ITEM
+from kgrec.kg.settings import STORE_KINDS, Settings
+from kgrec.kg.store import open_store
 
 DATASET = "ml-100k"
 STEPS = 4
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         step(4, "serving skipped (--no-serve); start the app with: kgrec serve")
         return 0
     step(4, f"serving the app on http://{args.host}:{args.port} (Ctrl-C stops)")
-    from app.commands.serve import serve
+    from kgrec.app.commands.serve import serve
 
     serve(settings, None, args.host, args.port)
     return 0
@@ -76,8 +76,8 @@ def fetch_data(settings: Settings) -> None:
 
 
 def ingest_data(settings: Settings) -> None:
-    from kg.datasets import load_dataset
-    from kg.ingest import ingest
+    from kgrec.kg.datasets import load_dataset
+    from kgrec.kg.ingest import ingest
 
     with open_store(settings) as store:
         if store.counts().labels.get(ITEM, 0) == 0:
@@ -92,16 +92,16 @@ def ingest_data(settings: Settings) -> None:
 
 
 def train_model(settings: Settings, epochs: int | None) -> None:
-    from app.service import default_model_dir
-    from gnn.checkpoint import META
+    from kgrec.app.service import default_model_dir
+    from kgrec.gnn.checkpoint import META
 
     out = default_model_dir(settings)
     if (out / META).is_file():
         step(3, f"a model is already trained: {out} (kgrec train retrains it)")
         return
-    from app.commands.train import train
-    from gnn.inference import KGRec
-    from kg.device import resolve_device
+    from kgrec.app.commands.train import train
+    from kgrec.gnn.inference import KGRec
+    from kgrec.kg.device import resolve_device
 
     device = resolve_device(settings.device)
     if epochs is None and device.type == "cpu":

@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gnn.evaluate import EvaluationResult, default_recommenders, evaluate
-from gnn.recommender import TrainSettings
-from gnn.splits import PROTOCOLS
-from kg.errors import KgrecError
-from kg.graph import GraphExport
-from kg.settings import STORE_KINDS, Settings
-from kg.store import open_store
+from kgrec.gnn.evaluate import EvaluationResult, default_recommenders, evaluate
+from kgrec.gnn.recommender import TrainSettings
+from kgrec.gnn.splits import PROTOCOLS
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.graph import GraphExport
+from kgrec.kg.settings import STORE_KINDS, Settings
+from kgrec.kg.store import open_store
 
 if TYPE_CHECKING:
-    from text.encoder import TextEncoder
+    from kgrec.text.encoder import TextEncoder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,7 +78,7 @@ def evaluate_store(settings: Settings, protocol: str, seeds: list[int], recommen
         export = store.export()
     if "Item" not in export.nodes or export.nodes["Item"].empty:
         raise KgrecError("the graph store holds no items: run `kgrec ingest` first")
-    from text.encoder import TextEncoder
+    from kgrec.text.encoder import TextEncoder
 
     encoder = TextEncoder(settings)
     text = text_features(export, encoder)
@@ -88,7 +88,7 @@ def evaluate_store(settings: Settings, protocol: str, seeds: list[int], recommen
 
 def text_features(export: GraphExport, encoder: TextEncoder) -> dict[str, np.ndarray]:
     """Item and entity text embeddings (cached under KGREC_HOME after the first run)."""
-    from text.features import node_text_features
+    from kgrec.text.features import node_text_features
 
     return node_text_features(export, encoder)
 

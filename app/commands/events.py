@@ -2,7 +2,7 @@
 a log shipper), posted to a running server (``--url``; the token from ``KGREC_API_TOKEN``)
 so that the model follows them at once, or written to the store directly without one.
 
-Events are checked with the rules of ``interactions.csv`` (:mod:`app.updates`) either way;
+Events are checked with the rules of ``interactions.csv`` (:mod:`kgrec.app.updates`) either way;
 each rejected line is printed with its reason and the others are still recorded. From a
 pipe, what has arrived is sent after ``--wait`` seconds without a new line, so a slow stream
 is not held back until a batch fills.
@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from kg.errors import KgrecError
-from kg.settings import STORE_KINDS, Settings
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import STORE_KINDS, Settings
 
 BATCH = 1_000
 WAIT = 0.5
@@ -134,13 +134,13 @@ class _Store:
     """The configured store, written directly (no model involved)."""
 
     def __init__(self, settings: Settings) -> None:
-        from kg.store import open_store
+        from kgrec.kg.store import open_store
 
         self.settings = settings
         self.store = open_store(settings)
 
     def send(self, events: list[object]) -> tuple[int, Refused]:
-        from app.updates import check_events
+        from kgrec.app.updates import check_events
 
         checked, rejected = check_events(events, self.store.existing_ids, self.settings.rating_range, time.time())
         refused: Refused = [(r.index, r.field, r.message) for r in rejected]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.service import RecommendationService
-from kg.errors import KgrecError
-from kg.settings import STORE_KINDS, Settings
+from kgrec.app.service import RecommendationService
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import STORE_KINDS, Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

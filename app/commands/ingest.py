@@ -5,10 +5,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kg.settings import STORE_KINDS, Settings
+from kgrec.kg.settings import STORE_KINDS, Settings
 
 if TYPE_CHECKING:
-    from kg.ingest import IngestResult
+    from kgrec.kg.ingest import IngestResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,14 +53,14 @@ def ingest_source(settings: Settings, dataset: str | None, catalog_dir: Path | N
     store: ``kgrec ingest`` and the library's ``kgrec.ingest``. The state folders are checked
     writable before anything is read."""
     settings.check_writable(settings.reports_dir, *([settings.store_dir] if settings.store == "embedded" else []))
-    from kg.ingest import ingest, ingest_folder
-    from kg.store import open_store
+    from kgrec.kg.ingest import ingest, ingest_folder
+    from kgrec.kg.store import open_store
 
     if dataset is None:
         assert catalog_dir is not None
         with open_store(settings) as store:
             return ingest_folder(catalog_dir, store, settings, strict=strict, pseudonymize=pseudonymize, progress=progress)
-    from kg.datasets import load_dataset
+    from kgrec.kg.datasets import load_dataset
 
     catalog = load_dataset(dataset, settings, progress=progress)
     with open_store(settings) as store:

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from app.service import RecommendationService
-from kg.errors import KgrecError
-from kg.settings import STORE_KINDS, Settings
+from kgrec.app.service import RecommendationService
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import STORE_KINDS, Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

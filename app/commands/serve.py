@@ -5,9 +5,9 @@ import argparse
 import ipaddress
 from pathlib import Path
 
-from app.auth import writes_protected
-from kg.errors import KgrecError
-from kg.settings import STORE_KINDS, Settings
+from kgrec.app.auth import writes_protected
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import STORE_KINDS, Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -71,9 +71,9 @@ def serve(settings: Settings, model: Path | None, host: str, port: int) -> None:
     if not 1 <= port <= 65535:
         raise KgrecError(f"--port must be between 1 and 65535, got {port}")
     check_listen(settings, host)
-    from app.api.server import create_app
-    from app.api.server import serve as serve_http
-    from app.service import RecommendationService
+    from kgrec.app.api.server import create_app
+    from kgrec.app.api.server import serve as serve_http
+    from kgrec.app.service import RecommendationService
 
     print(f"loading the model and the {settings.store} store ...", flush=True)
     service = RecommendationService(settings, model, progress=True)

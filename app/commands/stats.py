@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
-from kg.settings import STORE_KINDS, Settings
-from kg.store import GraphCounts, open_store
+from kgrec.kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
+from kgrec.kg.settings import STORE_KINDS, Settings
+from kgrec.kg.store import GraphCounts, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,18 +6,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from app.service import default_model_dir
-from gnn import distributed
-from gnn.checkpoint import check_writable
-from gnn.inference import KGRec
-from gnn.recommender import TrainData, TrainSettings
-from gnn.splits import make_split
-from kg.device import DEVICE_CHOICES
-from kg.identifiers import ENTITY, ITEM
-from kg.settings import STORE_KINDS, Settings
-from kg.store import open_store
-from text.encoder import TextEncoder
-from text.features import node_text_features
+from kgrec.app.service import default_model_dir
+from kgrec.gnn import distributed
+from kgrec.gnn.checkpoint import check_writable
+from kgrec.gnn.inference import KGRec
+from kgrec.gnn.recommender import TrainData, TrainSettings
+from kgrec.gnn.splits import make_split
+from kgrec.kg.device import DEVICE_CHOICES
+from kgrec.kg.identifiers import ENTITY, ITEM
+from kgrec.kg.settings import STORE_KINDS, Settings
+from kgrec.kg.store import open_store
+from kgrec.text.encoder import TextEncoder
+from kgrec.text.features import node_text_features
 
 VALID_RATIO = 0.1
 """Share of each user's interactions held out for early stopping."""

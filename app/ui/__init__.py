@@ -1,10 +1,10 @@
-"""The Gradio app (``kgrec serve``): :mod:`app.ui.actions` does the work without Gradio (one
-module per tab), :mod:`app.ui.tabs` lays each tab out, :mod:`app.ui.layout` puts the tabs
-together and serves them, :mod:`app.ui.search` finds items and entities by words,
-:mod:`app.ui.drawing` draws paths as pictures, :mod:`app.ui.uploads` stages uploaded
-catalog files, :mod:`app.ui.lock` keeps readers from a half-reloaded service."""
+"""The Gradio app (``kgrec serve``): :mod:`kgrec.app.ui.actions` does the work without Gradio (one
+module per tab), :mod:`kgrec.app.ui.tabs` lays each tab out, :mod:`kgrec.app.ui.layout` puts the tabs
+together and serves them, :mod:`kgrec.app.ui.search` finds items and entities by words,
+:mod:`kgrec.app.ui.drawing` draws paths as pictures, :mod:`kgrec.app.ui.uploads` stages uploaded
+catalog files, :mod:`kgrec.app.ui.lock` keeps readers from a half-reloaded service."""
 from __future__ import annotations
 
-from app.ui.actions import UiActions
+from kgrec.app.ui.actions import UiActions
 
 __all__ = ["UiActions"]

@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from PIL import Image
 
-from kg.graph import NodeRef
-from kg.store.base import Neighbour
-from text.sentences import humanise
+from kgrec.kg.graph import NodeRef
+from kgrec.kg.store.base import Neighbour
+from kgrec.text.sentences import humanise
 
 FIXED_COLOURS = {"item": "#4e79a7", "user": "#f28e2b"}
 PALETTE = ("#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295")

@@ -1,5 +1,5 @@
-"""The Gradio app: five tabs over one :class:`~app.ui.actions.UiActions`, each built by its
-module in :mod:`app.ui.tabs`.
+"""The Gradio app: five tabs over one :class:`~kgrec.app.ui.actions.UiActions`, each built by its
+module in :mod:`kgrec.app.ui.tabs`.
 
 - **Recommend**: a known user, or a new one (liked items, attribute values, free text);
   the top K with each item's explanation sentences.
@@ -18,7 +18,7 @@ Each event has an ``api_name`` (see docs/API.md), and ``/recommend_json`` answer
 recommendation contract's JSON requests. The page loads nothing from outside the server:
 the theme's fonts are system fonts and pictures are drawn server-side.
 
-Access (:mod:`app.auth`): with ``KGREC_READ_TOKEN`` set the whole app sits behind Gradio's
+Access (:mod:`kgrec.app.auth`): with ``KGREC_READ_TOKEN`` set the whole app sits behind Gradio's
 login (the token as password, any user name), which also guards every API route and file
 download; writes (upload, add item) take the write token (``KGREC_API_TOKEN``) in a field
 of the Catalog tab, checked per action, so a reader's session never gains write authority.
@@ -35,13 +35,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from app.auth import authorize  # noqa: E402
-from app.ui.actions import UiActions  # noqa: E402
-from app.ui.tabs import catalog, explain, explore, model, recommend  # noqa: E402
-from app.ui.tabs.common import markdown  # noqa: E402
-from kg.errors import AccessDenied  # noqa: E402
-from kg.limits import MAX_UPLOAD_BYTES  # noqa: E402
-from kg.settings import Settings  # noqa: E402
+from kgrec.app.auth import authorize  # noqa: E402
+from kgrec.app.ui.actions import UiActions  # noqa: E402
+from kgrec.app.ui.tabs import catalog, explain, explore, model, recommend  # noqa: E402
+from kgrec.app.ui.tabs.common import markdown  # noqa: E402
+from kgrec.kg.errors import AccessDenied  # noqa: E402
+from kgrec.kg.limits import MAX_UPLOAD_BYTES  # noqa: E402
+from kgrec.kg.settings import Settings  # noqa: E402
 
 TITLE = "kgrec: explained recommendations"
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]

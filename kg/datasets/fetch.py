@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from kg.errors import KgrecError
-from kg.settings import Settings
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.settings import Settings
 
 if TYPE_CHECKING:
-    from kg.datasets import Dataset
+    from kgrec.kg.datasets import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _scan(path: Path) -> tuple[str, int, str]:
 def fetch(name: str, settings: Settings, progress: bool = True) -> Path:
     """The folder of data set ``name`` under ``settings.data_dir``, downloaded and checked
     first when it is not there yet (or is there but fails its check)."""
-    from kg.datasets import dataset  # the registry imports this module
+    from kgrec.kg.datasets import dataset  # the registry imports this module
 
     spec = dataset(name)
     target = settings.data_dir / spec.name

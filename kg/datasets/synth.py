@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from kg.errors import KgrecError
+from kgrec.kg.errors import KgrecError
 
 _ADJECTIVES = (
     "ancient", "arctic", "bright", "coastal", "cosmic", "crimson", "desert", "electric", "emerald", "forest",

@@ -1,5 +1,5 @@
 """The graph-store interface. Neo4j and the embedded networkx store both implement it and
-pass the same contract tests (tests/test_store_contract.py)."""
+pass the same contract tests (tests/kg/test_store_contract.py)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, RelKey
-from kg.identifiers import ENTITY, INTERACTED, ITEM, USER
-from kg.to_graph import properties
+from kgrec.kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, RelKey
+from kgrec.kg.identifiers import ENTITY, INTERACTED, ITEM, USER
+from kgrec.kg.to_graph import properties
 
 Progress = Callable[[int], None]
 """Called with the number of rows just written, to advance a progress bar."""

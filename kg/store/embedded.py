@@ -5,7 +5,7 @@ MERGE semantics (one relationship per type and ordered node pair).
 
 On disk, as databases keep their data: ``graph.pickle``, a snapshot (a header line
 ``kgrec-graph 3 <generation> <lineage>``, then the pickled graph), and ``graph.journal``, the
-changes made since that snapshot, one record per write (:mod:`kg.store.journal`). A write
+changes made since that snapshot, one record per write (:mod:`kgrec.kg.store.journal`). A write
 (``load``, ``remove_item``) takes an exclusive ``fcntl`` lock on ``graph.lock``, catches up
 with what other processes wrote, applies its own change in memory and appends it to the
 journal as the next generation (one small record and one ``fsync``, whatever the size of the
@@ -38,12 +38,12 @@ from typing import Any, BinaryIO, TypeVar
 import networkx as nx
 import pandas as pd
 
-from kg.errors import StoreError
-from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
-from kg.identifiers import LABELS
-from kg.store import journal
-from kg.store.base import Changes, GraphCounts, GraphStore, Neighbour, Progress, changes_of, with_entity_defaults
-from kg.to_graph import properties
+from kgrec.kg.errors import StoreError
+from kgrec.kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
+from kgrec.kg.identifiers import LABELS
+from kgrec.kg.store import journal
+from kgrec.kg.store.base import Changes, GraphCounts, GraphStore, Neighbour, Progress, changes_of, with_entity_defaults
+from kgrec.kg.to_graph import properties
 
 GRAPH_FILE = "graph.pickle"
 JOURNAL_FILE = "graph.journal"

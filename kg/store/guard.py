@@ -1,14 +1,14 @@
-"""A circuit breaker around any :class:`~kg.store.base.GraphStore`, for serving.
+"""A circuit breaker around any :class:`~kgrec.kg.store.base.GraphStore`, for serving.
 
 A server must keep answering from its in-memory model when the store goes away. So, for the
 store a server holds:
 
 - every read waits at most ``timeout`` seconds (it runs on a small thread pool; a read
   past its deadline is abandoned, not waited for);
-- a failure (a :class:`~kg.errors.StoreError`, or a read past its deadline when a cheap
+- a failure (a :class:`~kgrec.kg.errors.StoreError`, or a read past its deadline when a cheap
   read right after it does not answer within ``PROBE_TIMEOUT`` either) opens the breaker:
   for ``retry_after`` seconds every call fails at once with
-  :class:`~kg.errors.StoreUnavailable`, without touching the store. A slow read on a store
+  :class:`~kgrec.kg.errors.StoreUnavailable`, without touching the store. A slow read on a store
   that still answers the cheap one fails alone: a busy server is not a dead one (the
   answer comes without explanations, the next one tries again);
 - then the next call first probes the store with a cheap read (the others keep failing
@@ -35,10 +35,10 @@ from typing import TypeVar
 
 import pandas as pd
 
-from kg.errors import StoreError, StoreUnavailable
-from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery
-from kg.identifiers import ITEM
-from kg.store.base import Changes, GraphCounts, GraphStore, Neighbour, Progress
+from kgrec.kg.errors import StoreError, StoreUnavailable
+from kgrec.kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery
+from kgrec.kg.identifiers import ITEM
+from kgrec.kg.store.base import Changes, GraphCounts, GraphStore, Neighbour, Progress
 
 log = logging.getLogger(__name__)
 

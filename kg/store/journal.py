@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from kgrec.kg import files
 
 MAGIC = b"kgrec-journal"
 FORMAT = 1
@@ -114,25 +115,9 @@ def append(path: Path, valid_end: int, record: bytes) -> int:
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Replace ``path`` with what ``write`` writes, all or nothing: a temporary file of this
-    writer's own in the same folder, fsynced, renamed over ``path``, the folder fsynced. The
-    caller holds the writer lock, so a temporary file already there was left by a writer that
-    died: it is removed."""
-    folder = path.parent
-    for stale in folder.glob(f"{TEMPORARY_PREFIX}*.tmp"):
+    """:func:`kgrec.kg.files.write_atomically` for the store's files. The caller holds the
+    writer lock, so a temporary file already there was left by a writer that died: it is
+    removed first."""
+    for stale in path.parent.glob(f"{TEMPORARY_PREFIX}*{files.TEMPORARY_SUFFIX}"):
         stale.unlink(missing_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=TEMPORARY_PREFIX, suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    files.write_atomically(path, write, prefix=TEMPORARY_PREFIX)

@@ -4,7 +4,7 @@ Writes are ``UNWIND $rows ... MERGE`` batches, one transaction per batch through
 ``session.execute_write`` (which retries transient errors), relationships grouped by
 type and label pair so each batch is one plan with index lookups on both ends. Values
 always travel as parameters; labels come from a fixed set and relationship types are
-checked by ``kg.identifiers.checked_type`` right before they are placed in a statement.
+checked by ``kgrec.kg.identifiers.checked_type`` right before they are placed in a statement.
 """
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from kg.errors import StoreError
-from kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
-from kg.identifiers import LABELS, checked_label, checked_type
-from kg.settings import Settings
-from kg.store.base import Changes, GraphCounts, GraphStore, Neighbour, Progress, with_entity_defaults
-from kg.to_graph import properties
+from kgrec.kg.errors import StoreError
+from kgrec.kg.graph import GraphDelta, GraphExport, GraphPath, NodeRef, PathQuery, PathStep, RelKey
+from kgrec.kg.identifiers import LABELS, checked_label, checked_type
+from kgrec.kg.settings import Settings
+from kgrec.kg.store.base import Changes, GraphCounts, GraphStore, Neighbour, Progress, with_entity_defaults
+from kgrec.kg.to_graph import properties
 
 LOOKUP_CHUNK = 50_000
 DIFF_SHARE = 0.2

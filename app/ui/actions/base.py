@@ -2,17 +2,17 @@
 action's sentence reaches the page."""
 from __future__ import annotations
 
-from app.markup import escape, without_paths
-from app.ui.lock import ReadWriteLock
-from app.ui.search import EntityIndex
-from kg.errors import AccessDenied, KgrecError
+from kgrec.app.markup import escape, without_paths
+from kgrec.app.ui.lock import ReadWriteLock
+from kgrec.app.ui.search import EntityIndex
+from kgrec.kg.errors import AccessDenied, KgrecError
 
 
 class TabActions:
-    """One :class:`~app.service.RecommendationService` and the lock that keeps requests
+    """One :class:`~kgrec.app.service.RecommendationService` and the lock that keeps requests
     from seeing it half reloaded (reading: shared; changing the catalog: alone)."""
 
-    def __init__(self, service, lock: ReadWriteLock | None = None) -> None:  # type: ignore[no-untyped-def]  # app.service.RecommendationService
+    def __init__(self, service, lock: ReadWriteLock | None = None) -> None:  # type: ignore[no-untyped-def]  # kgrec.app.service.RecommendationService
         self.service = service
         self.lock = lock or ReadWriteLock()
         self._entities: EntityIndex | None = None

@@ -3,7 +3,7 @@ links picked from the graph's entities); then reload the service, so what was ad
 served at once.
 
 Validation reads the store only, so it runs under the shared lock while requests are
-answered; loading and reloading take the lock alone (:class:`~app.ui.lock.ReadWriteLock`).
+answered; loading and reloading take the lock alone (:class:`~kgrec.app.ui.lock.ReadWriteLock`).
 Errors a user can cause come back as a sentence; nothing here lets an exception escape.
 """
 from __future__ import annotations
@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.auth import authorize
-from app.markup import escape
-from app.ui.actions.base import TabActions, message, shorten
-from app.ui.uploads import UploadError, staged_catalog
-from kg.catalog import Catalog
-from kg.errors import KgrecError
-from kg.graph import NodeRef
-from kg.identifiers import ENTITY, ITEM
-from kg.ingest import Checked, check, load
-from kg.new_item import MAX_DESCRIPTION, one_item_catalog, parse_choice, parse_properties, resolve_link, same_item, text_lines
-from kg.reader import read_catalog
+from kgrec.app.auth import authorize
+from kgrec.app.markup import escape
+from kgrec.app.ui.actions.base import TabActions, message, shorten
+from kgrec.app.ui.uploads import UploadError, staged_catalog
+from kgrec.kg.catalog import Catalog
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.graph import NodeRef
+from kgrec.kg.identifiers import ENTITY, ITEM
+from kgrec.kg.ingest import Checked, check, load
+from kgrec.kg.new_item import MAX_DESCRIPTION, one_item_catalog, parse_choice, parse_properties, resolve_link, same_item, text_lines
+from kgrec.kg.reader import read_catalog
 
 SMALL_TYPE = 100
 """Entity types with at most this many members (genres, ratings, languages) are offered

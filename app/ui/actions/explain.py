@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import pandas as pd
 from PIL import Image
 
-from app.markup import escape
-from app.ui import drawing
-from app.ui.actions.base import TabActions
-from kg.graph import NodeRef
+from kgrec.app.markup import escape
+from kgrec.app.ui import drawing
+from kgrec.app.ui.actions.base import TabActions
+from kgrec.kg.graph import NodeRef
 
 PATH_COLUMNS = ["path", "hop", "from", "relationship", "to"]
 

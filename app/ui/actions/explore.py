@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from app.markup import escape
-from app.ui import drawing
-from app.ui.actions.base import TabActions, shorten
-from app.ui.actions.explain import PathView
-from app.ui.search import items_by_words
-from kg.graph import NodeRef
-from kg.identifiers import ITEM, LABELS, USER
+from kgrec.app.markup import escape
+from kgrec.app.ui import drawing
+from kgrec.app.ui.actions.base import TabActions, shorten
+from kgrec.app.ui.actions.explain import PathView
+from kgrec.app.ui.search import items_by_words
+from kgrec.kg.graph import NodeRef
+from kgrec.kg.identifiers import ITEM, LABELS, USER
 
 SEARCH_RESULTS = 50
 NEIGHBOURS = 200

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.markup import escape, without_paths
-from app.ui.actions.base import TabActions
-from gnn.checkpoint import CURVE_PNG
-from gnn.readers import Evaluation, latest_evaluation, read_model_summary
+from kgrec.app.markup import escape, without_paths
+from kgrec.app.ui.actions.base import TabActions
+from kgrec.gnn.checkpoint import CURVE_PNG
+from kgrec.gnn.readers import Evaluation, latest_evaluation, read_model_summary
 
 EVALUATION_COLUMNS = ["protocol", "recommender", "condition", "Recall@K", "NDCG@K", "K", "seeds"]
 NO_EVALUATION = "No evaluation of this model has been recorded, so there are no quality figures to show yet."

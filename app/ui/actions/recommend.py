@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from app.markup import escape
-from app.ui.actions.base import TabActions, sorted_ids
-from app.ui.search import items_by_words, words
-from kg.errors import KgrecError
-from kg.identifiers import ENTITY, ITEM, USER
-from kg.validate import ATTRIBUTE_PREFIX
+from kgrec.app.markup import escape
+from kgrec.app.ui.actions.base import TabActions, sorted_ids
+from kgrec.app.ui.search import items_by_words, words
+from kgrec.kg.errors import KgrecError
+from kgrec.kg.identifiers import ENTITY, ITEM, USER
+from kgrec.kg.validate import ATTRIBUTE_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import os
 
 import gradio as gr
 
-from app.ui.actions import UiActions
-from app.ui.actions.catalog import MAX_DESCRIPTION, REJECTION_COLUMNS
-from app.ui.search import ANY_TYPE
-from app.ui.tabs.common import guarded, markdown, table
+from kgrec.app.ui.actions import UiActions
+from kgrec.app.ui.actions.catalog import MAX_DESCRIPTION, REJECTION_COLUMNS
+from kgrec.app.ui.search import ANY_TYPE
+from kgrec.app.ui.tabs.common import guarded, markdown, table
 
 LINK_EXAMPLE = "DIRECTED_BY = director of Star Wars"
 """The placeholder of the typed links: an entity named as the app shows it (it works on ml-100k)."""

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app.markup import escape, without_paths
+from kgrec.app.markup import escape, without_paths
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ PICTURE_CLASSES = ["kgrec-picture"]
 
 def markdown(value: str = "", **options: Any) -> gr.Markdown:
     """A Markdown block without LaTeX rendering (a ``$$`` in a title stays text); text from
-    data reaches it escaped (:func:`app.markup.escape`), and Gradio sanitises the HTML."""
+    data reaches it escaped (:func:`kgrec.app.markup.escape`), and Gradio sanitises the HTML."""
     return gr.Markdown(value, latex_delimiters=[], sanitize_html=True, **options)
 
 

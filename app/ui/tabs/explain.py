@@ -7,9 +7,9 @@ from typing import Any
 
 import gradio as gr
 
-from app.ui.actions import UiActions
-from app.ui.actions.explain import PATH_COLUMNS
-from app.ui.tabs.common import PICTURE_BUTTONS, PICTURE_CLASSES, guarded, markdown, table
+from kgrec.app.ui.actions import UiActions
+from kgrec.app.ui.actions.explain import PATH_COLUMNS
+from kgrec.app.ui.tabs.common import PICTURE_BUTTONS, PICTURE_CLASSES, guarded, markdown, table
 
 
 @dataclass

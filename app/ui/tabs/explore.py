@@ -6,11 +6,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from app.ui.actions import UiActions
-from app.ui.actions.explore import ENTITY_COLUMNS, NEIGHBOUR_COLUMNS, SEARCH_COLUMNS
-from app.ui.search import ANY_TYPE
-from app.ui.tabs.common import PICTURE_BUTTONS, PICTURE_CLASSES, guarded, markdown, picked_row, table, toast
-from kg.identifiers import ENTITY, ITEM, LABELS
+from kgrec.app.ui.actions import UiActions
+from kgrec.app.ui.actions.explore import ENTITY_COLUMNS, NEIGHBOUR_COLUMNS, SEARCH_COLUMNS
+from kgrec.app.ui.search import ANY_TYPE
+from kgrec.app.ui.tabs.common import PICTURE_BUTTONS, PICTURE_CLASSES, guarded, markdown, picked_row, table, toast
+from kgrec.kg.identifiers import ENTITY, ITEM, LABELS
 
 
 def build(actions: UiActions) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.ui.actions import UiActions
-from app.ui.actions.model import EVALUATION_COLUMNS
-from app.ui.tabs.common import PICTURE_BUTTONS, guarded, markdown, table
+from kgrec.app.ui.actions import UiActions
+from kgrec.app.ui.actions.model import EVALUATION_COLUMNS
+from kgrec.app.ui.tabs.common import PICTURE_BUTTONS, guarded, markdown, table
 
 
 def build(actions: UiActions, app: gr.Blocks) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import gradio as gr
 
-from app.ui.actions import UiActions
-from app.ui.actions.recommend import CHOICES, RECOMMEND_COLUMNS, not_items_message
-from app.ui.tabs.common import guarded, markdown, table
-from app.ui.tabs.explain import ExplainTab
+from kgrec.app.ui.actions import UiActions
+from kgrec.app.ui.actions.recommend import CHOICES, RECOMMEND_COLUMNS, not_items_message
+from kgrec.app.ui.tabs.common import guarded, markdown, table
+from kgrec.app.ui.tabs.explain import ExplainTab
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The HTTP API of `kgrec serve` (under /v1), beside the Gradio page."""

@@ -1,0 +1,84 @@
+"""The blend of GNN and item-item scores: standardisation, new items' alignment, exploration."""
+import numpy as np
+import torch
+
+from kgrec.gnn.fusion import EXPLORATION_SPREAD, EXPLORATIONS, Alignment, Fusion, fit_fusion, standardise
+
+
+def test_standardise_uses_the_warm_columns_only():
+    scores = torch.tensor([[1.0, 2.0, 3.0, 100.0], [5.0, 5.0, 5.0, 1.0]])
+    warm = torch.tensor([True, True, True, False])
+    out = standardise(scores, warm)
+    assert torch.allclose(out[0, :3], torch.tensor([-1.0, 0.0, 1.0]))
+    assert torch.isclose(out[0, 3], torch.tensor(98.0))
+    assert torch.equal(out[1], torch.zeros(4))  # no spread among the warm items: no information
+
+
+def test_exploration_lifts_new_items_and_leaves_warm_order_alone():
+    gnn = torch.tensor([[3.0, 2.0, 1.0, 0.0, 2.5]])
+    item_item = torch.tensor([[0.0, 1.0, 0.5, 0.2, 0.0]])
+    warm = torch.tensor([True, True, True, True, False])
+    fusion = Fusion(mix=0.5, graph=Alignment(0.8, -0.5, 0.4), text=Alignment(0.8, -0.5, 0.4), exploration=0.0)
+    low, default, high = fusion.combine(gnn, item_item, warm, 0.0), fusion.combine(gnn, item_item, warm), fusion.combine(gnn, item_item, warm, 1.0)
+    assert torch.equal(low, default)  # the model's default is 0 here
+    assert torch.equal(low[0, :4].argsort(), high[0, :4].argsort())
+    assert torch.isclose(high[0, 4] - low[0, 4], torch.tensor(EXPLORATION_SPREAD * 0.4))
+    z_new = (2.5 - gnn[0, :4].mean()) / gnn[0, :4].std()
+    assert torch.isclose(low[0, 4], 0.8 * z_new - 0.5)
+    assert (high[0, 4] > low[0, :4]).sum() > (low[0, 4] > low[0, :4]).sum()
+
+
+def test_fit_prefers_the_component_that_ranks_validation_items():
+    rng = np.random.default_rng(0)
+    n_users, n_items = 30, 40
+    valid = np.array([np.arange(n_users), rng.integers(0, n_items, n_users)])
+    train = np.array([np.arange(n_users), (valid[1] + 1) % n_items])
+    noise = torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)
+    oracle = torch.zeros(n_users, n_items)
+    oracle[valid[0], valid[1]] = 5.0
+    warm = torch.ones(n_items, dtype=torch.bool)
+    folds = torch.arange(n_items) % 5
+    unrelated = torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)
+    fusion = fit_fusion(gnn=noise, item_item=oracle + 0.01 * noise, pseudo_cold_gnn=unrelated, tower_gnn=unrelated,
+                        text_only=torch.zeros(n_items, dtype=torch.bool), folds=folds, warm=warm,
+                        users=np.arange(n_users), train=train, valid=valid)
+    assert fusion.mix >= 0.3  # the smallest weight at which the oracle wins every list
+    # the tower's scores are unrelated to the items' final ones: a new item's expected
+    # place is the middle of the list
+    for align in (fusion.graph, fusion.text):
+        assert abs(align.slope) < 0.2 and abs(align.bias) < 0.2 and 0.9 < align.spread < 1.1
+    assert fusion.exploration in EXPLORATIONS
+
+
+def test_each_kind_of_new_item_is_aligned_on_its_own():
+    """New items with graph edges and text-only ones are embedded on different scales (the
+    GNN's propagation, the content tower): each kind gets its own line, so that one kind
+    does not crowd the other out of every list."""
+    rng = np.random.default_rng(1)
+    n_users, n_items = 40, 60
+    valid = np.array([np.arange(n_users), rng.integers(0, n_items, n_users)])
+    train = np.array([np.arange(n_users), (valid[1] + 7) % n_items])
+    gnn = torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)
+    gnn[valid[0], valid[1]] += 3.0  # the GNN ranks the validation items: it is chosen over item-item noise
+    warm = torch.ones(n_items, dtype=torch.bool)
+    folds = torch.arange(n_items) % 5
+    # As new items, those with edges keep the signal at a quarter of the scale; the tower's
+    # guess keeps it at full scale plus noise.
+    cold_view = 0.25 * gnn
+    tower = gnn + 0.5 * torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)
+    text_only = torch.arange(n_items) % 2 == 0
+    fusion = fit_fusion(gnn=gnn, item_item=torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32), pseudo_cold_gnn=torch.where(text_only, tower, cold_view),
+                        tower_gnn=tower, text_only=text_only, folds=folds,
+                        warm=warm, users=np.arange(n_users), train=train, valid=valid)
+    assert fusion.graph.slope > 2.5 * fusion.text.slope > 0  # a quarter of the scale needs about four times the slope
+    assert fusion.graph.spread < fusion.text.spread  # the cold views are exact here, the tower is noisy
+    restored = Fusion.from_state(fusion.state())
+    assert restored == fusion
+    # In one list, each kind lands by its own line.
+    scores = torch.tensor([[2.0, 1.0, 0.0, -1.0, 0.5, 2.0]])
+    warm6 = torch.tensor([True, True, True, True, False, False])
+    kinds = torch.tensor([False, False, False, False, False, True])
+    out = fusion.combine(scores, torch.zeros_like(scores), warm6, 0.0, kinds)
+    z = standardise(scores, warm6)
+    assert torch.isclose(out[0, 4], fusion.graph.slope * z[0, 4] + fusion.graph.bias)
+    assert torch.isclose(out[0, 5], fusion.text.slope * z[0, 5] + fusion.text.bias)
