@@ -14,7 +14,6 @@ import json
 import platform
 import time
 
-import neo4j
 
 from kgrec.kg.datasets import load_dataset
 from kgrec.kg.graph import GraphDelta

@@ -107,12 +107,7 @@ def ingest(
     progress: bool = True,
 ) -> IngestResult:
     checked = check(catalog, store, settings, files, parse_rejections, pseudonymize)
-    if strict and checked.report.rejected_total:
-        raise ValidationFailed(
-            f"--strict: {checked.report.rejected_total:,} row(s) rejected, nothing was written. "
-            f"First: {checked.report.rejections[0].describe()}. All of them: {checked.quarantine_path}"
-        )
-    return load(checked, store, progress)
+    return _load_unless_strict(checked, store, strict, progress)
 
 
 def ingest_folder(folder: Path, store: GraphStore, settings: Settings, strict: bool = False,
@@ -120,6 +115,11 @@ def ingest_folder(folder: Path, store: GraphStore, settings: Settings, strict: b
     """:func:`ingest` of a catalog folder, its interactions streamed (see the module docstring)."""
     catalog, files, rejections = read_catalog(folder, streamed=("interactions",))
     checked = check(catalog, store, settings, files, rejections, pseudonymize, stream=folder / files["interactions"])
+    return _load_unless_strict(checked, store, strict, progress)
+
+
+def _load_unless_strict(checked: Checked, store: GraphStore, strict: bool, progress: bool) -> IngestResult:
+    """:func:`load` the checked catalog; with ``strict``, nothing at all if a row was rejected."""
     if strict and checked.report.rejected_total:
         raise ValidationFailed(
             f"--strict: {checked.report.rejected_total:,} row(s) rejected, nothing was written. "

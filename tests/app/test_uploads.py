@@ -5,7 +5,6 @@ home (the ``writable`` fixture in tests/conftest.py).
 """
 from __future__ import annotations
 
-import re
 import threading
 import zipfile
 from pathlib import Path

@@ -6,7 +6,6 @@ The data is fetched once from PyPI into ``${XDG_CACHE_HOME:-~/.cache}/kgrec-test
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import time
 import zipfile
