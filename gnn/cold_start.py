@@ -19,7 +19,7 @@ All of it is closed form or a handful of propagations: seconds on ml-100k's CPU.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch import Tensor
 
 from kgrec.gnn.content_tower import ContentTower, fit_tower
 from kgrec.gnn.ease import choose_lambda, gram_matrix
+from kgrec.gnn.evidence import Evidence
 from kgrec.gnn.fusion import Fusion, fit_fusion
 from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, PropagationGraph
@@ -41,20 +42,24 @@ FOLDS = 5
 @dataclass
 class ColdStart:
     """``item_item`` ``(W, W)``: EASE's ``B`` over the items with a trained ID embedding, in
-    their ID-row order; ``lam`` its :math:`\\lambda`; the content tower; the blend."""
+    their ID-row order; ``lam`` its :math:`\\lambda`; the content tower; the blend; the
+    new-user shrinkage (chosen last, by :class:`kgrec.gnn.inference.KGRec`, which scores
+    the simulated new users)."""
 
     item_item: Tensor
     lam: float
     tower: ContentTower
     fusion: Fusion
+    evidence: Evidence = field(default_factory=Evidence)
 
     def state(self) -> dict[str, Tensor]:
         return {"item_item": self.item_item, "lambda": torch.tensor(self.lam, dtype=torch.float64),
-                **self.tower.state(), **self.fusion.state()}
+                **self.tower.state(), **self.fusion.state(), **self.evidence.state()}
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor]) -> ColdStart:
-        return cls(state["item_item"], float(state["lambda"]), ContentTower.from_state(state), Fusion.from_state(state))
+        return cls(state["item_item"], float(state["lambda"]), ContentTower.from_state(state), Fusion.from_state(state),
+                   Evidence.from_state(state))
 
     def item_table(self, final: Tensor, text: Tensor, warm: Tensor, has_edges: Tensor) -> Tensor:
         """Item embeddings to score with ``(I, d)``: the final ones, except for new items

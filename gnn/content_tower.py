@@ -21,9 +21,15 @@ is kept:
   product) lands next to it instead of being pulled towards the average item;
 - a **ridge** regression (:class:`Ridge`), :math:`\hat z_i = W^\top [t_i;\ 1]` in closed
   form (the bias is not penalised), which generalises across the whole text space but
-  shrinks every prediction towards the mean item.
+  shrinks every prediction towards the mean item;
+- the best ridge **plus a soft kNN of its residuals** (:class:`RidgeWithNeighbours`),
+  :math:`\hat z_i = W^\top [t_i; 1] + \beta \sum_j w_{ij} (z_j - \hat z_j^{\text{oof}})`:
+  the ridge's guess, moved by how the text-nearest warm items differ from their own
+  guesses, so that a near twin in text pulls the new item towards itself without losing
+  the ridge's shrinkage where no neighbour is close.
 
-Each candidate (:data:`ALPHAS`, :data:`NEIGHBOURS` × :data:`TEMPERATURES`) predicts every
+Each candidate (:data:`ALPHAS`, :data:`NEIGHBOURS` × :data:`TEMPERATURES`, and those times
+:data:`RESIDUAL_WEIGHTS` on the best ridge) predicts every
 warm item out of fold (from the other folds' items only), and the caller's ``score``
 ranks those predictions as a new item would be ranked (:func:`fit_tower`). On ml-100k,
 whose item texts are short and alike ("Drama film from 1995": a warm item's nearest text
@@ -50,6 +56,8 @@ NEIGHBOURS = (10, 20, 50)
 TEMPERATURES = (0.05, 0.1)
 """:math:`\\tau` tried: MiniLM cosines of related items differ by 0.05–0.2, so these weigh
 the closest items most (on ml-100k 0.02 and 1.0 ranked worse on validation than both)."""
+RESIDUAL_WEIGHTS = (0.5, 1.0)
+""":math:`\\beta` tried for the neighbours' residuals."""
 
 
 @dataclass
@@ -82,6 +90,22 @@ class SoftKNN:
 
     def __str__(self) -> str:
         return f"soft kNN (k {self.k}, temperature {self.temperature:g})"
+
+
+@dataclass
+class RidgeWithNeighbours:
+    """``predict(x) = ridge(x) + weight * neighbours(x)``, ``neighbours`` a soft kNN over
+    warm items' out-of-fold ridge residuals."""
+
+    ridge: Ridge
+    neighbours: SoftKNN
+    weight: float
+
+    def predict(self, x: Tensor) -> Tensor:
+        return self.ridge.predict(x) + self.weight * self.neighbours.predict(x)
+
+    def __str__(self) -> str:
+        return f"{self.ridge} + {self.weight:g} x {self.neighbours} of its residuals"
 
 
 def soft_knn(queries: Tensor, keys: Tensor, values: Tensor, k: int, temperature: float) -> Tensor:
@@ -137,33 +161,53 @@ class ContentTower:
     """Predicts final item embeddings ``(n, d)`` from text embeddings ``(n, T)`` with the
     model chosen on validation."""
 
-    model: Ridge | SoftKNN
+    model: Ridge | SoftKNN | RidgeWithNeighbours
 
     def predict(self, text: Tensor) -> Tensor:
         return self.model.predict(text)
 
     def state(self) -> dict[str, Tensor]:
-        if isinstance(self.model, Ridge):
-            return {"tower.ridge": self.model.weight, "tower.alpha": torch.tensor(self.model.alpha)}
-        return {"tower.keys": self.model.keys, "tower.values": self.model.values,
-                "tower.knn": torch.tensor([self.model.k, self.model.temperature], dtype=torch.float64)}
+        model = self.model
+        if isinstance(model, Ridge):
+            return _ridge_state(model)
+        if isinstance(model, SoftKNN):
+            return _knn_state(model)
+        return {**_ridge_state(model.ridge), **_knn_state(model.neighbours),
+                "tower.residual_weight": torch.tensor(model.weight, dtype=torch.float64)}
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor]) -> ContentTower:
-        for key in ("tower.ridge", "tower.text"):  # "tower.text": models saved before the soft kNN
-            if key in state:
-                return cls(Ridge(state[key], float(state["tower.alpha"])))
-        k, temperature = state["tower.knn"].tolist()
-        return cls(SoftKNN(state["tower.keys"], state["tower.values"], int(k), float(temperature)))
+        ridge = next((Ridge(state[key], float(state["tower.alpha"])) for key in ("tower.ridge", "tower.text")
+                      if key in state), None)  # "tower.text": models saved before the soft kNN
+        knn = None
+        if "tower.knn" in state:
+            k, temperature = state["tower.knn"].tolist()
+            knn = SoftKNN(state["tower.keys"], state["tower.values"], int(k), float(temperature))
+        if ridge is not None and knn is not None:
+            return cls(RidgeWithNeighbours(ridge, knn, float(state["tower.residual_weight"])))
+        model = ridge or knn
+        if model is None:
+            raise KeyError("tower.ridge or tower.knn")
+        return cls(model)
+
+
+def _ridge_state(ridge: Ridge) -> dict[str, Tensor]:
+    return {"tower.ridge": ridge.weight, "tower.alpha": torch.tensor(ridge.alpha)}
+
+
+def _knn_state(knn: SoftKNN) -> dict[str, Tensor]:
+    return {"tower.keys": knn.keys, "tower.values": knn.values,
+            "tower.knn": torch.tensor([knn.k, knn.temperature], dtype=torch.float64)}
 
 
 def fit_tower(text: Tensor, target: Tensor, folds: Tensor, score: Score) -> tuple[ContentTower, Tensor]:
     """The tower on warm items (``text`` ``(n, T)``, ``target`` their final embeddings
     ``(n, d)``, ``folds`` ``(n,)``) and its out-of-fold predictions ``(n, d)``: of every
-    ridge penalty and soft-kNN setting, the one whose out-of-fold predictions ``score``
-    best (ties: the first tried, ridges first)."""
-    candidates: dict[str, tuple[Callable[[], Ridge | SoftKNN], Tensor]] = {}
-    for alpha, predicted in ridge_out_of_fold(text, target, folds).items():
+    ridge penalty, soft-kNN setting and residual kNN on the best ridge, the one whose
+    out-of-fold predictions ``score`` best (ties: the first tried, ridges first)."""
+    candidates: dict[str, tuple[Callable[[], Ridge | SoftKNN | RidgeWithNeighbours], Tensor]] = {}
+    ridges = ridge_out_of_fold(text, target, folds)
+    for alpha, predicted in ridges.items():
         candidates[f"ridge {alpha:g}"] = ((lambda a=alpha: fit_ridge(text, target, a)), predicted)
     keys = _unit(text)
     for k in NEIGHBOURS:
@@ -172,6 +216,16 @@ def fit_tower(text: Tensor, target: Tensor, folds: Tensor, score: Score) -> tupl
                 (lambda k=k, t=temperature: SoftKNN(keys, target.float().clone(), k, t)),
                 knn_out_of_fold(text, target, folds, k, temperature))
     found = {name: score(predicted) for name, (_, predicted) in candidates.items()}
+    alpha = max(ridges, key=lambda a: found[f"ridge {a:g}"])
+    residuals = (target.float() - ridges[alpha]).contiguous()
+    for k in NEIGHBOURS:
+        for temperature in TEMPERATURES:
+            moved = knn_out_of_fold(text, residuals, folds, k, temperature)
+            for weight in RESIDUAL_WEIGHTS:
+                name = f"ridge {alpha:g} + {weight:g} x knn {k} {temperature:g} of residuals"
+                candidates[name] = ((lambda k=k, t=temperature, w=weight: RidgeWithNeighbours(
+                    fit_ridge(text, target, alpha), SoftKNN(keys, residuals, k, t), w)), ridges[alpha] + weight * moved)
+                found[name] = score(candidates[name][1])
     best = max(found, key=lambda name: found[name])  # max keeps the first of equal ones
     log.info("content tower: %s -> %s", {n: round(v, 4) for n, v in found.items()}, best)
     make, predicted = candidates[best]

@@ -55,8 +55,9 @@ from kgrec.gnn.checkpoint import COLD_START, Checkpoint, ModelShape
 from kgrec.gnn.cold_start import ColdStart, fit_cold_start, item_edges
 from kgrec.gnn.curve import TrainingCurve
 from kgrec.gnn.ease import MAX_ITEMS
+from kgrec.gnn.evidence import Evidence, blend, choose_evidence, prior_query
 from kgrec.gnn.fusion import WarmMoments
-from kgrec.gnn.graph_tensors import EDGE_KNOWLEDGE, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
+from kgrec.gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, NodeSpace, PropagationGraph, build_propagation_graph, export_to_hetero_data
 from kgrec.gnn.model import KGRecConfig, KGRecModel, NodeInputs
 from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
 from kgrec.gnn.runtime import seed_everything
@@ -67,6 +68,8 @@ from kgrec.kg.graph import GraphExport
 
 log = logging.getLogger(__name__)
 
+MIN_HALF_USERS = 50
+"""Validation users each half needs (:func:`validation_halves`)."""
 TEXT_NEIGHBOURS = 10
 """Catalog items a free-text description is matched to (its soft neighbours)."""
 TEXT_TEMPERATURE = 0.05
@@ -134,6 +137,9 @@ class KGRec(Recommender):
         self._warm_sum: Tensor | None = None
         self._warm_gram: Tensor | None = None
         """The warm items' embedding sum ``(d,)`` and Gram matrix ``(d, d)``, float64."""
+        self._average_user: tuple[Tensor, Tensor] | None = None
+        """What the empty query is scored as: the warm users' mean final embedding ``(d,)``
+        and mean item row ``(I,)`` (each item's share of users who interacted with it)."""
 
     # --- training ------------------------------------------------------------------
 
@@ -164,11 +170,12 @@ class KGRec(Recommender):
                                 dim=settings.dim, layers=settings.layers, text_layers=self.config.text_layers)
         self.model.to(self.device)
         self._graph, self._nodes = graph.to(self.device), nodes.to(self.device)
+        stopping, fitting = validation_halves(np.asarray(data.valid, dtype=np.int64).reshape(2, -1), settings.seed)
         problem = TrainProblem(
             graph=self._graph,
             nodes=self._nodes,
             train=torch.as_tensor(train, device=self.device),
-            valid=np.asarray(data.valid, dtype=np.int64).reshape(2, -1),
+            valid=stopping,
             warm_items=torch.as_tensor(warm["Item"], device=self.device),
         )
         self.curve = train_model(self.model, problem, settings, self.config, progress=self.progress)
@@ -179,10 +186,29 @@ class KGRec(Recommender):
                         space.n_items, MAX_ITEMS)
             return
         started = time.perf_counter()
-        self.cold_start = fit_cold_start(self.model, self._graph, self._nodes, self._final, train, problem.valid,
+        self.cold_start = fit_cold_start(self.model, self._graph, self._nodes, self._final, train, fitting,
                                          settings.seed)
-        log.info("cold-start components fitted in %.1f s", time.perf_counter() - started)
         self._prepare()
+        self.cold_start.evidence = self._choose_evidence(train, fitting, settings.seed)
+        log.info("cold-start components fitted in %.1f s", time.perf_counter() - started)
+
+    def _choose_evidence(self, train: np.ndarray, valid: np.ndarray, seed: int) -> Evidence:
+        """The new-user shrinkage (:mod:`kgrec.gnn.evidence`), chosen with validation users
+        playing new ones: their training items and attribute entities as they would reveal them."""
+        assert self.cold_start is not None and self._graph is not None and self._nodes is not None
+        assert self._user_neighbours is not None
+        space = self.space
+        rowptr, neighbours = self._user_neighbours
+        entity_index = self._graph.entity_index.cpu()
+        user_items: dict[int, np.ndarray] = {}
+        user_attributes: dict[int, tuple[int, ...]] = {}
+        for user in np.unique(valid[0]).tolist():
+            own = neighbours[int(rowptr[user]): int(rowptr[user + 1])].cpu()
+            user_items[user] = (own[(own >= space.item_offset) & (own < space.entity_offset)] - space.item_offset).numpy()
+            user_attributes[user] = tuple(entity_index[own[own >= space.entity_offset] - space.entity_offset].tolist())
+        self.cold_start.evidence = Evidence()
+        return choose_evidence(self.score, user_items, user_attributes, self._nodes.item_text.float().cpu().numpy(),
+                               train, valid, seed)
 
     # --- serving -----------------------------------------------------------------------
 
@@ -324,9 +350,18 @@ class KGRec(Recommender):
         warm = item_row >= 0
         fusion = self.cold_start.fusion
         if candidates is None:
-            return fusion.combine(gnn.float(), item_item, warm, exploration, text_only).cpu()
-        return fusion.combine(gnn.float(), item_item.gather(1, candidates), warm[candidates], exploration,
-                              text_only[candidates], moments=self._warm_moments(users, item_item, warm)).cpu()
+            fused = fusion.combine(gnn.float(), item_item, warm, exploration, text_only)
+        else:
+            fused = fusion.combine(gnn.float(), item_item.gather(1, candidates), warm[candidates], exploration,
+                                   text_only[candidates], moments=self._warm_moments(users, item_item, warm))
+        weight = torch.as_tensor([self.cold_start.evidence.weight(q) for q in queries], device=fused.device)
+        shrunk = torch.nonzero(weight < 1).flatten()
+        if shrunk.numel():
+            # A new user's list, pulled towards their prior by how little they revealed.
+            prior = self.score([prior_query(queries[q]) for q in shrunk.tolist()], exploration, extra_items,
+                               extra_text_only, None if candidates is None else candidates[shrunk])
+            fused[shrunk] = blend(fused[shrunk], prior.to(fused.device, fused.dtype), weight[shrunk])
+        return fused.cpu()
 
     def _warm_moments(self, users: Tensor, item_item: Tensor, warm: Tensor) -> WarmMoments:
         """Each user's sums over all warm items, without scoring them all: the GNN score is
@@ -418,6 +453,11 @@ class KGRec(Recommender):
         self._user_neighbours = self._graph.user_neighbours()
         final_items = self._final[self.space.items()].float()
         self._unit_text = torch.nn.functional.normalize(self._nodes.item_text.float(), dim=1)
+        warm_users = self._nodes.user_row >= 0
+        interactions = item_edges(self._graph, (EDGE_INTERACTION,)).float()
+        self._average_user = (self._final[: self.space.n_users][warm_users].float().mean(0)
+                              if warm_users.any() else torch.zeros(self._final.size(1), device=self.device),
+                              interactions / max(int(warm_users.sum()), 1))
         knowledge = item_edges(self._graph, (EDGE_KNOWLEDGE,)) > 0
         self._text_only = (self._nodes.item_row < 0) & ~knowledge
         if self.cold_start is None:
@@ -441,12 +481,15 @@ class KGRec(Recommender):
 
     def _item_weights(self, queries: Sequence[UserQuery]) -> Tensor:
         """``(Q, I)`` each query's items: 1 for a known user's items in the graph and for
-        liked items, the soft weights of the items its text matches."""
-        assert self._user_neighbours is not None
+        liked items, the soft weights of the items its text matches; the average user's
+        for the empty query."""
+        assert self._user_neighbours is not None and self._average_user is not None
         space = self.space
         rowptr, neighbours = self._user_neighbours
         x = torch.zeros(len(queries), space.n_items, device=self.device)
         for q, query in enumerate(queries):
+            if query.is_empty:
+                x[q] = self._average_user[1]
             if query.user is not None:
                 user = _check_index(query.user, space.n_users, "user")
                 own = neighbours[int(rowptr[user]): int(rowptr[user + 1])]
@@ -466,7 +509,11 @@ class KGRec(Recommender):
         if plain:
             index = torch.as_tensor([queries[q].user for q in plain], device=self.device)
             users[torch.as_tensor(plain, device=self.device)] = self._final[index].float()
-        plain_set = set(plain)
+        empty = [q for q, query in enumerate(queries) if query.is_empty]
+        if empty:
+            assert self._average_user is not None
+            users[torch.as_tensor(empty, device=self.device)] = self._average_user[0]
+        plain_set = set(plain) | set(empty)
         folded = [q for q in range(len(queries)) if q not in plain_set]
         if folded:
             users[torch.as_tensor(folded, device=self.device)] = self._fold_in([queries[q] for q in folded])
@@ -519,6 +566,20 @@ class KGRec(Recommender):
                                   torch.cat(parts).to(self.device), x0,
                                   counts=torch.as_tensor(counts, dtype=torch.long, device=self.device),
                                   strength=torch.cat(strengths).to(self.device))
+
+
+def validation_halves(valid: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The validation pairs ``(2, V)`` cut by user into two halves: one for early stopping,
+    one for the cold-start parts fitted after it. Early stopping picks the epoch whose
+    validation NDCG@20 is highest, which overrates the GNN on exactly those pairs; fitted
+    on them, the blend would give the GNN too much weight. With fewer than
+    :data:`MIN_HALF_USERS` users in a half, both get all the pairs."""
+    users = np.unique(valid[0])
+    if users.size < 2 * MIN_HALF_USERS:
+        return valid, valid
+    order = np.random.default_rng(seed).permutation(users)
+    second = np.isin(valid[0], order[: users.size // 2])
+    return valid[:, ~second], valid[:, second]
 
 
 def _is_plain(query: UserQuery) -> bool:

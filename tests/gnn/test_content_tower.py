@@ -1,8 +1,19 @@
-"""The content tower's two kinds (ridge, soft kNN) against explicit solutions, and the
-choice between them by the caller's ranking score on out-of-fold predictions."""
+"""The content tower's kinds (ridge, soft kNN, ridge plus its residuals' kNN) against
+explicit solutions, and the choice between them by the caller's ranking score on
+out-of-fold predictions."""
 import torch
 
-from kgrec.gnn.content_tower import ContentTower, Ridge, SoftKNN, fit_ridge, fit_tower, knn_out_of_fold, ridge_out_of_fold, soft_knn
+from kgrec.gnn.content_tower import (
+    ALPHAS,
+    ContentTower,
+    RidgeWithNeighbours,
+    SoftKNN,
+    fit_ridge,
+    fit_tower,
+    knn_out_of_fold,
+    ridge_out_of_fold,
+    soft_knn,
+)
 
 
 def test_ridge_matches_the_normal_equations_with_an_unpenalised_bias():
@@ -49,13 +60,18 @@ def test_fit_tower_keeps_the_candidate_the_score_prefers_and_restores_from_its_s
     folds = torch.arange(100) % 5
     # a score that rewards out-of-fold accuracy: the linear target is the ridge's
     tower, out_of_fold = fit_tower(text, target, folds, lambda p: -float((p - target).pow(2).sum()))
-    assert isinstance(tower.model, Ridge)
+    # the least-penalised ridge, its shrinkage corrected by its neighbours' residuals
+    assert isinstance(tower.model, RidgeWithNeighbours) and tower.model.ridge.alpha == min(ALPHAS)
     assert torch.allclose(tower.predict(text[:2]), target[:2], atol=0.1)
     assert torch.allclose(out_of_fold, target, atol=0.2)
+    assert float((out_of_fold - target).pow(2).sum()) < float((ridge_out_of_fold(text, target, folds)[min(ALPHAS)]
+                                                               - target).pow(2).sum())
     restored = ContentTower.from_state(tower.state())
     assert torch.equal(restored.predict(text), tower.predict(text))
-    saved_before = {"tower.text": tower.model.weight, "tower.alpha": torch.tensor(tower.model.alpha)}
-    assert torch.equal(ContentTower.from_state(saved_before).predict(text), tower.predict(text))
+    ridge = fit_ridge(text, target, 1.0)
+    assert torch.equal(ContentTower.from_state(ContentTower(ridge).state()).predict(text), ridge.predict(text))
+    saved_before = {"tower.text": ridge.weight, "tower.alpha": torch.tensor(ridge.alpha)}
+    assert torch.equal(ContentTower.from_state(saved_before).predict(text), ridge.predict(text))
     # near-duplicate texts with unrelated targets: only a neighbour recovers them
     text = torch.randn(100, 32)  # random 32-d texts are far apart (cosines ~0.2), twins close
     twins = torch.cat([text, text + 0.001])

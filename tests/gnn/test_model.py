@@ -22,6 +22,7 @@ from kgrec.gnn.graph_tensors import (
     build_propagation_graph,
     export_to_hetero_data,
 )
+from kgrec.gnn.evidence import Evidence
 from kgrec.gnn.inference import KGRec
 from kgrec.gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
 from kgrec.gnn.recommender import TrainData, TrainSettings, UserQuery
@@ -232,6 +233,34 @@ def test_new_users_from_likes_attributes_or_text(fitted: KGRec) -> None:
     assert scores[2, a].mean() > scores[2, b].mean()  # text about A
     known = fitted.score([UserQuery(user=0)])
     assert not torch.allclose(scores[3], known[0]), "new likes change a known user's scores"
+
+
+def test_new_users_are_pulled_towards_their_prior(fitted: KGRec) -> None:
+    cold_start = fitted.cold_start
+    assert cold_start is not None
+    chosen = cold_start.evidence
+    query = UserQuery(liked=[0], attributes=[1])
+    known = UserQuery(user=0, liked=[5])
+    try:
+        cold_start.evidence = Evidence()
+        own, prior, known_own = fitted.score([query]), fitted.score([UserQuery(attributes=[1])]), fitted.score([known])
+        cold_start.evidence = Evidence(items=3.0)
+        shrunk, known_shrunk = fitted.score([query]), fitted.score([known])
+    finally:
+        cold_start.evidence = chosen
+    assert not torch.allclose(own, prior)
+    assert torch.allclose(shrunk, 0.25 * own + 0.75 * prior, atol=1e-5), "one liked item against c = 3"
+    assert torch.equal(known_shrunk, known_own), "a known user's new likes are not shrunk"
+
+
+def test_the_empty_query_is_the_average_user(fitted: KGRec) -> None:
+    scores = fitted.score([UserQuery(), UserQuery(user=0)])[0]
+    assert torch.isfinite(scores).all() and scores.std() > 0, "not a list of zeros"
+    assert fitted._graph is not None
+    popularity = torch.bincount(torch.as_tensor(tiny_data().train[1]), minlength=12).float()
+    warm = popularity > 0
+    top, bottom = popularity[warm].argmax(), popularity[warm].argmin()
+    assert scores[warm][top] > scores[warm][bottom], "the most-liked item above the least-liked"
 
 
 def test_item_not_in_the_training_export_is_scored_after_refresh() -> None:
