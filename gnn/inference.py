@@ -68,8 +68,6 @@ from kgrec.kg.graph import GraphExport
 
 log = logging.getLogger(__name__)
 
-MIN_HALF_USERS = 50
-"""Validation users each half needs (:func:`validation_halves`)."""
 TEXT_NEIGHBOURS = 10
 """Catalog items a free-text description is matched to (its soft neighbours)."""
 TEXT_TEMPERATURE = 0.05
@@ -170,12 +168,11 @@ class KGRec(Recommender):
                                 dim=settings.dim, layers=settings.layers, text_layers=self.config.text_layers)
         self.model.to(self.device)
         self._graph, self._nodes = graph.to(self.device), nodes.to(self.device)
-        stopping, fitting = validation_halves(np.asarray(data.valid, dtype=np.int64).reshape(2, -1), settings.seed)
         problem = TrainProblem(
             graph=self._graph,
             nodes=self._nodes,
             train=torch.as_tensor(train, device=self.device),
-            valid=stopping,
+            valid=np.asarray(data.valid, dtype=np.int64).reshape(2, -1),
             warm_items=torch.as_tensor(warm["Item"], device=self.device),
         )
         self.curve = train_model(self.model, problem, settings, self.config, progress=self.progress)
@@ -186,10 +183,10 @@ class KGRec(Recommender):
                         space.n_items, MAX_ITEMS)
             return
         started = time.perf_counter()
-        self.cold_start = fit_cold_start(self.model, self._graph, self._nodes, self._final, train, fitting,
+        self.cold_start = fit_cold_start(self.model, self._graph, self._nodes, self._final, train, problem.valid,
                                          settings.seed)
         self._prepare()
-        self.cold_start.evidence = self._choose_evidence(train, fitting, settings.seed)
+        self.cold_start.evidence = self._choose_evidence(train, problem.valid, settings.seed)
         log.info("cold-start components fitted in %.1f s", time.perf_counter() - started)
 
     def _choose_evidence(self, train: np.ndarray, valid: np.ndarray, seed: int) -> Evidence:
@@ -566,20 +563,6 @@ class KGRec(Recommender):
                                   torch.cat(parts).to(self.device), x0,
                                   counts=torch.as_tensor(counts, dtype=torch.long, device=self.device),
                                   strength=torch.cat(strengths).to(self.device))
-
-
-def validation_halves(valid: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The validation pairs ``(2, V)`` cut by user into two halves: one for early stopping,
-    one for the cold-start parts fitted after it. Early stopping picks the epoch whose
-    validation NDCG@20 is highest, which overrates the GNN on exactly those pairs; fitted
-    on them, the blend would give the GNN too much weight. With fewer than
-    :data:`MIN_HALF_USERS` users in a half, both get all the pairs."""
-    users = np.unique(valid[0])
-    if users.size < 2 * MIN_HALF_USERS:
-        return valid, valid
-    order = np.random.default_rng(seed).permutation(users)
-    second = np.isin(valid[0], order[: users.size // 2])
-    return valid[:, ~second], valid[:, second]
 
 
 def _is_plain(query: UserQuery) -> bool:
