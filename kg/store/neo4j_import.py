@@ -19,7 +19,6 @@ validator already turns empty item and user values into none).
 """
 from __future__ import annotations
 
-import csv
 import re
 import subprocess
 import tempfile
@@ -82,13 +81,13 @@ class Neo4jImport:
         self.home.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.home, prefix="neo4j-import-") as tmp:
             folder = Path(tmp)
-            options, multiline = [], []
+            options, multiline, broken = [], [], set()
             meta = folder / "meta.csv"
             pd.DataFrame({"id:ID(KgrecMeta)": ["store"], "epoch": [str(uuid.uuid4())],
                           "generation:long": [1]}).to_csv(meta, index=False)
             options.append(f"--nodes={META}={meta}")
             for n, delta in enumerate(deltas):
-                for path, option, spans_lines in _write_delta(delta, folder, n, progress):
+                for path, option, spans_lines in _write_delta(delta, folder, n, broken, progress):
                     options.append(f"{option}={path}")
                     if spans_lines:
                         multiline.append(str(path))
@@ -127,15 +126,20 @@ class Neo4jImport:
         self.close()
 
 
-def _write_delta(delta: GraphDelta, folder: Path, n: int,
+def _write_delta(delta: GraphDelta, folder: Path, n: int, broken: set[str],
                  progress: Progress | None) -> Iterator[tuple[Path, str, bool]]:
-    """The delta's files: (path, importer option, whether a value spans lines)."""
+    """The delta's files: (path, importer option, whether a value spans lines). ``broken``
+    collects the labels with an id that spans lines: a relationship's ends are ids of nodes
+    written before it (the first delta holds every node), so its ids need no look of their own."""
     for label, frame in delta.nodes.items():
         frame = frame.drop_duplicates("id", keep="last")
         if len(frame):
             header = [f"id:ID({checked_label(label)})", *_typed(frame, ("id",), f"{label} nodes")]
             path = folder / f"{n:05d}-nodes-{label}.csv"
-            yield path, f"--nodes={label}", _write(frame, header, path)
+            frame.to_csv(path, index=False, header=header, na_rep="", lineterminator="\n")
+            if _spans_lines(frame, ["id"]):
+                broken.add(label)
+            yield path, f"--nodes={label}", label in broken or _spans_lines(frame, frame.columns.drop("id"))
             if progress:
                 progress(len(frame))
     for rel, frame in delta.rels.items():
@@ -144,7 +148,9 @@ def _write_delta(delta: GraphDelta, folder: Path, n: int,
             header = [f":START_ID({checked_label(rel.src)})", f":END_ID({checked_label(rel.dst)})",
                       *_typed(frame, ("src", "dst"), f"{rel.type} relationships")]
             path = folder / f"{n:05d}-rels-{checked_type(rel.type)}-{rel.src}-{rel.dst}.csv"
-            yield path, f"--relationships={rel.type}", _write(frame, header, path)
+            frame.to_csv(path, index=False, header=header, na_rep="", lineterminator="\n")
+            spans = bool({rel.src, rel.dst} & broken) or _spans_lines(frame, frame.columns.drop(["src", "dst"]))
+            yield path, f"--relationships={rel.type}", spans
             if progress:
                 progress(len(frame))
 
@@ -176,13 +182,11 @@ def _typed(frame: pd.DataFrame, keys: tuple[str, ...], what: str) -> list[str]:
     return fields
 
 
-def _write(frame: pd.DataFrame, header: list[str], path: Path) -> bool:
-    """Write ``frame`` under ``header`` (missing values as empty fields: no property);
-    whether any value spans lines (the importer must then be told so)."""
-    frame.to_csv(path, index=False, header=header, na_rep="", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    text = [c for c in frame.columns if not (is_bool_dtype(frame[c].dtype) or is_integer_dtype(frame[c].dtype)
-                                             or is_float_dtype(frame[c].dtype))]
-    return any(frame[c].astype(str).str.contains("[\r\n]", regex=True).any() for c in text)
+def _spans_lines(frame: pd.DataFrame, columns: Iterable[str]) -> bool:
+    """Whether a text value of ``columns`` holds a line break (the importer must then be told
+    that the file has fields spanning lines)."""
+    return any(frame[c].astype(str).str.contains("[\r\n]", regex=True).any() for c in columns
+               if not (is_bool_dtype(frame[c].dtype) or is_integer_dtype(frame[c].dtype) or is_float_dtype(frame[c].dtype)))
 
 
 def _argument(option: str) -> str:

@@ -34,6 +34,7 @@ USERS = "user_id,age,gender\n1,25-34,female\nu2,,male\n"
 INTERACTIONS = ("user_id,item_id,rating,timestamp\n"
                 "1,i1,4,881250949\n1,i2,,\nu2,i3,5,2001-09-09T01:46:40Z\n"
                 "u3,i1,3.5,881250000\n"  # a user known only from interactions
+                '"u7\nstill u7",i3,4,\n'  # an id with a line break
                 "u2,i9,4,881250000\n"    # unknown item
                 "u2,i1,eleven,\n"        # bad rating
                 "1,i1,2,881250999\n")    # a repeated pair: the latest is kept
