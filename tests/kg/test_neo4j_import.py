@@ -10,6 +10,7 @@ import csv
 import shlex
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,8 +102,13 @@ def test_import_equals_the_bolt_ingest_and_refuses_a_used_database(bolt: GraphSt
             constraints = {r["name"] for r in store._query("SHOW CONSTRAINTS YIELD name")}
             assert constraints == {r["name"] for r in bolt._query("SHOW CONSTRAINTS YIELD name")}
             assert store.node(NodeRef("Item", "i2")) == bolt.node(NodeRef("Item", "i2"))
-            with pytest.raises(StoreError, match="is running: stop it"):
-                Neo4jImport(data, settings)
+            done = subprocess.run([sys.executable, "-m", "kgrec.app.cli", "--home", str(tmp_path / "cli"), "ingest",
+                                   "--catalog", str(catalog), "--bulk", "--neo4j-data", str(data)],
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 2 and done.stdout == ""
+            assert done.stderr == (f"kgrec: error: Neo4j in {data.resolve()} is running: stop it (scripts/neo4j-local "
+                                   f"stop --data {data.resolve()}) before an offline import, or ingest over Bolt "
+                                   "without --bulk\n")
     finally:
         neo4j_local("stop", data)
     with pytest.raises(StoreError, match="is not empty"):
