@@ -15,6 +15,10 @@ timestamp; about 30 bytes a row against ~1 kB as strings in frames), repeated pa
 across chunks rejected on those arrays, then written in chunks sorted by user
 (``GraphStore.load_stream``). Validation still ends before anything is written, so
 ``--strict`` and the report work as for a catalog in memory.
+
+The load target is any :class:`~kgrec.kg.store.base.LoadTarget`: a graph store, or
+Neo4j's offline importer into an empty database (``kgrec ingest --bulk``,
+:mod:`kgrec.kg.store.neo4j_import`), which gets the same validated deltas.
 """
 from __future__ import annotations
 
