@@ -43,6 +43,7 @@ HEAP, OFF_HEAP = "1g", "2g"
 RUNNING, NOT_EMPTY = 3, 4
 """Exit codes of ``neo4j-local import`` that refuse an import (nothing changed)."""
 _UNSAFE_NAME = re.compile(r"[:\"\r\n\x00-\x1f]")
+_EXCEPTION_NAME = re.compile(r"^(Caused by: )?(([\w$]+\.)*[\w$]+(Exception|Error): )+")
 
 
 class Neo4jImport:
@@ -52,14 +53,13 @@ class Neo4jImport:
 
     kind = "neo4j (offline import)"
 
-    def __init__(self, data: Path, settings: Settings, launcher: Path = LAUNCHER) -> None:
+    def __init__(self, data: Path, settings: Settings) -> None:
         self.data = data.expanduser().resolve()
         self.home = settings.home
-        self.launcher = launcher
         self.log = self.data / "import.log"
-        if not launcher.is_file():
-            raise StoreError(f"the offline import runs through {launcher.name} of a kgrec checkout, not found at "
-                             f"{launcher}; with a Neo4j installation of your own, ingest over Bolt instead")
+        if not LAUNCHER.is_file():
+            raise StoreError(f"the offline import runs through {LAUNCHER.name} of a kgrec checkout, not found at "
+                             f"{LAUNCHER}; with a Neo4j installation of your own, ingest over Bolt instead")
         self._run(["--check"])
 
     def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]:
@@ -93,7 +93,8 @@ class Neo4jImport:
                         multiline.append(str(path))
             if multiline:
                 options += ["--multiline-fields-format=v2", f"--multiline-fields={','.join(multiline)}"]
-            options += ["--bad-tolerance=0", "--threads=2", f"--report-file={folder / 'import.report'}"]
+            # Validated rows are fault-free: any bad entry is a bug, so it stops the import.
+            options += ["--bad-tolerance=0", f"--report-file={folder / 'import.report'}"]
             arguments = folder / "import.args"
             arguments.write_text("".join(f"{_argument(o)}\n" for o in options), encoding="utf-8")
             self._run(["--", f"@{arguments}"])
@@ -102,7 +103,7 @@ class Neo4jImport:
         """``neo4j-local import --data DATA ARGUMENTS``, its output into :attr:`log`; one
         sentence when it refuses or fails."""
         self.data.mkdir(parents=True, exist_ok=True)
-        command = [str(self.launcher), "import", "--data", str(self.data), "--heap", HEAP, "--pagecache", OFF_HEAP,
+        command = [str(LAUNCHER), "import", "--data", str(self.data), "--heap", HEAP, "--pagecache", OFF_HEAP,
                    *arguments]
         with self.log.open("w", encoding="utf-8") as log:
             code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT).returncode
@@ -113,8 +114,8 @@ class Neo4jImport:
             raise StoreError(f"the Neo4j database in {self.data} is not empty: the offline import only loads an empty "
                              "database; ingest over Bolt without --bulk, or choose a new --neo4j-data folder")
         if code != 0:
-            raise StoreError(f"Neo4j's importer failed on {self.data} (exit code {code}): {_last_error(self.log)} "
-                             f"(log: {self.log}); nothing was imported")
+            raise StoreError(f"Neo4j's importer failed on {self.data} (exit code {code}): {_importer_error(self.log)} "
+                             f"(log: {self.log})")
 
     def close(self) -> None:
         """Nothing held: the CSV files are gone once imported."""
@@ -194,8 +195,10 @@ def _argument(option: str) -> str:
     return '"' + option.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _last_error(log: Path) -> str:
-    """The importer's last meaningful line (its error), for the one-sentence message."""
-    lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    wanted = [line for line in lines if "error" in line.lower() or "exception" in line.lower() or "fail" in line.lower()]
-    return (wanted or lines or ["no output"])[-1][:500]
+def _importer_error(log: Path) -> str:
+    """The importer's error for the one-sentence message: the first line of its output that
+    names one, without stack frames or exception class names."""
+    lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("at ", "..."))]
+    named = [line for line in lines if re.search(r"exception|error|fail", line, re.IGNORECASE)]
+    return _EXCEPTION_NAME.sub("", (named or lines or ["no output"])[0])[:500]

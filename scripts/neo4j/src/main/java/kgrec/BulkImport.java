@@ -24,8 +24,9 @@ import org.neo4j.graphdb.Transaction;
  * <p>Usage: {@code java -cp ... kgrec.BulkImport HOME [--check] [IMPORT OPTIONS...]}. The
  * options go to the importer as they are (for example {@code @DIR/import.args}, a picocli
  * argument file of {@code --nodes=} / {@code --relationships=} lines). The database must be
- * empty: when its folder exists it is opened first (no connector) and any node refuses the
- * import (exit code 4); an empty one is then overwritten. A DBMS holding the store lock (a
+ * empty: when its folder exists it is opened first (no connector) and any node but kgrec's
+ * {@code :KgrecMeta} version node refuses the import (exit code 4); an empty one is then
+ * overwritten. A DBMS holding the store lock (a
  * running one) refuses it too (exit code 3). {@code --check} stops after these checks. Else
  * the importer's own exit code: 0 when the import succeeded. Run by
  * {@code scripts/neo4j-local import}.
@@ -73,7 +74,8 @@ public final class BulkImport {
         System.exit(AdminTool.execute(new ExecutionContext(home, home.resolve("conf")), command.toArray(String[]::new)));
     }
 
-    /** Nodes in the default database, opened without any connector and shut down again. */
+    /** Nodes in the default database but kgrec's version node (a cleared store keeps it; the
+     * import writes its own), opened without any connector and shut down again. */
     private static long countNodes(Path home) {
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, false)
@@ -83,7 +85,7 @@ public final class BulkImport {
                 .build();
         try {
             GraphDatabaseService db = dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME);
-            try (Transaction tx = db.beginTx(); Result result = tx.execute("MATCH (n) RETURN count(n) AS n")) {
+            try (Transaction tx = db.beginTx(); Result result = tx.execute("MATCH (n) WHERE NOT n:KgrecMeta RETURN count(n) AS n")) {
                 return (Long) result.next().get("n");
             }
         } finally {
