@@ -19,7 +19,6 @@ import pytest
 from kgrec.kg.errors import StoreError
 from kgrec.kg.graph import NodeRef
 from kgrec.kg.settings import Settings
-from kgrec.kg.store.base import GraphStore
 from kgrec.kg.store.neo4j import Neo4jStore
 from kgrec.kg.store.neo4j_import import LAUNCHER, Neo4jImport
 from conftest import open_neo4j
@@ -44,8 +43,9 @@ ENTITIES = "entity_id,name,type\nm.0abc,Michael Mann,director\ng:drama,Drama,gen
 
 
 @pytest.fixture
-def bolt(tmp_path: Path) -> Iterator[GraphStore]:
+def bolt(tmp_path: Path) -> Iterator[Neo4jStore]:
     opened = open_neo4j(tmp_path)
+    assert isinstance(opened, Neo4jStore)
     opened.clear()
     yield opened
     opened.clear()
@@ -71,12 +71,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def constraints(store: Neo4jStore) -> set[tuple[str, str]]:
+    records, _, _ = store.driver.execute_query("SHOW CONSTRAINTS YIELD labelsOrTypes, type")
+    return {(r["labelsOrTypes"][0], r["type"]) for r in records}
+
+
 def rejected(path: Path) -> list[tuple[str, str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return sorted((row["file"], row["line"], row["reason"]) for row in csv.DictReader(handle))
 
 
-def test_import_equals_the_bolt_ingest_and_refuses_a_used_database(bolt: GraphStore, catalog: Path,
+def test_import_equals_the_bolt_ingest_and_refuses_a_used_database(bolt: Neo4jStore, catalog: Path,
                                                                   tmp_path: Path) -> None:
     over_bolt = ingest_folder(catalog, bolt, Settings.from_env(environ={}, home=tmp_path / "bolt"))
     data = tmp_path / "neo4j"
@@ -99,8 +104,7 @@ def test_import_equals_the_bolt_ingest_and_refuses_a_used_database(bolt: GraphSt
             assert store.counts() == bolt.counts()
             assert normalised(store.export()) == normalised(bolt.export())
             assert store.version() != "empty"
-            constraints = {r["name"] for r in store._query("SHOW CONSTRAINTS YIELD name")}
-            assert constraints == {r["name"] for r in bolt._query("SHOW CONSTRAINTS YIELD name")}
+            assert constraints(store) == constraints(bolt) and len(constraints(store)) == 4
             assert store.node(NodeRef("Item", "i2")) == bolt.node(NodeRef("Item", "i2"))
             done = subprocess.run([sys.executable, "-m", "kgrec.app.cli", "--home", str(tmp_path / "cli"), "ingest",
                                    "--catalog", str(catalog), "--bulk", "--neo4j-data", str(data)],
@@ -120,6 +124,7 @@ def test_an_import_that_fails_says_why(tmp_path: Path, catalog: Path) -> None:
     settings = Settings.from_env(environ={}, home=tmp_path / "bulk")
     (data / "data" / "databases").mkdir(parents=True)
     (data / "data" / "databases" / "neo4j").write_text("not a database folder")
-    with pytest.raises(StoreError, match=r"importer failed on .* \(exit code \d+\): Unable to write directory path .* \(log: .*import.log\)$"):
+    expected = r"importer failed on .* \(exit code \d+\): Unable to write directory path .* \(log: .*import.log\)$"
+    with pytest.raises(StoreError, match=expected):
         with Neo4jImport(data, settings) as target:
             ingest_folder(catalog, target, settings)
