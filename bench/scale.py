@@ -4,13 +4,18 @@ exponent of each cost between consecutive sizes.
 
     KGREC_NEO4J_URI=... KGREC_NEO4J_PASSWORD=... \\
         python bench/scale.py [--sizes synth-100k,synth-1m,synth-10m] [--epochs 2,2,0] \\
-        [--steps ingest,train,serve] [--requests 200] [--root DIR] [--json FILE]
+        [--steps ingest,bulk,train,serve] [--requests 200] [--root DIR] [--json FILE]
 
 Per size, each step in its own process (so its peak RSS is its own), in a KGREC_HOME of its
 own under ``--root``:
 
 - **ingest**: ``kgrec ingest --catalog`` into the Neo4j named by ``KGREC_NEO4J_URI``,
   cleared first (a fresh database: the CREATE path); seconds, rows/s, peak RSS;
+- **bulk**: ``kgrec ingest --catalog --bulk`` (Neo4j's offline importer) into a fresh
+  local Neo4j folder of its own (``scripts/neo4j-local``), then that Neo4j started and the
+  store opened on it (its constraints created, as on a first connect): the import's seconds,
+  rows/s and peak RSS (sampled: of kgrec, of the importer's JVM, of both together), the
+  start's seconds, their total, and ``bulk_speedup``, the Bolt ingest's seconds over that total;
 - **train**: ``kgrec train --epochs E`` over that Neo4j (the budget, not early stopping:
   a few epochs to time one; ``--epochs`` one figure per size, 0 for a model that is only
   initialised and propagated, so that serving can be measured where training is too long
@@ -30,6 +35,9 @@ import argparse
 import json
 import math
 import os
+import shlex
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -37,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-STEPS = ("ingest", "train", "serve")
+STEPS = ("ingest", "bulk", "train", "serve")
+LAUNCHER = Path(__file__).resolve().parents[1] / "scripts" / "neo4j-local"
 RETRIEVALS = ("exact", "faiss", "neo4j")
 
 
@@ -67,6 +76,66 @@ def clear_neo4j(env: dict[str, str]) -> None:
         store.close()
 
 
+def run_sampled(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Run a command (it must succeed); wall seconds and the peak RSS in GB, sampled every
+    0.2 s, of the command itself (``bulk_rss_gb``), of the largest process it started (the
+    importer's JVM, ``bulk_child_rss_gb``) and of all of them together (``bulk_tree_rss_gb``)."""
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
+    root = psutil.Process(proc.pid)
+    own = child = tree = 0
+    while proc.poll() is None:
+        try:
+            mine = root.memory_info().rss
+            theirs = [p.memory_info().rss for p in root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        own, child, tree = max(own, mine), max(child, *theirs, 0), max(tree, mine + sum(theirs))
+        time.sleep(0.2)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed with exit code {proc.returncode}")
+    return time.perf_counter() - started, {"bulk_rss_gb": own / 1024**3, "bulk_child_rss_gb": child / 1024**3,
+                                          "bulk_tree_rss_gb": tree / 1024**3}
+
+
+def bulk(folder: Path, home: Path, env: dict[str, str]) -> dict[str, float]:
+    """The offline import into a fresh folder, then that Neo4j started and opened (its
+    constraints built); the Neo4j is stopped again and its folder removed."""
+    from kgrec.kg.settings import Settings
+    from kgrec.kg.store.neo4j import Neo4jStore
+
+    data = home / "neo4j-bulk"
+    shutil.rmtree(data, ignore_errors=True)
+    cli = [sys.executable, "-m", "kgrec.app.cli"]
+    wall, peaks = run_sampled([*cli, "ingest", "--catalog", str(folder), "--bulk", "--neo4j-data", str(data)], env)
+    written = json.loads(max((home / "reports").glob("*/report.json")).read_text()).get("written", {})
+    rows = sum(int(v) for v in written.values())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.perf_counter()
+    out = subprocess.run([str(LAUNCHER), "start", "--data", str(data), "--port", str(port), "--heap", "2g",
+                          "--pagecache", "1g"], env=env, capture_output=True, text=True, check=True).stdout
+    try:
+        values = dict(word.split("=", 1) for word in shlex.split(out) if "=" in word)
+        store = Neo4jStore(Settings.from_env(environ={**env, **values}, store="neo4j"))
+        try:
+            counted = store.counts()
+        finally:
+            store.close()
+        start_s = time.perf_counter() - started
+    finally:
+        subprocess.run([str(LAUNCHER), "stop", "--data", str(data)], env=env, capture_output=True, check=True)
+        shutil.rmtree(data, ignore_errors=True)
+    stored = sum(counted.labels.values()) + sum(counted.types.values())
+    if stored != rows:
+        raise SystemExit(f"the imported Neo4j holds {stored:,} nodes and relationships; the report wrote {rows:,}")
+    return {"bulk_s": wall, "bulk_rows": rows, "bulk_rows_s": rows / wall, **peaks,
+            "bulk_start_s": start_s, "bulk_total_s": wall + start_s}
+
+
 def size_of(folder: Path) -> int:
     """Interactions in a catalog folder (its lines, less the header)."""
     with (folder / "interactions.csv").open("rb") as handle:
@@ -86,6 +155,11 @@ def measure(name: str, steps: list[str], epochs: int, requests: int, root: Path)
         written = json.loads(max((home / "reports").glob("*/report.json")).read_text()).get("written", {})
         rows = sum(int(v) for v in written.values())
         row.update(ingest_s=wall, ingest_rows=rows, ingest_rows_s=rows / wall, ingest_rss_gb=rss)
+    if "bulk" in steps:
+        row["load_bulk"] = os.getloadavg()[0]
+        row.update(bulk(folder, home, env))
+        if "ingest_s" in row:
+            row["bulk_speedup"] = float(row["ingest_s"]) / float(row["bulk_total_s"])  # type: ignore[arg-type]
     if "train" in steps:
         out = home / "models" / "default"
         _, wall, rss = run_child([*cli, "train", "--epochs", str(epochs), "--patience", str(epochs), "--out", str(out)], env)
@@ -143,7 +217,7 @@ def _rss_gb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**3
 
 
-COSTS = ("ingest_s", "ingest_rss_gb", "train_s_epoch", "train_rss_gb", "exact_start_s", "exact_rss_gb",
+COSTS = ("ingest_s", "ingest_rss_gb", "bulk_s", "bulk_total_s", "bulk_rss_gb", "bulk_tree_rss_gb", "train_s_epoch", "train_rss_gb", "exact_start_s", "exact_rss_gb",
          "exact_p95_ms", "faiss_start_s", "faiss_p95_ms", "neo4j_start_s", "neo4j_p95_ms")
 
 

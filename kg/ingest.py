@@ -15,6 +15,10 @@ timestamp; about 30 bytes a row against ~1 kB as strings in frames), repeated pa
 across chunks rejected on those arrays, then written in chunks sorted by user
 (``GraphStore.load_stream``). Validation still ends before anything is written, so
 ``--strict`` and the report work as for a catalog in memory.
+
+The load target is any :class:`~kgrec.kg.store.base.LoadTarget`: a graph store, or
+Neo4j's offline importer into an empty database (``kgrec ingest --bulk``,
+:mod:`kgrec.kg.store.neo4j_import`), which gets the same validated deltas.
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from kgrec.kg.pseudonymize import pseudonym, pseudonymize_users
 from kgrec.kg.reader import LINE, TABLES, read_catalog, read_table_chunks
 from kgrec.kg.report import IngestReport, Rejection
 from kgrec.kg.settings import Settings
-from kgrec.kg.store.base import GraphStore
+from kgrec.kg.store.base import LoadTarget
 from kgrec.kg.to_graph import catalog_to_delta
 from kgrec.kg.validate import ExistingIds, reject_repeats, validate, validate_interactions
 
@@ -98,7 +102,7 @@ class IngestResult:
 
 def ingest(
     catalog: Catalog,
-    store: GraphStore,
+    store: LoadTarget,
     settings: Settings,
     files: dict[str, str] | None = None,
     parse_rejections: Sequence[Rejection] = (),
@@ -110,7 +114,7 @@ def ingest(
     return _load_unless_strict(checked, store, strict, progress)
 
 
-def ingest_folder(folder: Path, store: GraphStore, settings: Settings, strict: bool = False,
+def ingest_folder(folder: Path, store: LoadTarget, settings: Settings, strict: bool = False,
                   pseudonymize: bool = False, progress: bool = True) -> IngestResult:
     """:func:`ingest` of a catalog folder, its interactions streamed (see the module docstring)."""
     catalog, files, rejections = read_catalog(folder, streamed=("interactions",))
@@ -118,7 +122,7 @@ def ingest_folder(folder: Path, store: GraphStore, settings: Settings, strict: b
     return _load_unless_strict(checked, store, strict, progress)
 
 
-def _load_unless_strict(checked: Checked, store: GraphStore, strict: bool, progress: bool) -> IngestResult:
+def _load_unless_strict(checked: Checked, store: LoadTarget, strict: bool, progress: bool) -> IngestResult:
     """:func:`load` the checked catalog; with ``strict``, nothing at all if a row was rejected."""
     if strict and checked.report.rejected_total:
         raise ValidationFailed(
@@ -130,7 +134,7 @@ def _load_unless_strict(checked: Checked, store: GraphStore, strict: bool, progr
 
 def check(
     catalog: Catalog,
-    store: GraphStore,
+    store: LoadTarget,
     settings: Settings,
     files: dict[str, str] | None = None,
     parse_rejections: Sequence[Rejection] = (),
@@ -159,7 +163,7 @@ def check(
     return Checked(clean, report, folder, report_path, quarantine_path, started, streamed)
 
 
-def load(checked: Checked, store: GraphStore, progress: bool = True) -> IngestResult:
+def load(checked: Checked, store: LoadTarget, progress: bool = True) -> IngestResult:
     """Write a checked catalog (idempotent merges) and complete its report: what was
     written, and how many of those rows were new, updated or already there as given."""
     report = checked.report
@@ -187,7 +191,7 @@ def load(checked: Checked, store: GraphStore, progress: bool = True) -> IngestRe
     return IngestResult(report, checked.report_path, checked.quarantine_path, time.perf_counter() - checked.started)
 
 
-def _changes(store: GraphStore, delta: GraphDelta, chunks: Iterator[GraphDelta]) -> dict[str, dict[str, int]]:
+def _changes(store: LoadTarget, delta: GraphDelta, chunks: Iterator[GraphDelta]) -> dict[str, dict[str, int]]:
     """Per node label and relationship type, how many of the rows about to be written are
     new, updated or already stored as given (read before the write)."""
     changes = store.compare(delta)

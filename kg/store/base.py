@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import pandas as pd
 
@@ -43,6 +43,20 @@ class Neighbour:
     type: str
     forward: bool
     """True when the relationship points from the queried node to this neighbour."""
+
+
+class LoadTarget(Protocol):
+    """What an ingest needs of where it loads (:func:`kgrec.kg.ingest.load`): every
+    :class:`GraphStore`, and the offline import into an empty Neo4j
+    (:class:`kgrec.kg.store.neo4j_import.Neo4jImport`)."""
+
+    kind: str
+
+    def existing_ids(self, label: str, ids: Iterable[str]) -> set[str]: ...
+
+    def compare(self, delta: GraphDelta) -> dict[str, Changes]: ...
+
+    def load_stream(self, deltas: Iterable[GraphDelta], progress: Progress | None = None) -> None: ...
 
 
 class GraphStore(ABC):

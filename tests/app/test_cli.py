@@ -119,3 +119,9 @@ def test_train_into_an_unwritable_home_fails_at_once_in_one_sentence(tmp_path: P
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"kgrec: error: cannot write the model folder {tmp_path / 'models' / 'default'}")
     assert "training" not in done.stdout
+
+
+def test_neo4j_data_needs_bulk(tmp_path: Path) -> None:
+    done = kgrec("ingest", "--catalog", str(FIXTURES / "tiny"), "--neo4j-data", str(tmp_path / "neo4j"), home=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("kgrec: error: --neo4j-data goes with --bulk")
