@@ -30,6 +30,7 @@ from kgrec.gnn.ease import choose_lambda, gram_matrix
 from kgrec.gnn.evidence import Evidence
 from kgrec.gnn.fusion import Fusion, fit_fusion
 from kgrec.gnn.metrics import full_ranking
+from kgrec.gnn.pairs import sample_users
 from kgrec.gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, PropagationGraph
 from kgrec.gnn.model import KGRecModel, NodeInputs, adjacency_matrix
 
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 
 FOLDS = 5
 """Folds of warm items: each plays the new items once (20% of items, as the cold-item protocol)."""
+MAX_USERS = 5000
+"""Validation users the fits rank items for (a seeded sample beyond): each fit holds a few
+users x items score matrices, 4 GB apiece for all 100k validation users of a 1M-interaction
+catalog, while the handful of settings chosen here are told apart by a few thousand users."""
 
 
 @dataclass
@@ -114,9 +119,11 @@ def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs
     """Fit the item–item component, the tower and the blend (see the module docstring).
 
     ``final`` ``(N, d)``: the trained model's final embeddings over ``graph``; ``train``,
-    ``valid`` ``(2, E)`` (user, item) export positions."""
+    ``valid`` ``(2, E)`` (user, item) export positions (of at most :data:`MAX_USERS` users
+    of ``valid``, sampled)."""
     space = graph.space
     device = final.device
+    valid = sample_users(valid, MAX_USERS, seed)
     items_final = final[space.items()].float()
     warm = nodes.item_row >= 0
     warm_idx = torch.nonzero(warm).flatten()

@@ -1,7 +1,7 @@
 """Grouping (user, item) pairs by user and counting them per item."""
 import numpy as np
 
-from kgrec.gnn.pairs import group_by_user, popularity
+from kgrec.gnn.pairs import group_by_user, popularity, sample_users
 
 
 def test_group_by_user_keeps_pair_order_and_leaves_out_users_without_pairs() -> None:
@@ -15,3 +15,13 @@ def test_group_by_user_keeps_pair_order_and_leaves_out_users_without_pairs() -> 
 def test_popularity_counts_pairs_per_item() -> None:
     counts = popularity(np.array([[0, 1, 2, 0], [2, 2, 0, 1]]), 4)
     assert counts.dtype == np.float32 and counts.tolist() == [1, 1, 2, 0]
+
+
+def test_sample_users_keeps_all_pairs_of_a_seeded_subset():
+    pairs = np.array([[u for u in range(10) for _ in range(3)], list(range(30))])
+    assert sample_users(pairs, 10, seed=0) is pairs
+    kept = sample_users(pairs, 4, seed=0)
+    users = np.unique(kept[0])
+    assert users.size == 4 and kept.shape[1] == 12, "every pair of each kept user"
+    assert np.array_equal(kept, sample_users(pairs, 4, seed=0))
+    assert not np.array_equal(users, np.unique(sample_users(pairs, 4, seed=1)[0]))
