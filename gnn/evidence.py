@@ -13,14 +13,15 @@ already on the per-user standardised scale of :mod:`kgrec.gnn.fusion`:
 
 where :math:`f_u` is the list of everything the user gave (liked items, attributes,
 text), :math:`p_u` the *prior* list (the attributes alone; the average warm user when
-there are none), :math:`c` the number of liked items at which the two weigh the same and
-:math:`c_t` the same for a free-text description (a constant of 0 lets that kind of
-signal count fully). For liked items alone :math:`w = n/(n + c)`: the shrinkage of a
-per-user estimate towards the population by its amount of evidence (the credibility
-weight of empirical Bayes). :math:`c` and :math:`c_t` are
+there are none), :math:`c` the number of liked items at which the two weigh the same —
+one constant against an attribute prior, another (``anonymous``) against the average
+user, a far weaker prior — and :math:`c_t` the same for a free-text description (a
+constant of 0 lets that kind of signal count fully). For liked items alone
+:math:`w = n/(n + c)`: the shrinkage of a per-user estimate towards the population by its
+amount of evidence (the credibility weight of empirical Bayes). The constants are
 chosen on validation (:func:`choose_evidence`): validation users play new users who
-revealed 1, 3 and 5 of their training items (or a text made of those items' text
-embeddings), and their validation pairs are ranked among all items with their training
+revealed 1, 3 and 5 of their training items, with their attributes and without (or a
+text made of those items' text embeddings), and their validation pairs are ranked among all items with their training
 items masked, as in training's own validation. (Ranking all their other items instead,
 training ones included, as a user held out whole would be, counts pairs the model was
 fitted on: the user's own list then looks better than it is, and on ml-100k that choice
@@ -51,10 +52,12 @@ MAX_USERS = 500
 
 @dataclass
 class Evidence:
-    """:math:`c` (``items``) and :math:`c_t` (``text``) of the module docstring."""
+    """:math:`c` against an attribute prior (``items``) and against the average user
+    (``anonymous``), and :math:`c_t` (``text``), of the module docstring."""
 
     items: float = 0.0
     text: float = 0.0
+    anonymous: float = 0.0
 
     def weight(self, query: UserQuery) -> float:
         """:math:`w` for ``query``: 1 for a known user (its own embedding is its prior) and
@@ -62,7 +65,8 @@ class Evidence:
         if query.user is not None or (not query.liked and query.text is None):
             return 1.0
         evidence = 0.0
-        for amount, constant in ((len(query.liked), self.items), (float(query.text is not None), self.text)):
+        liked = self.items if query.attributes else self.anonymous
+        for amount, constant in ((len(query.liked), liked), (float(query.text is not None), self.text)):
             if amount:
                 if constant <= 0:
                     return 1.0
@@ -70,12 +74,12 @@ class Evidence:
         return evidence / (1 + evidence)
 
     def state(self) -> dict[str, Tensor]:
-        return {"evidence": torch.tensor([self.items, self.text], dtype=torch.float64)}
+        return {"evidence": torch.tensor([self.items, self.text, self.anonymous], dtype=torch.float64)}
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor]) -> Evidence:
-        items, text = (float(v) for v in state["evidence"].tolist())
-        return cls(items, text)
+        items, text, anonymous = (float(v) for v in state["evidence"].tolist())
+        return cls(items, text, anonymous)
 
 
 def prior_query(query: UserQuery) -> UserQuery:
@@ -126,11 +130,12 @@ def choose_evidence(
         return full_ranking(lambda ids: scores[[row[int(u)] for u in ids]], truth, seen, k=20)["ndcg@20"]
 
     prior = score([prior_query(UserQuery(attributes=tuple(user_attributes.get(int(u), ())))) for u in users])
-    liked, described = {}, {}
+    liked, alone, described = {}, {}, {}
     for n in REVEALED:
         revealed = [rng.choice(user_items[int(u)], n, replace=False) for u in users]
         attributes = [tuple(user_attributes.get(int(u), ())) for u in users]
         liked[n] = score([UserQuery(liked=tuple(int(i) for i in r), attributes=a) for r, a in zip(revealed, attributes)])
+        alone[n] = score([UserQuery(liked=tuple(int(i) for i in r)) for r in revealed])
         text = [unit[r].mean(0) for r in revealed]
         described[n] = score([UserQuery(text=t.astype(np.float32)) for t in text])
     empty = score([UserQuery() for _ in users])
@@ -139,11 +144,14 @@ def choose_evidence(
         found = [ndcg(blend(lists[n], prior_list, torch.full((len(users),), evidence.weight(query(n))))) for n in REVEALED]
         return float(np.mean(found))
 
-    items_found = {c: mean_ndcg(liked, prior, Evidence(items=c), lambda n: UserQuery(liked=tuple(range(n))))
+    items_found = {c: mean_ndcg(liked, prior, Evidence(items=c), lambda n: UserQuery(liked=tuple(range(n)), attributes=(0,)))
+                   for c in CONSTANTS}
+    alone_found = {c: mean_ndcg(alone, empty, Evidence(anonymous=c), lambda n: UserQuery(liked=tuple(range(n))))
                    for c in CONSTANTS}
     text_found = {c: mean_ndcg(described, empty, Evidence(text=c), lambda n: UserQuery(text=np.zeros(1)))
                   for c in CONSTANTS}
-    evidence = Evidence(max(items_found, key=lambda k: (items_found[k], k)), max(text_found, key=lambda k: (text_found[k], k)))
-    log.info("new users: validation NDCG@20 by liked-item constant %s, by text constant %s -> %s",
-             {k: round(v, 4) for k, v in items_found.items()}, {k: round(v, 4) for k, v in text_found.items()}, evidence)
+    best = lambda found: max(found, key=lambda k: (found[k], k))  # noqa: E731
+    evidence = Evidence(best(items_found), best(text_found), best(alone_found))
+    log.info("new users: validation NDCG@20 by liked-item constant %s, without attributes %s, by text constant %s -> %s",
+             *({k: round(v, 4) for k, v in found.items()} for found in (items_found, alone_found, text_found)), evidence)
     return evidence

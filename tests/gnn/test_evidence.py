@@ -11,16 +11,17 @@ from kgrec.gnn.recommender import UserQuery
 
 
 def test_weight_grows_with_what_the_user_revealed() -> None:
-    evidence = Evidence(items=2.0, text=4.0)
-    assert evidence.weight(UserQuery(liked=(1,))) == pytest.approx(1 / 3)
-    assert evidence.weight(UserQuery(liked=(1, 2, 3, 4, 5, 6))) == pytest.approx(6 / 8)
+    evidence = Evidence(items=2.0, text=4.0, anonymous=1.0)
+    assert evidence.weight(UserQuery(liked=(1,), attributes=(0,))) == pytest.approx(1 / 3)
+    assert evidence.weight(UserQuery(liked=(1, 2, 3, 4, 5, 6), attributes=(0,))) == pytest.approx(6 / 8)
+    assert evidence.weight(UserQuery(liked=(1,))) == pytest.approx(1 / 2), "against the average user"
     assert evidence.weight(UserQuery(text=np.zeros(3))) == pytest.approx(0.25 / 1.25)
-    both = evidence.weight(UserQuery(liked=(1, 2), text=np.zeros(3)))
+    both = evidence.weight(UserQuery(liked=(1, 2), attributes=(0,), text=np.zeros(3)))
     assert both == pytest.approx(1.25 / 2.25)
     assert evidence.weight(UserQuery(user=3, liked=(1,))) == 1.0, "a known user is its own prior"
     assert evidence.weight(UserQuery(attributes=(0,))) == 1.0, "attributes alone are the prior"
-    assert Evidence(items=0.0).weight(UserQuery(liked=(1,))) == 1.0, "constant 0: no shrinkage"
-    assert Evidence(items=0.0, text=3.0).weight(UserQuery(liked=(1,), text=np.zeros(3))) == 1.0
+    assert Evidence(items=0.0).weight(UserQuery(liked=(1,), attributes=(0,))) == 1.0, "constant 0: no shrinkage"
+    assert Evidence(items=0.0, text=3.0).weight(UserQuery(liked=(1,), attributes=(0,), text=np.zeros(3))) == 1.0
 
 
 def test_prior_keeps_attributes_only_and_blend_is_row_wise() -> None:
@@ -32,7 +33,7 @@ def test_prior_keeps_attributes_only_and_blend_is_row_wise() -> None:
 
 
 def test_state_round_trip() -> None:
-    evidence = Evidence(items=3.0, text=8.0)
+    evidence = Evidence(items=3.0, text=8.0, anonymous=1.0)
     assert Evidence.from_state(evidence.state()) == evidence
 
 
@@ -65,7 +66,8 @@ def test_choice_follows_validation() -> None:
     prior_wins = choose_evidence(*_world(prior_is_right=True), seed=0)
     own_wins = choose_evidence(*_world(prior_is_right=False), seed=0)
     assert prior_wins.items > 0 and own_wins.items == 0.0
-    assert prior_wins.weight(UserQuery(liked=(1,))) < own_wins.weight(UserQuery(liked=(1,)))
+    liked = UserQuery(liked=(1,), attributes=(0,))
+    assert prior_wins.weight(liked) < own_wins.weight(liked)
 
 
 def test_no_usable_validation_users_means_no_shrinkage() -> None:

@@ -244,7 +244,7 @@ def test_new_users_are_pulled_towards_their_prior(fitted: KGRec) -> None:
     try:
         cold_start.evidence = Evidence()
         own, prior, known_own = fitted.score([query]), fitted.score([UserQuery(attributes=[1])]), fitted.score([known])
-        cold_start.evidence = Evidence(items=3.0)
+        cold_start.evidence = Evidence(items=3.0, anonymous=100.0)
         shrunk, known_shrunk = fitted.score([query]), fitted.score([known])
     finally:
         cold_start.evidence = chosen
