@@ -45,14 +45,24 @@ def open_neo4j(home: Path) -> GraphStore:
         pytest.skip(f"Neo4j unreachable: {error}")
 
 
-@pytest.fixture(params=["embedded", "neo4j"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    """An empty store of each kind."""
-    opened = EmbeddedStore(tmp_path / "store") if request.param == "embedded" else open_neo4j(tmp_path)
+def _emptied(opened: GraphStore) -> Iterator[GraphStore]:
+    """``opened`` cleared, yielded, then cleared and closed."""
     opened.clear()
     yield opened
     opened.clear()
     opened.close()
+
+
+@pytest.fixture(params=["embedded", "neo4j"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty store of each kind."""
+    yield from _emptied(EmbeddedStore(tmp_path / "store") if request.param == "embedded" else open_neo4j(tmp_path))
+
+
+@pytest.fixture
+def neo4j_store(tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty Neo4j store."""
+    yield from _emptied(open_neo4j(tmp_path))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import shlex
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,9 @@ import pytest
 from kgrec.kg.errors import StoreError
 from kgrec.kg.graph import NodeRef
 from kgrec.kg.settings import Settings
+from kgrec.kg.store.base import GraphStore
 from kgrec.kg.store.neo4j import Neo4jStore
 from kgrec.kg.store.neo4j_import import LAUNCHER, Neo4jImport
-from conftest import open_neo4j
 from helpers import ingest_folder, normalised, write_catalog
 
 ITEMS = ('item_id,title,description,price\n'
@@ -43,13 +42,9 @@ ENTITIES = "entity_id,name,type\nm.0abc,Michael Mann,director\ng:drama,Drama,gen
 
 
 @pytest.fixture
-def bolt(tmp_path: Path) -> Iterator[Neo4jStore]:
-    opened = open_neo4j(tmp_path)
-    assert isinstance(opened, Neo4jStore)
-    opened.clear()
-    yield opened
-    opened.clear()
-    opened.close()
+def bolt(neo4j_store: GraphStore) -> Neo4jStore:
+    assert isinstance(neo4j_store, Neo4jStore)
+    return neo4j_store
 
 
 @pytest.fixture
