@@ -17,7 +17,7 @@ from torch_geometric.nn.models import LightGCN
 
 from kgrec.gnn.early_stopping import EarlyStopping
 from kgrec.gnn.graph_tensors import symmetric_norm
-from kgrec.gnn.losses import bpr_loss, l2_penalty
+from kgrec.gnn.losses import bpr_loss, l2_penalty, squared_norms
 from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.pairs import group_by_user, popularity
 from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
@@ -148,7 +148,7 @@ class LightGCNBaseline(Recommender):
                 neg_score = (user * emb[neg]).sum(-1)
                 ego = model.embedding.weight
                 # Twice l2_penalty's weight: the LightGCN paper's lambda * |E0|^2, without the 1/2.
-                reg = l2_penalty(ego[u], ego[pos], ego[neg].unsqueeze(1), 2 * settings.weight_decay)
+                reg = l2_penalty(ego[u], ego[pos], squared_norms(ego[neg]).unsqueeze(1), 2 * settings.weight_decay)
                 loss = bpr_loss(pos_score, neg_score.unsqueeze(1)) + reg
                 optimizer.zero_grad()
                 loss.backward()

@@ -32,7 +32,7 @@ from kgrec.gnn.fusion import Fusion, fit_fusion
 from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.pairs import sample_users
 from kgrec.gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, PropagationGraph
-from kgrec.gnn.model import KGRecModel, NodeInputs, adjacency_matrix
+from kgrec.gnn.model import KGRecModel, NodeInputs
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def cold_views(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs, fo
         dropped = (edge_item >= 0) & in_fold[edge_item.clamp(min=0)]
         keep = torch.ones(space.num_nodes, dtype=torch.bool, device=src.device)
         keep[space.item_offset + torch.nonzero(in_fold).flatten()] = False
-        layers = model.propagate(model.inputs(space, nodes, keep), adjacency=adjacency_matrix(graph.subgraph(~dropped)))
+        layers = model.propagate(model.inputs(space, nodes, keep), adjacency=graph.masked_adjacency(~dropped))
         out[in_fold] = model.combine([layer[space.items()] for layer in layers])[in_fold]
     return out
 

@@ -32,6 +32,8 @@ class TrainingCurve:
     seconds: float = 0.0
     mode: str = "full-graph"
     device: str = "cpu"
+    batch_size: int = 0
+    """Positives per step, as trained (see ``TrainSettings.max_steps_per_epoch``)."""
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -50,6 +52,7 @@ class TrainingCurve:
             seconds=float(raw.get("seconds", 0.0)),  # type: ignore[arg-type]
             mode=str(raw.get("mode", "full-graph")),
             device=str(raw.get("device", "cpu")),
+            batch_size=int(raw.get("batch_size", 0)),  # type: ignore[arg-type]
         )
 
     def save(self, directory: Path | str) -> tuple[Path, Path]:

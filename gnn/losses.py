@@ -55,10 +55,18 @@ def shared_hits(items: Tensor, negatives: Tensor) -> Tensor | None:
     return items.unsqueeze(1) == negatives.unsqueeze(0)
 
 
-def l2_penalty(users: Tensor, items: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
-    """LightGCN's regulariser on layer-0 inputs ``(B, d)``, ``(B, d)``, ``(B, K, d)`` or
-    ``(K, d)``: ``weight_decay / 2 * (|x_u|² + |x_i|² + mean_k |x_j|²)``, batch mean."""
+def squared_norms(x: Tensor) -> Tensor:
+    """``(..., d) -> (...)``: :math:`|x|^2` of each row."""
+    return x.pow(2).sum(-1)
+
+
+def l2_penalty(users: Tensor, items: Tensor, negative_norms: Tensor, weight_decay: float) -> Tensor:
+    """LightGCN's regulariser on layer-0 inputs: ``weight_decay / 2 * (|x_u|² + |x_i|² +
+    mean_k |x_j|²)``, batch mean. ``users`` and ``items`` are ``(B, d)``; ``negative_norms``
+    holds the negatives' squared norms, ``(B, K)`` or ``(K,)``: gathered from
+    :func:`squared_norms` of the whole table, which saves copying ``B·K`` rows of ``d``
+    numbers (and scattering their gradient back), the costliest gather of a step."""
     if weight_decay == 0:
         return users.new_zeros(())
-    reg = users.pow(2).sum(-1) + items.pow(2).sum(-1) + negatives.pow(2).sum(-1).mean(-1)
+    reg = squared_norms(users) + squared_norms(items) + negative_norms.mean(-1)
     return weight_decay * 0.5 * reg.mean()

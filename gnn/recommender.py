@@ -29,16 +29,26 @@ class TrainSettings:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 2048
+    max_steps_per_epoch: int = 128
+    """The batch grows past ``batch_size`` where an epoch would have more steps than this
+    (kgrec's loop). A full-graph step costs time in proportion to the graph, so with a fixed
+    batch an epoch costs O(E²); with at most this many steps it costs O(E). ml-1m (110
+    steps of 8192) and smaller catalogs are not affected."""
     patience: int = 10
     """Epochs without a better validation NDCG@20 before stopping."""
     eval_every: int = 1
+    valid_users: int = 10_000
+    """Early stopping ranks all items for at most this many validation users (a seeded
+    sample): enough for a stable NDCG@20, and bounded on a catalog with millions of users."""
     seed: int = 0
     device: str = "auto"
     """``auto`` (``cuda`` when available, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
     amp: bool = True
     """Mixed precision on CUDA (bfloat16 where supported, else float16); ignored on the CPU."""
-    full_graph_max_edges: int = 20_000_000
-    """Graphs with more (directed) edges than this train on sampled neighbourhoods."""
+    full_graph_max_edges: int = 100_000_000
+    """Graphs with more (directed) edges than this train on sampled neighbourhoods without
+    trying the whole graph (its edge arrays alone would take ~7 GB); below it the faster
+    mode is measured (``kgrec.gnn.train.PROBE_MIN_EDGES``)."""
     num_neighbors: int = 15
     """Neighbours sampled per node and hop when training on sampled neighbourhoods."""
 

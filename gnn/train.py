@@ -1,7 +1,9 @@
 """Training the fusion model: seeded, early-stopped on validation NDCG@20, with a curve.
 
 One epoch visits every training interaction once, in batches of ``settings.batch_size``
-positives. Each step:
+positives (more where an epoch would otherwise have more than
+``settings.max_steps_per_epoch`` steps, so that its cost grows linearly with the data).
+Each step:
 
 1. simulates arrivals (see :class:`~kgrec.gnn.model.KGRecConfig`): a random share of the warm
    items becomes cold — ID embedding hidden *and* interaction edges removed, so their
@@ -9,9 +11,10 @@ positives. Each step:
    random share of users becomes new — ID hidden and all but a few interaction edges
    removed, as a user who has just told us a few likes; random users and entities lose
    their ID embedding;
-2. propagates over the whole graph (where it has at most
-   ``settings.full_graph_max_edges`` edges) or over a neighbourhood sampled around the
-   batch with PyG's :class:`~torch_geometric.loader.LinkNeighborLoader` (larger graphs);
+2. propagates over the whole graph or over a neighbourhood sampled around the batch with
+   PyG's :class:`~torch_geometric.loader.LinkNeighborLoader`, whichever a timed probe
+   finds faster (:func:`_choose_step`; sampling always past
+   ``settings.full_graph_max_edges`` edges);
 3. scores each positive against uniformly sampled negative items (warm items only: a
    cold item sampled as a negative would teach the model that text without history is
    bad) with the BPR or the sampled-softmax loss, plus L2 on the batch's layer-0 inputs.
@@ -41,10 +44,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -52,15 +56,20 @@ from kgrec.gnn import distributed
 from kgrec.gnn.curve import EpochRecord, TrainingCurve
 from kgrec.gnn.early_stopping import EarlyStopping
 from kgrec.gnn.graph_tensors import EDGE_INTERACTION, PropagationGraph
-from kgrec.gnn.losses import check_loss, l2_penalty, ranking_loss, shared_hits
+from kgrec.gnn.losses import check_loss, l2_penalty, ranking_loss, shared_hits, squared_norms
 from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
+from kgrec.gnn.pairs import sample_users
 from kgrec.gnn.recommender import TrainSettings
 from kgrec.gnn.runtime import keep_freed_memory
 from kgrec.gnn.sampling import LinkSampler
 from kgrec.kg.errors import KgrecError
 
 log = logging.getLogger(__name__)
+
+PROBE_MIN_EDGES = 2_000_000
+"""Directed edges from which both training modes are timed before training (ml-1m has
+1.9M; below this a full-graph step takes well under a second on two CPU cores)."""
 
 
 @dataclass
@@ -87,23 +96,24 @@ def train_model(
 ) -> TrainingCurve:
     """Train ``model`` in place (it ends holding the best validation weights)."""
     check_loss(config.loss)
+    problem = replace(problem, valid=sample_users(problem.valid, settings.valid_users, settings.seed))
     device = problem.train.device
     if device.type == "cpu":
         keep_freed_memory()
-    sampled = problem.graph.num_edges > settings.full_graph_max_edges
-    curve = TrainingCurve(mode="neighbour-sampling" if sampled else "full-graph", device=str(device))
     if problem.train.size(1) == 0:
         raise KgrecError("there are no training interactions to learn from")
+    batch_size = max(settings.batch_size, math.ceil(problem.train.size(1) / settings.max_steps_per_epoch))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     amp_dtype = _amp_dtype(device, settings)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-    step = _SampledStep(model, problem, settings, config) if sampled else _FullGraphStep(model, problem, config)
     world = distributed.current()
+    candidates = torch.nonzero(problem.warm_items).flatten()
+    step, mode = _choose_step(model, problem, settings, config, batch_size, candidates, probe=world is None)
+    curve = TrainingCurve(mode=mode, device=str(device), batch_size=batch_size)
     if world is not None:  # one rank of several: see gnn.distributed
         step = distributed.wrap(step, device)
         torch.manual_seed(settings.seed + world.rank)
         progress = progress and world.is_main
-    candidates = torch.nonzero(problem.warm_items).flatten()
     stopper = EarlyStopping(model, settings.patience)
     started = time.perf_counter()
     bar = tqdm(range(1, settings.epochs + 1), desc=f"training ({curve.mode}, {device.type})", disable=not progress,
@@ -113,8 +123,8 @@ def train_model(
         t0 = time.perf_counter()
         total, count = 0.0, 0
         n = problem.train.size(1)
-        batches = (_batches(n, settings.batch_size, device) if world is None
-                   else distributed.shard_batches(n, settings.batch_size, epoch, settings.seed, world, device))
+        batches = (_batches(n, batch_size, device) if world is None
+                   else distributed.shard_batches(n, batch_size, epoch, settings.seed, world, device))
         for batch in batches:
             positives = problem.train[:, batch]
             negatives = _negatives(candidates, positives.size(1), config)
@@ -189,9 +199,10 @@ class _FullGraphStep(nn.Module):
         graph = problem.graph
         space = graph.space
         src, dst = graph.edge_index
-        is_interaction = graph.edge_kind == EDGE_INTERACTION
-        self.edge_item = torch.where(is_interaction, torch.maximum(src, dst) - space.item_offset, -1)
-        self.edge_user = torch.where(is_interaction, torch.minimum(src, dst), -1)
+        # Per edge: is it an interaction, and its item and user (0 for other edges).
+        self.is_interaction = graph.edge_kind == EDGE_INTERACTION
+        self.edge_item = torch.where(self.is_interaction, torch.maximum(src, dst) - space.item_offset, 0)
+        self.edge_user = torch.where(self.is_interaction, torch.minimum(src, dst), 0)
         # Both directions of an edge share one id, so that a random choice drops both.
         pair = torch.minimum(src, dst) * space.num_nodes + torch.maximum(src, dst)
         self.n_pairs = int(pair.numel() // 2)
@@ -207,14 +218,14 @@ class _FullGraphStep(nn.Module):
         dropped = torch.zeros(graph.num_edges, dtype=torch.bool, device=device)
         if config.cold_item_rate > 0:
             cold_item = ~keep[space.items()]
-            dropped |= (self.edge_item >= 0) & cold_item[self.edge_item.clamp(min=0)]
+            dropped |= cold_item[self.edge_item]
         if config.new_user_rate > 0:
             new_user = torch.rand(space.n_users, device=device) < config.new_user_rate
             keep[: space.n_users] &= ~new_user
             hidden = torch.rand(self.n_pairs, device=device)[self.edge_pair] >= config.new_user_keep
-            dropped |= (self.edge_user >= 0) & new_user[self.edge_user.clamp(min=0)] & hidden
+            dropped |= new_user[self.edge_user] & hidden
         if config.cold_item_rate > 0 or config.new_user_rate > 0:
-            adjacency = adjacency_matrix(graph.subgraph(~dropped))
+            adjacency = graph.masked_adjacency(~(dropped & self.is_interaction))
         x0 = self.model.inputs(space, self.problem.nodes, keep)
         layers = self.model.propagate(x0, adjacency=adjacency)
         # Final embeddings of all users and items first (contiguous slices, small tables),
@@ -222,10 +233,10 @@ class _FullGraphStep(nn.Module):
         z_users = self.model.combine([layer[: space.n_users] for layer in layers])
         z_items = self.model.combine([layer[space.items()] for layer in layers])
         users, items = positives
-        x0_users, x0_items = layers[0][: space.n_users], layers[0][space.items()]
-        loss = ranking_loss(z_users[users], z_items[items], z_items[negatives], config.loss, config.temperature,
-                            shared_hits(items, negatives))
-        return loss + l2_penalty(x0_users[users], x0_items[items], x0_items[negatives], weight_decay)
+        x0_items = layers[0][space.items()]
+        loss = ranking_loss(z_users[users], z_items[items], F.embedding(negatives, z_items), config.loss,
+                            config.temperature, shared_hits(items, negatives))
+        return loss + l2_penalty(layers[0][users], x0_items[items], squared_norms(x0_items)[negatives], weight_decay)
 
 
 class _SampledStep(nn.Module):
@@ -279,8 +290,57 @@ class _SampledStep(nn.Module):
         z = model.combine(layers)
         u, i = label[0, :b], label[1, :b]
         j = label[1, b:].view(negatives.shape)
-        loss = ranking_loss(z[u], z[i], z[j], config.loss, config.temperature, shared_hits(positives[1], negatives))
-        return loss + l2_penalty(layers[0][u], layers[0][i], layers[0][j], weight_decay)
+        loss = ranking_loss(z[u], z[i], F.embedding(j, z), config.loss, config.temperature,
+                            shared_hits(positives[1], negatives))
+        return loss + l2_penalty(layers[0][u], layers[0][i], squared_norms(layers[0])[j], weight_decay)
+
+
+def _choose_step(model: KGRecModel, problem: TrainProblem, settings: TrainSettings, config: KGRecConfig,
+                 batch_size: int, candidates: Tensor, probe: bool) -> tuple[nn.Module, str]:
+    """The step to train with and its mode's name.
+
+    Past ``settings.full_graph_max_edges`` the whole graph is not attempted (its tensors
+    would not fit the memory budget): neighbour sampling. From :data:`PROBE_MIN_EDGES`
+    up, both steps are timed on one batch (:func:`_seconds_per_step`) and the faster
+    one trains; below that the whole graph is cheap. A sampled neighbourhood is only
+    smaller than the whole graph when a batch's seeds reach little of it: with many
+    negatives per positive and a few hops it soon covers every node, and then sampling
+    is the slower mode. Ranks of a distributed run do not probe (they must agree)."""
+    if problem.graph.num_edges > settings.full_graph_max_edges:
+        return _SampledStep(model, problem, settings, config), "neighbour-sampling"
+    full = _FullGraphStep(model, problem, config)
+    if not probe or problem.graph.num_edges < PROBE_MIN_EDGES:
+        return full, "full-graph"
+    sampled = _SampledStep(model, problem, settings, config)
+    seconds = {name: _seconds_per_step(step, problem, batch_size, candidates, config, settings.weight_decay)
+               for name, step in (("full-graph", full), ("neighbour-sampling", sampled))}
+    mode = min(seconds, key=seconds.__getitem__)
+    log.info("a step takes %.2f s over the whole graph, %.2f s over sampled neighbourhoods: training with %s",
+             seconds["full-graph"], seconds["neighbour-sampling"], mode)
+    return (full if mode == "full-graph" else sampled), mode
+
+
+def _seconds_per_step(step: nn.Module, problem: TrainProblem, batch_size: int, candidates: Tensor,
+                      config: KGRecConfig, weight_decay: float, repeats: int = 2) -> float:
+    """The fastest of ``repeats`` timed steps (forward and backward, after one untimed),
+    on random batches drawn under a forked RNG and with the gradients discarded, so that
+    probing changes neither the training nor its random stream."""
+    devices = [problem.train.device] if problem.train.device.type == "cuda" else []
+    best = math.inf
+    with torch.random.fork_rng(devices=devices):
+        for attempt in range(repeats + 1):
+            batch = torch.randint(problem.train.size(1), (min(batch_size, problem.train.size(1)),),
+                                  device=problem.train.device)
+            positives = problem.train[:, batch]
+            negatives = _negatives(candidates, positives.size(1), config)
+            started = time.perf_counter()
+            step(positives, negatives, weight_decay).backward()
+            if problem.train.device.type == "cuda":
+                torch.cuda.synchronize(problem.train.device)
+            if attempt:
+                best = min(best, time.perf_counter() - started)
+    step.zero_grad(set_to_none=True)
+    return best
 
 
 def _id_keep(n_users: int, n_items: int, n_entities: int, warm_items: Tensor, config: KGRecConfig,

@@ -109,6 +109,27 @@ def test_propagation_graph_is_symmetric_normalised_and_deduplicated() -> None:
     assert torch.allclose(graph.edge_weight, (degree[src] * degree[dst]).rsqrt())
 
 
+def test_masked_adjacency_is_the_renormalised_graph_of_the_kept_edges() -> None:
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    export, pairs, _, _ = tiny_world()
+    graph = build_propagation_graph(export_to_hetero_data(export, interactions=pairs))
+    n = graph.space.num_nodes
+    src, dst = graph.edge_index
+    pair = torch.minimum(src, dst) * n + torch.maximum(src, dst)
+    drop_pair = torch.rand(n * n, generator=torch.Generator().manual_seed(0)) < 0.4
+    keep = ~drop_pair[pair]  # symmetric: both directions share their pair's draw
+    kept = graph.edge_index[:, keep]
+    _, weight = gcn_norm(kept, num_nodes=n, add_self_loops=False)
+    expected = torch.zeros(n, n)
+    expected[kept[1], kept[0]] = weight
+    masked = graph.masked_adjacency(keep)
+    assert 0 < int(keep.sum()) < graph.num_edges
+    assert masked._nnz() == graph.num_edges, "the whole graph's structure, dropped edges as zeros"
+    assert torch.allclose(masked.to_dense(), expected)
+    assert torch.allclose(graph.masked_adjacency(torch.ones_like(keep)).to_dense(), adjacency_matrix(graph).to_dense())
+
+
 def test_entities_with_one_neighbour_leave_the_graph() -> None:
     export, pairs, _, _ = tiny_world()
     lonely = pd.DataFrame({"id": ["zz:lonely"], "name": ["lonely"], "type": ["actor"]})

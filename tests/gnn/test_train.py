@@ -93,17 +93,16 @@ def test_new_user_simulation_trains_and_keeps_the_graph_symmetric(monkeypatch: p
     from kgrec.gnn.graph_tensors import PropagationGraph
 
     seen: list[torch.Tensor] = []
-    original = PropagationGraph.subgraph
+    original = PropagationGraph.masked_adjacency
 
-    def spy(self: PropagationGraph, keep: torch.Tensor) -> PropagationGraph:
-        sub = original(self, keep)
-        seen.append(sub.edge_index)
-        return sub
+    def spy(self: PropagationGraph, keep: torch.Tensor) -> torch.Tensor:
+        seen.append(self.edge_index[:, keep])
+        return original(self, keep)
 
-    monkeypatch.setattr(PropagationGraph, "subgraph", spy)
+    monkeypatch.setattr(PropagationGraph, "masked_adjacency", spy)
     rec = _fit(config=KGRecConfig(new_user_rate=0.5, new_user_keep=0.3))
     assert rec.curve is not None and rec.curve.records[-1].loss < rec.curve.records[0].loss
-    assert seen, "the arrival simulation renormalises a subgraph each step"
+    assert seen, "the arrival simulation renormalises the graph of its kept edges each step"
     for edge_index in seen[:5]:
         edges = set(zip(edge_index[0].tolist(), edge_index[1].tolist()))
         assert all((d, s) in edges for s, d in edges)
@@ -127,3 +126,46 @@ def test_neighbour_sampling_path_trains_and_scores() -> None:
     assert torch.isfinite(scores).all()
     a, b = list(A_ITEMS), list(B_ITEMS)
     assert scores[:6, a].mean() > scores[:6, b].mean() and scores[6:, b].mean() > scores[6:, a].mean()
+
+
+def test_an_epoch_has_at_most_max_steps_and_validation_samples_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kgrec.gnn.train as train
+
+    sizes: list[int] = []
+    validated: list[int] = []
+    batches, metrics = train._batches, train.validation_metrics
+
+    def spy_batches(n, batch_size, device):
+        sizes.append(batch_size)
+        return batches(n, batch_size, device)
+
+    def spy_metrics(model, problem):
+        validated.append(len(set(problem.valid[0].tolist())))
+        return metrics(model, problem)
+
+    monkeypatch.setattr(train, "_batches", spy_batches)
+    monkeypatch.setattr(train, "validation_metrics", spy_metrics)
+    data = tiny_data()
+    rec = KGRec(progress=False)
+    rec.fit(data, replace(QUICK, epochs=2, batch_size=4, max_steps_per_epoch=3, valid_users=5))
+    n = data.train.shape[1]
+    assert rec.curve is not None and rec.curve.batch_size == sizes[0] == -(-n // 3) > 4
+    assert TrainingCurve.from_dict(rec.curve.to_dict()).batch_size == rec.curve.batch_size
+    assert len(set(data.valid[0].tolist())) > 5 and validated and all(v == 5 for v in validated)
+
+
+def test_the_faster_mode_is_measured_and_probing_leaves_training_unchanged(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import kgrec.gnn.train as train
+
+    settings = replace(QUICK, epochs=3, num_neighbors=3)
+    unprobed = {"full-graph": _fit(settings), "neighbour-sampling": _fit(replace(settings, full_graph_max_edges=0))}
+    monkeypatch.setattr(train, "PROBE_MIN_EDGES", 0)
+    with caplog.at_level("INFO", logger="kgrec.gnn.train"):
+        probed = _fit(settings)
+    assert "over sampled neighbourhoods: training with" in caplog.text
+    assert probed.curve is not None
+    same_mode = unprobed[probed.curve.mode].curve
+    assert same_mode is not None
+    # The probe's steps drew from a forked RNG and left no gradient behind.
+    assert [r.loss for r in probed.curve.records] == [r.loss for r in same_mode.records]
