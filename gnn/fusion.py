@@ -25,15 +25,21 @@ their *out-of-fold* tower embeddings). This is the score-scale alignment: withou
 new item's score sits near the bottom of every list, and with one line for both kinds
 text-only items would crowd out items with facts, or the reverse.
 
+The line is the best guess of the score a new item would get once warm, and regresses to
+the mean; what a list needs is the item's chance of being wanted. So each kind also gets a
+*hit-rate* placement (:meth:`Alignment.calibrated`): a new-item score goes where a warm
+item's score has the same validation hit rate. Which placement serves (with which
+exploration) is chosen on validation with the exploration, below.
+
 :math:`\epsilon \in [0, 1]` is the exploration setting (after Amazon Personalize's
 ``explorationWeight``): an optimism bonus of :math:`\epsilon K` residual standard
 deviations (:data:`EXPLORATION_SPREAD` = :math:`K`) that lets new items into lists, 0 =
 their expected place only. Its default is chosen on validation: each fold of warm items
 in turn plays the new items (their cold views or out-of-fold tower embeddings, no
 item–item scores), every validation pair is ranked among all items, and the
-:math:`\epsilon` with the best *sum of two* NDCG@20 wins, over the pairs whose item
-is warm and over the pairs whose item plays new, among those that keep the warm pairs'
-NDCG@20 within :data:`WARM_TOLERANCE` of no exploration. Weighting the two goals
+placement and :math:`\epsilon` with the best *sum of two* NDCG@20 win, over the pairs
+whose item is warm and over the pairs whose item plays new, among those that keep the warm
+pairs' NDCG@20 within :data:`WARM_TOLERANCE` of the line without exploration. Weighting the two goals
 equally, not by their number of pairs, is the product choice: a new item's chance to be
 found counts as much as the warm lists' accuracy (weighted by pairs, ml-100k's
 validation picks 0 and new items barely appear among all items); the tolerance keeps
@@ -42,7 +48,7 @@ warm lists' quality.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -68,11 +74,14 @@ its expected place."""
 @dataclass
 class Alignment:
     """Where one kind of new item lands on the warm items' scale: ``slope * g + bias``,
-    ``spread`` the residual standard deviation of that fit."""
+    ``spread`` the residual standard deviation of that fit; or, when ``knots`` ``(2, n)``
+    is set (:meth:`calibrated`), the increasing piecewise-linear map through those
+    ``(g, f)`` points, continued beyond them with ``slope``."""
 
     slope: float
     bias: float
     spread: float
+    knots: Tensor | None = field(default=None, repr=False)
 
     @classmethod
     def fit(cls, x: Tensor, y: Tensor) -> Alignment:
@@ -82,6 +91,70 @@ class Alignment:
         slope = float(((x - x_mean) * (y - y_mean)).sum() / (x - x_mean).pow(2).sum().clamp(min=1e-12))
         bias = float(y_mean - slope * x_mean)
         return cls(slope, bias, float((y - (slope * x + bias)).std()))
+
+    def calibrated(self, x: Tensor, x_hits: Tensor, y: Tensor, y_hits: Tensor) -> Alignment:
+        """This line's slope and spread, with knots that place a new item where a warm
+        item is *as likely to be relevant*: ``x`` are new-item scores (warm items scored as
+        new) and ``y`` warm final scores, ``x_hits`` and ``y_hits`` whether each pair is a
+        validation pair.
+
+        The line is the best guess of the score the item would get once warm, and so it
+        regresses to the mean: with a correlation of 0.4 a new item three deviations above
+        a user's average lands at 1.2, in the middle of the crowd, however well it matches.
+        A list is ordered by how likely each item is to be wanted, so that is what is
+        matched: the validation hit rate in quantile bins of each score (made increasing
+        by isotonic regression, :class:`sklearn.isotonic.IsotonicRegression`), then each
+        new-item bin mapped to the warm score of equal hit rate."""
+        x_centres, x_rates = _hit_rates(x, x_hits)
+        y_centres, y_rates = _hit_rates(y, y_hits)
+        # Equal rates -> equal scores; a flat run of rates keeps the new items' own order.
+        rise = 1e-9 * np.arange(y_rates.size)
+        mapped = np.interp(x_rates, y_rates + rise, y_centres)
+        mapped = np.maximum.accumulate(mapped + 1e-3 * (x_centres - x_centres[0]))
+        knots = torch.as_tensor(np.stack([x_centres, mapped]), dtype=torch.float64)
+        return Alignment(self.slope, self.bias, self.spread, knots)
+
+    def place(self, standard: Tensor) -> Tensor:
+        """A new item's place on the warm scale, from its standardised GNN score."""
+        if self.knots is None:
+            return self.slope * standard + self.bias
+        xs, ys = self.knots.to(standard.device)
+        x = standard.double()
+        upper = torch.searchsorted(xs, x.contiguous()).clamp(1, xs.numel() - 1)
+        x0, x1, y0, y1 = xs[upper - 1], xs[upper], ys[upper - 1], ys[upper]
+        inside = y0 + (x - x0) * (y1 - y0) / (x1 - x0).clamp(min=1e-12)
+        out = torch.where(x < xs[0], ys[0] + self.slope * (x - xs[0]),
+                          torch.where(x > xs[-1], ys[-1] + self.slope * (x - xs[-1]), inside))
+        return out.to(standard.dtype)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Alignment):
+            return NotImplemented
+        same_knots = (self.knots is None and other.knots is None) or (
+            self.knots is not None and other.knots is not None and torch.equal(self.knots, other.knots))
+        return (self.slope, self.bias, self.spread) == (other.slope, other.bias, other.spread) and same_knots
+
+
+CALIBRATION_LEVELS = 1 - np.geomspace(1.0, 1e-4, 48)
+"""The quantile bins of :meth:`Alignment.calibrated`, their edges dense at the top of the
+scores, where lists are decided (the last bin is the top 0.01%)."""
+
+
+def _hit_rates(scores: Tensor, hits: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per quantile bin of ``scores`` (:data:`CALIBRATION_LEVELS`): its mean score and its
+    share of hits, made non-decreasing by isotonic regression weighted by the bin sizes."""
+    from sklearn.isotonic import IsotonicRegression
+
+    x = scores.flatten().double().numpy()
+    h = hits.flatten().numpy().astype(np.float64)
+    edges = np.unique(np.quantile(x, CALIBRATION_LEVELS))
+    bins = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, edges.size - 1)
+    counts = np.bincount(bins, minlength=edges.size)
+    present = counts > 0
+    centres = np.bincount(bins, weights=x, minlength=edges.size)[present] / counts[present]
+    rates = np.bincount(bins, weights=h, minlength=edges.size)[present] / counts[present]
+    rates = IsotonicRegression(increasing=True).fit(centres, rates, sample_weight=counts[present]).predict(centres)
+    return centres, rates
 
 
 @dataclass
@@ -113,18 +186,21 @@ class Fusion:
             text_only = torch.zeros_like(warm) if text_only is None else text_only.to(warm.device)
             for kind, align in ((new & ~text_only, self.graph), (new & text_only, self.text)):
                 if kind.any():
-                    fused = torch.where(kind, align.slope * standard + align.bias + weight * align.spread, fused)
+                    fused = torch.where(kind, align.place(standard) + weight * align.spread, fused)
         return fused
 
     def state(self) -> dict[str, Tensor]:
         values = [self.mix, self.graph.slope, self.graph.bias, self.graph.spread, self.text.slope, self.text.bias,
                   self.text.spread, self.exploration]
-        return {"fusion": torch.tensor(values, dtype=torch.float64)}
+        knots = {f"fusion_{name}_knots": align.knots for name, align in (("graph", self.graph), ("text", self.text))
+                 if align.knots is not None}
+        return {"fusion": torch.tensor(values, dtype=torch.float64), **knots}
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor]) -> Fusion:
         v = [float(x) for x in state["fusion"].tolist()]
-        return cls(v[0], Alignment(*v[1:4]), Alignment(*v[4:7]), v[7])
+        return cls(v[0], Alignment(*v[1:4], state.get("fusion_graph_knots")),
+                   Alignment(*v[4:7], state.get("fusion_text_knots")), v[7])
 
 
 @dataclass
@@ -227,29 +303,50 @@ def fit_fusion(
     mix = max(found, key=lambda m: (found[m], -m))
     log.info("item-item mix: %s -> %.3f", {m: round(v, 4) for m, v in found.items()}, mix)
     fused = warm_scores(gnn, item_item, moments, mix)
-    # How a warm item's final score follows from the GNN score it gets as a new item, per kind.
-    text = Alignment.fit(standardise(tower_gnn, warm, reference=gnn)[:, warm], fused[:, warm])
+    # How a warm item's final score follows from the GNN score it gets as a new item, per
+    # kind: by a line, or by hit rates (the validation pairs, training pairs left out).
+    hits = torch.zeros(gnn.shape, dtype=torch.bool)
+    hits[np.searchsorted(users, valid[0]), valid[1]] = True
+    candidate = torch.ones(gnn.shape, dtype=torch.bool)
+    seen = train[:, np.isin(train[0], users)]
+    candidate[np.searchsorted(users, seen[0]), seen[1]] = False
+    tower_standard = standardise(tower_gnn, warm, reference=gnn)
+    cold_standard = standardise(pseudo_cold_gnn, warm, reference=gnn)
     with_edges = warm & ~text_only
-    graph = Alignment.fit(standardise(pseudo_cold_gnn, warm, reference=gnn)[:, with_edges], fused[:, with_edges]) \
-        if with_edges.any() else text
-    fusion = Fusion(mix, graph, text, 0.0)
-    found: dict[tuple[float, str], float] = {}
+
+    def aligned(standard: Tensor, kind: Tensor) -> tuple[Alignment, Alignment]:
+        line = Alignment.fit(standard[:, kind], fused[:, kind])
+        x_pairs, y_pairs = candidate & kind, candidate & warm
+        return line, line.calibrated(standard[x_pairs], hits[x_pairs], fused[y_pairs], hits[y_pairs])
+
+    text = aligned(tower_standard, warm)
+    graph = aligned(cold_standard, with_edges) if with_edges.any() else text
+    found: dict[tuple[str, float, str], float] = {}
     fold_ids = [int(f) for f in torch.unique(folds[folds >= 0]).tolist()]
-    for fold in fold_ids:
-        kept = warm & (folds != fold)
-        base = _with_new(fusion, gnn, pseudo_cold_gnn, item_item, warm, kept, 0.0, text_only)
-        playing = warm & ~kept
-        spread = torch.where(text_only, fusion.text.spread, fusion.graph.spread)
-        bonus = (playing.to(base.dtype) * EXPLORATION_SPREAD * spread.to(base.dtype)).unsqueeze(0)
-        plays_new = (folds == fold).numpy()[valid[1]]
-        for exploration in EXPLORATIONS:
-            scores = base + exploration * bonus
-            for part, pairs in (("warm", valid[:, ~plays_new]), ("new", valid[:, plays_new])):
-                found[exploration, part] = found.get((exploration, part), 0.0) + ndcg(scores, pairs) / len(fold_ids)
-    allowed = [e for e in EXPLORATIONS if found[e, "warm"] >= WARM_TOLERANCE * found[0.0, "warm"]]
-    fusion.exploration = max(allowed, key=lambda e: (found[e, "warm"] + found[e, "new"], -e))
-    log.info("new items: with edges %s, text only %s; exploration (warm, new NDCG@20) %s -> %.1f", graph, text,
-             {e: (round(found[e, "warm"], 4), round(found[e, "new"], 4)) for e in EXPLORATIONS}, fusion.exploration)
+    for way, chosen in enumerate(("line", "hit rates")):
+        fusion = Fusion(mix, graph[way], text[way], 0.0)
+        for fold in fold_ids:
+            kept = warm & (folds != fold)
+            base = _with_new(fusion, gnn, pseudo_cold_gnn, item_item, warm, kept, 0.0, text_only)
+            playing = warm & ~kept
+            spread = torch.where(text_only, fusion.text.spread, fusion.graph.spread)
+            bonus = (playing.to(base.dtype) * EXPLORATION_SPREAD * spread.to(base.dtype)).unsqueeze(0)
+            plays_new = (folds == fold).numpy()[valid[1]]
+            for exploration in EXPLORATIONS:
+                scores = base + exploration * bonus
+                for part, pairs in (("warm", valid[:, ~plays_new]), ("new", valid[:, plays_new])):
+                    key = (chosen, exploration, part)
+                    found[key] = found.get(key, 0.0) + ndcg(scores, pairs) / len(fold_ids)
+    # The warm pairs' reference is the line without exploration (the blend before either).
+    allowed = [(way, e) for way in ("line", "hit rates") for e in EXPLORATIONS
+               if found[way, e, "warm"] >= WARM_TOLERANCE * found["line", 0.0, "warm"]]
+    way, exploration = max(allowed, key=lambda c: (found[(*c, "warm")] + found[(*c, "new")], c[0] == "line", -c[1]))
+    index = 0 if way == "line" else 1
+    fusion = Fusion(mix, graph[index], text[index], exploration)
+    log.info("new items placed by %s (with edges %s, text only %s); (placement, exploration): (warm, new NDCG@20) "
+             "%s -> %s, %.1f", way, graph[0], text[0],
+             {(w, e): (round(found[w, e, "warm"], 4), round(found[w, e, "new"], 4)) for w, e, part in found if part == "warm"},
+             way, exploration)
     return fusion
 
 

@@ -82,3 +82,31 @@ def test_each_kind_of_new_item_is_aligned_on_its_own():
     z = standardise(scores, warm6)
     assert torch.isclose(out[0, 4], fusion.graph.slope * z[0, 4] + fusion.graph.bias)
     assert torch.isclose(out[0, 5], fusion.text.slope * z[0, 5] + fusion.text.bias)
+
+
+def test_hit_rate_calibration_places_new_items_where_warm_ones_are_as_likely_wanted():
+    """A new item's score that says as much about relevance as a warm item's, on a quarter
+    of the scale, is mapped to about four times itself; the line regresses it towards the
+    middle instead, because the two scores of one item are only loosely related."""
+    rng = np.random.default_rng(2)
+    n = 200_000
+    y = torch.as_tensor(rng.normal(size=n))
+    y_hits = torch.as_tensor(rng.random(n) < 1 / (1 + np.exp(-(3 * y.numpy() - 6))))
+    x = torch.as_tensor(rng.normal(size=n)) / 4
+    x_hits = torch.as_tensor(rng.random(n) < 1 / (1 + np.exp(-(12 * x.numpy() - 6))))
+    line = Alignment(slope=0.4, bias=0.0, spread=0.9)
+    calibrated = line.calibrated(x, x_hits, y, y_hits)
+    probe = torch.tensor([0.25, 0.5, 0.625])
+    placed = calibrated.place(probe)
+    assert torch.allclose(placed, 4 * probe, atol=0.25), placed
+    assert (placed > line.place(probe)).all()
+    # Increasing everywhere, continued beyond the knots with the line's slope.
+    grid = torch.linspace(-3.0, 3.0, 601, dtype=torch.float64)
+    assert (calibrated.place(grid).diff() > 0).all()
+    top = calibrated.knots[0, -1]
+    assert torch.isclose(calibrated.place(top + 1.0) - calibrated.place(top), torch.tensor(0.4, dtype=torch.float64))
+    assert (calibrated.spread, calibrated.slope) == (line.spread, line.slope)
+    fusion = Fusion(mix=0.1, graph=calibrated, text=line, exploration=0.2)
+    restored = Fusion.from_state(fusion.state())
+    assert restored == fusion and restored.graph.knots is not None and restored.text.knots is None
+    assert restored != Fusion(mix=0.1, graph=line, text=line, exploration=0.2)
