@@ -20,6 +20,7 @@ knowledge-graph entities linked to a single item cost nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import degree as node_degree
 
-from kgrec.gnn.sparse import csr_adjacency
+from kgrec.gnn.sparse import csr_adjacency, row_pointers
 from kgrec.kg.graph import GraphExport
 from kgrec.kg.identifiers import INTERACTIONS, USER_ATTRIBUTES
 
@@ -161,10 +162,18 @@ class PropagationGraph:
         filtered subgraph the costliest part of a training step. ``keep`` must be
         symmetric (drop ``i -> j`` and ``j -> i`` together)."""
         src, dst = self.edge_index
-        kept = keep.float()
-        degree = torch.zeros(self.space.num_nodes, device=kept.device).index_add_(0, dst, kept)
+        crow = self.crow
+        # Kept in-degrees from a running count: the edges are sorted by target.
+        running = torch.cat([keep.new_zeros(1, dtype=torch.long), torch.cumsum(keep, 0)])
+        degree = (running.index_select(0, crow[1:]) - running.index_select(0, crow[:-1])).float()
         scale = degree.pow(-0.5).masked_fill_(degree == 0, 0.0)
-        return csr_adjacency(self.edge_index, kept * scale[src] * scale[dst], self.space.num_nodes)
+        weight = keep.float() * scale.index_select(0, src) * scale.index_select(0, dst)
+        return csr_adjacency(self.edge_index, weight, self.space.num_nodes, crow)
+
+    @cached_property
+    def crow(self) -> Tensor:
+        """``(N + 1,)`` CSR row pointers of ``edge_index`` (sorted by target)."""
+        return row_pointers(self.edge_index[1], self.space.num_nodes)
 
     def entity_nodes(self, entities: Tensor) -> Tensor:
         """Graph node ids of export entity positions, ``-1`` for entities not in the graph."""

@@ -48,7 +48,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -216,14 +215,15 @@ class _FullGraphStep(nn.Module):
         keep = _id_keep(space.n_users, space.n_items, space.n_entities, self.problem.warm_items, config, device)
         adjacency = self.adjacency
         dropped = torch.zeros(graph.num_edges, dtype=torch.bool, device=device)
+        # index_select, not [] indexing: several times faster for these edge-long gathers.
         if config.cold_item_rate > 0:
             cold_item = ~keep[space.items()]
-            dropped |= cold_item[self.edge_item]
+            dropped |= cold_item.index_select(0, self.edge_item)
         if config.new_user_rate > 0:
             new_user = torch.rand(space.n_users, device=device) < config.new_user_rate
             keep[: space.n_users] &= ~new_user
-            hidden = torch.rand(self.n_pairs, device=device)[self.edge_pair] >= config.new_user_keep
-            dropped |= new_user[self.edge_user] & hidden
+            hidden = torch.rand(self.n_pairs, device=device).index_select(0, self.edge_pair) >= config.new_user_keep
+            dropped |= new_user.index_select(0, self.edge_user) & hidden
         if config.cold_item_rate > 0 or config.new_user_rate > 0:
             adjacency = graph.masked_adjacency(~(dropped & self.is_interaction))
         x0 = self.model.inputs(space, self.problem.nodes, keep)
@@ -234,8 +234,8 @@ class _FullGraphStep(nn.Module):
         z_items = self.model.combine([layer[space.items()] for layer in layers])
         users, items = positives
         x0_items = layers[0][space.items()]
-        loss = ranking_loss(z_users[users], z_items[items], F.embedding(negatives, z_items), config.loss,
-                            config.temperature, shared_hits(items, negatives))
+        loss = ranking_loss(z_users[users], z_items[items], z_items, negatives, config.loss, config.temperature,
+                            shared_hits(items, negatives))
         return loss + l2_penalty(layers[0][users], x0_items[items], squared_norms(x0_items)[negatives], weight_decay)
 
 
@@ -290,8 +290,7 @@ class _SampledStep(nn.Module):
         z = model.combine(layers)
         u, i = label[0, :b], label[1, :b]
         j = label[1, b:].view(negatives.shape)
-        loss = ranking_loss(z[u], z[i], F.embedding(j, z), config.loss, config.temperature,
-                            shared_hits(positives[1], negatives))
+        loss = ranking_loss(z[u], z[i], z, j, config.loss, config.temperature, shared_hits(positives[1], negatives))
         return loss + l2_penalty(layers[0][u], layers[0][i], squared_norms(layers[0])[j], weight_decay)
 
 

@@ -4,7 +4,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kgrec.gnn.losses import l2_penalty, ranking_loss, shared_hits, squared_norms
+from kgrec.gnn.losses import GatheredDot, l2_penalty, ranking_loss, shared_hits, squared_norms
 
 
 def test_l2_penalty_from_gathered_norms_equals_the_gathered_rows() -> None:
@@ -23,11 +23,24 @@ def test_l2_penalty_from_gathered_norms_equals_the_gathered_rows() -> None:
 def test_softmax_loss_is_cross_entropy_over_the_positive_and_its_negatives() -> None:
     user = torch.tensor([[1.0, 0.0]])
     positive = torch.tensor([[2.0, 0.0]])
-    negative = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])
-    loss = ranking_loss(user, positive, negative, "softmax", temperature=1.0)
+    items = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    negatives = torch.tensor([[0, 1]])
+    loss = ranking_loss(user, positive, items, negatives, "softmax", temperature=1.0)
     assert math.isclose(float(loss), -math.log(math.exp(2) / (math.exp(2) + math.exp(0) + math.exp(1))), rel_tol=1e-6)
-    bpr = ranking_loss(user, positive, negative, "bpr")
+    bpr = ranking_loss(user, positive, items, negatives, "bpr")
     assert math.isclose(float(bpr), float(-(F.logsigmoid(torch.tensor([2.0, 1.0]))).mean()), rel_tol=1e-6)
+    shared = ranking_loss(user, positive, items, torch.tensor([0, 1]), "softmax")
+    assert torch.isclose(shared, loss)
+
+
+def test_gathered_dot_matches_the_gathered_einsum_and_its_gradients() -> None:
+    torch.manual_seed(0)
+    user = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(7, (5, 4))
+    expected = torch.einsum("bd,bkd->bk", user, table[index])
+    assert torch.allclose(GatheredDot.apply(user, table, index), expected)
+    assert torch.autograd.gradcheck(lambda u, t: GatheredDot.apply(u, t, index), (user, table))
 
 
 def test_a_shared_negative_equal_to_the_positive_is_left_out() -> None:
