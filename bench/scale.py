@@ -165,7 +165,8 @@ def measure(name: str, steps: list[str], epochs: int, requests: int, root: Path)
         _, wall, rss = run_child([*cli, "train", "--epochs", str(epochs), "--patience", str(epochs), "--out", str(out)], env)
         curve = json.loads((out / "training_curve.json").read_text())
         seconds = [e["seconds"] for e in curve["records"]]
-        row.update(train_epochs=len(seconds), train_wall_s=wall, train_rss_gb=rss, train_mode=curve["mode"])
+        row.update(train_epochs=len(seconds), train_wall_s=wall, train_rss_gb=rss, train_mode=curve["mode"],
+                   train_batch=curve.get("batch_size", 0), train_valid_ndcg=curve.get("best_ndcg"))
         if seconds:
             row["train_s_epoch"] = float(np.median(seconds))
     if "serve" in steps:
