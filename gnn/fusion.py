@@ -326,7 +326,8 @@ def fit_fusion(
     graph = aligned(cold_standard, with_edges) if with_edges.any() else text
     fold_ids = [int(f) for f in torch.unique(folds[folds >= 0]).tolist()]
 
-    def arrivals(fusion: Fusion, new_gnn: Tensor, new_text_only: Tensor) -> dict[tuple[float, str], float]:
+    def arrivals(fusion: Fusion, new_gnn: Tensor, new_text_only: Tensor,
+                 explorations: tuple[float, ...] = EXPLORATIONS) -> dict[tuple[float, str], float]:
         """Mean NDCG@20 over the folds of the pairs on warm and on arriving items, per
         exploration, with each fold's items arriving as ``new_gnn`` scores them."""
         found: dict[tuple[float, str], float] = {}
@@ -336,7 +337,7 @@ def fit_fusion(
             spread = torch.where(new_text_only, fusion.text.spread, fusion.graph.spread)
             bonus = ((warm & ~kept).to(base.dtype) * EXPLORATION_SPREAD * spread.to(base.dtype)).unsqueeze(0)
             plays_new = (folds == fold).numpy()[valid[1]]
-            for exploration in EXPLORATIONS:
+            for exploration in explorations:
                 scores = base + exploration * bonus
                 for part, pairs in (("warm", valid[:, ~plays_new]), ("new", valid[:, plays_new])):
                     found[exploration, part] = found.get((exploration, part), 0.0) + ndcg(scores, pairs) / len(fold_ids)
@@ -355,7 +356,7 @@ def fit_fusion(
     graph_way, exploration = max(allowed, key=lambda c: (total(found[c[0]], c[1]), c[0] == "line", -c[1]))
     # The same items arriving with text only (the tower's embeddings): that kind's placement.
     everything = torch.ones_like(text_only)
-    as_text = {way: arrivals(Fusion(mix, graph[ways.index(graph_way)], text[n], 0.0), tower_gnn, everything)
+    as_text = {way: arrivals(Fusion(mix, graph[ways.index(graph_way)], text[n], 0.0), tower_gnn, everything, (exploration,))
                for n, way in enumerate(ways)}
     text_way = max(ways, key=lambda way: (total(as_text[way], exploration), way == "line"))
     fusion = Fusion(mix, graph[ways.index(graph_way)], text[ways.index(text_way)], exploration)
