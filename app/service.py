@@ -29,8 +29,9 @@ import torch
 
 from kgrec.app.explain import Explainer, Explanation, NodeNames
 from kgrec.app.requests import Request, RequestError, decode_line, parse_request
-from kgrec.app.state import EMPTY, ServingState, build_state, with_events, with_items
+from kgrec.app.state import ServingState, build_state, with_events, with_items
 from kgrec.app.updates import Rejected, check_events, check_items
+from kgrec.app.user_items import EMPTY, UserItems
 from kgrec.gnn.inference import KGRec
 from kgrec.gnn.recommender import UserQuery
 from kgrec.gnn.retrieval import CANDIDATES, build_index, candidate_rows, choose_retrieval
@@ -188,7 +189,7 @@ class RecommendationService:
         return self.state.user_index
 
     @property
-    def seen(self) -> dict[int, np.ndarray]:
+    def seen(self) -> UserItems:
         return self.state.seen
 
     @property

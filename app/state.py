@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from kgrec.app.explain import NodeNames
+from kgrec.app.user_items import UserItems
 from kgrec.gnn.inference import KGRec
 from kgrec.gnn.pairs import popularity
 from kgrec.gnn.retrieval import ItemIndex
@@ -40,8 +41,6 @@ from kgrec.kg.identifiers import ENTITY, HAS_ATTRIBUTE, INTERACTED, ITEM, USER
 from kgrec.text.encoder import TextEncoder
 from kgrec.text.features import node_text_features
 from kgrec.text.sentences import item_sentences
-
-EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,9 @@ class ServingState:
     model_users: int
     entity_ids: list[str]
     entity_index: dict[str, int]
-    seen: dict[int, np.ndarray]
+    seen: UserItems
     """Per user, the items they interacted with (positions)."""
-    user_attributes: dict[int, np.ndarray]
+    user_attributes: UserItems
     popularity: np.ndarray
     names: NodeNames
     degrees: dict[str, np.ndarray]
@@ -129,7 +128,8 @@ def with_events(state: ServingState, events: Sequence[tuple[str, str]]) -> tuple
     """The state after ``(user_id, item_id)`` interactions that the store now holds, and how
     many of them it could not apply (an item it does not serve yet: the next build will)."""
     user_ids, user_index = state.user_ids, state.user_index
-    seen, fresh = dict(state.seen), dict(state.fresh_likes)
+    seen: dict[int, np.ndarray] = {}  # the users whose items change, all of their items
+    fresh = dict(state.fresh_likes)
     popularity = state.popularity.copy()
     degrees = {USER: state.degrees[USER], ITEM: state.degrees[ITEM].copy()}
     touched: set[int] = set()
@@ -145,7 +145,7 @@ def with_events(state: ServingState, events: Sequence[tuple[str, str]]) -> tuple
                 user_ids, user_index = list(user_ids), dict(user_index)
             user = user_index[user_id] = len(user_ids)
             user_ids.append(user_id)
-        have = seen.get(user, EMPTY)
+        have = seen[user] if user in seen else state.seen.get(user)
         if item in have:
             continue  # a rating changed: nothing the model reads
         seen[user] = np.append(have, item)
@@ -156,8 +156,9 @@ def with_events(state: ServingState, events: Sequence[tuple[str, str]]) -> tuple
         touched.add(user)
     degrees[USER] = np.concatenate([state.degrees[USER], np.zeros(len(user_ids) - len(state.degrees[USER]), np.int64)])
     for user in touched:
-        degrees[USER][user] = len(seen[user]) + len(state.user_attributes.get(user, EMPTY))
-    changed = replace(state, user_ids=user_ids, user_index=user_index, seen=seen, fresh_likes=fresh,
+        degrees[USER][user] = len(seen[user]) + len(state.user_attributes.get(user))
+    changed = replace(state, user_ids=user_ids, user_index=user_index, seen=state.seen.with_changes(seen),
+                      fresh_likes=fresh,
                       popularity=popularity, degrees={**state.degrees, **degrees},
                       export=_with_nodes(state.export, USER, user_ids[len(state.user_ids):], {}),
                       changes=state.changes + len(events))
@@ -255,12 +256,7 @@ def _degrees(export: GraphExport) -> dict[str, np.ndarray]:
     return degrees
 
 
-def _neighbours(export: GraphExport, rel_type: str, dst_label: str) -> dict[int, np.ndarray]:
-    key = (rel_type, USER, dst_label)
-    if key not in export.edges:
-        return {}
-    pairs = export.edge_index(key)
-    order = np.argsort(pairs[0], kind="stable")
-    users, targets = pairs[0][order], pairs[1][order]
-    bounds = np.flatnonzero(np.diff(users)) + 1
-    return {int(group[0]): t for group, t in zip(np.split(users, bounds), np.split(targets, bounds)) if group.size}
+def _neighbours(export: GraphExport, rel_type: str, dst_label: str) -> UserItems:
+    key = RelKey(rel_type, USER, dst_label)
+    pairs = export.edge_index(key) if key in export.edges else np.zeros((2, 0), np.int64)
+    return UserItems.from_pairs(pairs, len(export.nodes[USER]) if USER in export.nodes else 0)
