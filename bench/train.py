@@ -76,8 +76,8 @@ def child(home: Path, which: str, epochs: int, device: str) -> dict[str, object]
     history = getattr(recommender, "history", [])  # LightGCN's epochs: cumulative seconds, validation NDCG@20
     epoch_seconds = [r.seconds for r in curve.records] if curve is not None else list(np.diff([0.0] + [h["seconds"] for h in history]))
     # (cumulative seconds, validation NDCG@20) after each evaluated epoch: how soon a quality is reached
-    progress = ([(float(np.sum([q.seconds for q in curve.records[: n + 1]])), r.valid_ndcg)
-                 for n, r in enumerate(curve.records) if r.valid_ndcg is not None] if curve is not None
+    progress = ([(float(t), r.valid_ndcg) for t, r in zip(np.cumsum(epoch_seconds), curve.records)
+                 if r.valid_ndcg is not None] if curve is not None
                 else [(h["seconds"], h["valid_ndcg@20"]) for h in history if "valid_ndcg@20" in h])
     users = np.arange(min(1000, data.n_users))
     rng = np.random.default_rng(0)

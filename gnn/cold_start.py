@@ -29,10 +29,10 @@ from kgrec.gnn.content_tower import ContentTower, fit_tower
 from kgrec.gnn.ease import choose_lambda, gram_matrix
 from kgrec.gnn.evidence import Evidence
 from kgrec.gnn.fusion import Fusion, fit_fusion
+from kgrec.gnn.graph_tensors import EDGE_KNOWLEDGE, PropagationGraph
 from kgrec.gnn.metrics import full_ranking
-from kgrec.gnn.pairs import sample_users
-from kgrec.gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, PropagationGraph
 from kgrec.gnn.model import KGRecModel, NodeInputs
+from kgrec.gnn.pairs import sample_users
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +101,11 @@ def cold_views(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs, fo
     fold's ID embeddings hidden and interaction edges removed; ``final`` ``(I, d)`` for the rest."""
     model.eval()
     space = graph.space
-    src, dst = graph.edge_index
-    edge_item = torch.where(graph.edge_kind == EDGE_INTERACTION, torch.maximum(src, dst) - space.item_offset, -1)
     out = final.clone()
     for fold in torch.unique(folds[folds >= 0]).tolist():
         in_fold = folds == fold
-        dropped = (edge_item >= 0) & in_fold[edge_item.clamp(min=0)]
-        keep = torch.ones(space.num_nodes, dtype=torch.bool, device=src.device)
+        dropped = (graph.edge_item >= 0) & in_fold[graph.edge_item.clamp(min=0)]
+        keep = torch.ones(space.num_nodes, dtype=torch.bool, device=graph.edge_index.device)
         keep[space.item_offset + torch.nonzero(in_fold).flatten()] = False
         layers = model.propagate(model.inputs(space, nodes, keep), adjacency=graph.masked_adjacency(~dropped))
         out[in_fold] = model.combine([layer[space.items()] for layer in layers])[in_fold]

@@ -95,11 +95,11 @@ class Alignment:
         bias = float(y_mean - slope * x_mean)
         return cls(slope, bias, float((y - (slope * x + bias)).std()))
 
-    def calibrated(self, x: Tensor, x_hits: Tensor, y: Tensor, y_hits: Tensor) -> Alignment:
+    def calibrated(self, x: Tensor, x_hits: Tensor, warm: tuple[np.ndarray, np.ndarray]) -> Alignment:
         """This line's slope and spread, with knots that place a new item where a warm
         item is *as likely to be relevant*: ``x`` are new-item scores (warm items scored as
-        new) and ``y`` warm final scores, ``x_hits`` and ``y_hits`` whether each pair is a
-        validation pair.
+        new), ``x_hits`` whether each pair is a validation pair, and ``warm`` the warm final
+        scores' :func:`hit_rates` (the same for every kind of new item).
 
         The line is the best guess of the score the item would get once warm, and so it
         regresses to the mean: with a correlation of 0.4 a new item three deviations above
@@ -108,8 +108,8 @@ class Alignment:
         matched: the validation hit rate in quantile bins of each score (made increasing
         by isotonic regression, :class:`sklearn.isotonic.IsotonicRegression`), then each
         new-item bin mapped to the warm score of equal hit rate."""
-        x_centres, x_rates = _hit_rates(x, x_hits)
-        y_centres, y_rates = _hit_rates(y, y_hits)
+        x_centres, x_rates = hit_rates(x, x_hits)
+        y_centres, y_rates = warm
         # Equal rates -> equal scores; a flat run of rates keeps the new items' own order.
         rise = 1e-9 * np.arange(y_rates.size)
         mapped = np.interp(x_rates, y_rates + rise, y_centres)
@@ -143,7 +143,7 @@ CALIBRATION_LEVELS = 1 - np.geomspace(1.0, 1e-4, 48)
 scores, where lists are decided (the last bin is the top 0.01%)."""
 
 
-def _hit_rates(scores: Tensor, hits: Tensor) -> tuple[np.ndarray, np.ndarray]:
+def hit_rates(scores: Tensor, hits: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per quantile bin of ``scores`` (:data:`CALIBRATION_LEVELS`): its mean score and its
     share of hits, made non-decreasing by isotonic regression weighted by the bin sizes."""
     from sklearn.isotonic import IsotonicRegression
@@ -317,10 +317,13 @@ def fit_fusion(
     cold_standard = standardise(pseudo_cold_gnn, warm, reference=gnn)
     with_edges = warm & ~text_only
 
+    warm_pairs = candidate & warm
+    warm_rates = hit_rates(fused[warm_pairs], hits[warm_pairs])
+
     def aligned(standard: Tensor, kind: Tensor) -> tuple[Alignment, Alignment]:
         line = Alignment.fit(standard[:, kind], fused[:, kind])
-        x_pairs, y_pairs = candidate & kind, candidate & warm
-        return line, line.calibrated(standard[x_pairs], hits[x_pairs], fused[y_pairs], hits[y_pairs])
+        pairs = candidate & kind
+        return line, line.calibrated(standard[pairs], hits[pairs], warm_rates)
 
     text = aligned(tower_standard, warm)
     graph = aligned(cold_standard, with_edges) if with_edges.any() else text

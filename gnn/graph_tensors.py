@@ -171,6 +171,13 @@ class PropagationGraph:
         return csr_adjacency(self.edge_index, weight, self.space.num_nodes, crow)
 
     @cached_property
+    def edge_item(self) -> Tensor:
+        """``(E,)``: the item (position among items) of each interaction edge, ``-1`` for
+        the other edges."""
+        src, dst = self.edge_index
+        return torch.where(self.edge_kind == EDGE_INTERACTION, torch.maximum(src, dst) - self.space.item_offset, -1)
+
+    @cached_property
     def crow(self) -> Tensor:
         """``(N + 1,)`` CSR row pointers of ``edge_index`` (sorted by target)."""
         return row_pointers(self.edge_index[1], self.space.num_nodes)

@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 from kgrec.gnn import distributed
 from kgrec.gnn.curve import EpochRecord, TrainingCurve
 from kgrec.gnn.early_stopping import EarlyStopping
-from kgrec.gnn.graph_tensors import EDGE_INTERACTION, PropagationGraph
+from kgrec.gnn.graph_tensors import PropagationGraph
 from kgrec.gnn.losses import check_loss, l2_penalty, ranking_loss, shared_hits, squared_norms
 from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
@@ -199,8 +199,8 @@ class _FullGraphStep(nn.Module):
         space = graph.space
         src, dst = graph.edge_index
         # Per edge: is it an interaction, and its item and user (0 for other edges).
-        self.is_interaction = graph.edge_kind == EDGE_INTERACTION
-        self.edge_item = torch.where(self.is_interaction, torch.maximum(src, dst) - space.item_offset, 0)
+        self.is_interaction = graph.edge_item >= 0
+        self.edge_item = graph.edge_item.clamp(min=0)
         self.edge_user = torch.where(self.is_interaction, torch.minimum(src, dst), 0)
         # Both directions of an edge share one id, so that a random choice drops both.
         pair = torch.minimum(src, dst) * space.num_nodes + torch.maximum(src, dst)
@@ -253,9 +253,6 @@ class _SampledStep(nn.Module):
         self.fanout = [settings.num_neighbors] * model.layers
         graph = problem.graph
         self.sampler = LinkSampler(graph.edge_index, graph.space.num_nodes, self.fanout)
-        src, dst = graph.edge_index
-        is_interaction = graph.edge_kind == EDGE_INTERACTION
-        self.edge_item = torch.where(is_interaction, torch.maximum(src, dst) - graph.space.item_offset, -1)
 
     def forward(self, positives: Tensor, negatives: Tensor, weight_decay: float) -> Tensor:
         graph, config, model = self.problem.graph, self.config, self.model
@@ -280,7 +277,7 @@ class _SampledStep(nn.Module):
         edge_keep = torch.ones(e_id.numel(), dtype=torch.bool, device=device)
         if config.cold_item_rate > 0:
             cold_item = ~keep_all[space.items()]
-            item = self.edge_item[e_id]
+            item = graph.edge_item[e_id]
             edge_keep = ~((item >= 0) & cold_item[item.clamp(min=0)])
         edge_index, e_id = edge_index[:, edge_keep], e_id[edge_keep]
         sampled_in = torch.bincount(edge_index[1], minlength=n_id.numel()).clamp(min=1).float()

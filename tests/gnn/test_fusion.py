@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from kgrec.gnn.fusion import EXPLORATION_SPREAD, EXPLORATIONS, Alignment, Fusion, fit_fusion, standardise
+from kgrec.gnn.fusion import EXPLORATION_SPREAD, EXPLORATIONS, Alignment, Fusion, fit_fusion, hit_rates, standardise
 
 
 def test_standardise_uses_the_warm_columns_only():
@@ -95,7 +95,7 @@ def test_hit_rate_calibration_places_new_items_where_warm_ones_are_as_likely_wan
     x = torch.as_tensor(rng.normal(size=n)) / 4
     x_hits = torch.as_tensor(rng.random(n) < 1 / (1 + np.exp(-(12 * x.numpy() - 6))))
     line = Alignment(slope=0.4, bias=0.0, spread=0.9)
-    calibrated = line.calibrated(x, x_hits, y, y_hits)
+    calibrated = line.calibrated(x, x_hits, hit_rates(y, y_hits))
     probe = torch.tensor([0.25, 0.5, 0.625])
     placed = calibrated.place(probe)
     assert torch.allclose(placed, 4 * probe, atol=0.25), placed
