@@ -42,6 +42,7 @@ from kgrec.gnn.baselines import LightGCNBaseline
 from kgrec.gnn.early_stopping import EarlyStopping
 from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
+from kgrec.gnn.runtime import adam
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class ALDI(Recommender):
         self.item_student = Student(self.content.size(1), item_emb.size(1))
         self.user_student = Student(user_emb.size(1), user_emb.size(1))
         students = nn.ModuleList([self.item_student, self.user_student])
-        optimizer = torch.optim.Adam(students.parameters(), lr=settings.lr)
+        optimizer = adam(students.parameters(), settings.lr)
         valid, candidates = _cold_validation(np.asarray(data.valid, dtype=np.int64).reshape(2, -1), self.warm.numpy())
         stopper = EarlyStopping(students, settings.patience)
         order = np.lexsort((train[1], train[0]))

@@ -21,7 +21,8 @@ from kgrec.gnn.losses import bpr_loss, l2_penalty, squared_norms
 from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.pairs import group_by_user, popularity
 from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
-from kgrec.gnn.sparse import csr_adjacency, sorted_by_target, symmetric_spmm
+from kgrec.gnn.runtime import adam
+from kgrec.gnn.sparse import csr_adjacency, propagated_mean, sorted_by_target
 from kgrec.kg.device import resolve_device
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class LightGCNBaseline(Recommender):
         self.user_items = group_by_user(train, np.arange(n_users))
         adj = normalized_adjacency(train, n_users, n_items).to(device)
         model = LightGCN(n_users + n_items, settings.dim, settings.layers, normalize=False).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        optimizer = adam(model.parameters(), settings.lr)
         seen = np.unique(train[0] * n_items + train[1])
         users_t = torch.as_tensor(train[0], device=device)
         items_t = torch.as_tensor(train[1] + n_users, device=device)
@@ -201,15 +202,10 @@ class LightGCNBaseline(Recommender):
 
 
 def propagate(model: LightGCN, adj: Tensor) -> Tensor:
-    """``model.get_embedding`` (``sum_l alpha_l A_hat^l E0``) with ``A_hat`` given already
-    normalised and symmetric: the same numbers as PyG's LGConv path, several times faster
-    on the CPU for training."""
-    x = model.embedding.weight
-    out = x * model.alpha[0]
-    for layer in range(model.num_layers):
-        x = symmetric_spmm(adj, x)
-        out = out + x * model.alpha[layer + 1]
-    return out
+    """``model.get_embedding`` (``sum_l alpha_l A_hat^l E0``, PyG's uniform ``alpha_l =
+    1 / (L + 1)``) with ``A_hat`` given already normalised and symmetric: the same numbers
+    as PyG's LGConv path, several times faster on the CPU for training."""
+    return propagated_mean(adj, model.embedding.weight, model.num_layers)
 
 
 def normalized_adjacency(train: np.ndarray, n_users: int, n_items: int) -> Tensor:

@@ -167,7 +167,7 @@ class PropagationGraph:
         running = torch.cat([keep.new_zeros(1, dtype=torch.long), torch.cumsum(keep, 0)])
         degree = (running.index_select(0, crow[1:]) - running.index_select(0, crow[:-1])).float()
         scale = degree.pow(-0.5).masked_fill_(degree == 0, 0.0)
-        weight = keep.float() * scale.index_select(0, src) * scale.index_select(0, dst)
+        weight = (scale.index_select(0, src) * scale.index_select(0, dst)).masked_fill_(~keep, 0.0)
         return csr_adjacency(self.edge_index, weight, self.space.num_nodes, crow)
 
     @cached_property

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from torch_geometric.nn.conv import LGConv
 
 from kgrec.gnn.graph_tensors import NodeSpace, PropagationGraph
-from kgrec.gnn.sparse import csr_adjacency, symmetric_spmm
+from kgrec.gnn.sparse import csr_adjacency, propagated_mean, spmm
 
 
 @dataclass(frozen=True)
@@ -162,14 +162,12 @@ class KGRecModel(nn.Module):
         ``keep`` (``(N,)``, or ``(n,)`` with ``index``) zeroes the ID part where False
         (ID dropout)."""
         if index is None:
-            users = _rows(self.user_emb.weight, nodes.user_row)
-            items = _rows(self.item_emb.weight, nodes.item_row)
-            entities = _rows(self.entity_emb.weight, nodes.entity_row)
+            rows = (nodes.user_row, nodes.item_row, nodes.entity_row)
             if keep is not None:
-                keep = keep.unsqueeze(1).to(users.dtype)
-                users = users * keep[: space.item_offset]
-                items = items * keep[space.items()]
-                entities = entities * keep[space.entities()]
+                rows = tuple(torch.where(keep[part], row, -1)
+                             for part, row in zip((slice(0, space.item_offset), space.items(), space.entities()), rows))
+            users, items, entities = (_rows(table.weight, row) for table, row in
+                                      zip((self.user_emb, self.item_emb, self.entity_emb), rows))
             items = items + self.item_proj(nodes.item_text).to(items.dtype)
             entities = entities + self.entity_proj(nodes.entity_text).to(entities.dtype)
             return torch.cat([users, items, entities])
@@ -200,10 +198,17 @@ class KGRecModel(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             for _ in range(self.layers):
                 if adjacency is not None:
-                    out.append(symmetric_spmm(adjacency, out[-1]))
+                    out.append(spmm(adjacency, out[-1]))
                 else:
                     out.append(self.conv(out[-1], edge_index, edge_weight.float()))
         return out
+
+    def embed(self, x: Tensor, adjacency: Tensor) -> Tensor:
+        """``(N, d) ->`` the final embeddings ``(N, d)`` over a symmetric ``adjacency``: the
+        numbers of ``combine(propagate(x, adjacency))`` without keeping the layers, and a
+        backward pass of ``L`` sparse products (see
+        :class:`~kgrec.gnn.sparse.PropagatedMean`), for training."""
+        return propagated_mean(adjacency, x, self.layers)
 
     def forward(self, graph: PropagationGraph, nodes: NodeInputs, keep: Tensor | None = None,
                 adjacency: Tensor | None = None) -> list[Tensor]:
@@ -259,5 +264,5 @@ def _projection(text_dim: int, dim: int, text_layers: int) -> nn.Module:
 
 def _rows(table: Tensor, rows: Tensor) -> Tensor:
     """``table[rows]`` with zeros where ``rows == -1``."""
-    valid = rows >= 0
-    return table[rows.clamp(min=0)] * valid.unsqueeze(1).to(table.dtype)
+    # index_select, whose gradient is one index_add_, not [] (a sorting index_put_).
+    return table.index_select(0, rows.clamp(min=0)).masked_fill((rows < 0).unsqueeze(1), 0.0)

@@ -1,12 +1,14 @@
-"""Process set-up for training: seeding and the allocator."""
+"""Process set-up for training: seeding, the allocator and the optimiser."""
 from __future__ import annotations
 
 import ctypes
 import os
 import sys
+from collections.abc import Iterable
 
 import torch
 import torch_geometric
+from torch import nn
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -20,21 +22,24 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def keep_freed_memory() -> None:
-    """Ask glibc to keep freed memory instead of returning it to the OS (Linux only).
+    """Ask glibc to serve every block from its heap and to keep freed memory instead of
+    returning it to the OS (Linux only).
 
-    Training allocates and frees the same few megabyte-sized tensors every step; by
-    default glibc serves blocks that large with fresh ``mmap`` pages and unmaps them on
-    free, so every step pays page faults on all of them — on small virtual machines that
-    costs more than the arithmetic (a 3 MB ``torch.zeros`` took 5 ms instead of 0.02 ms).
-    Raising the mmap and trim thresholds makes freed blocks reusable. The process keeps
-    its peak memory for the rest of its life."""
+    Training allocates and frees the same few large tensors every step. By default glibc
+    serves blocks that large with fresh ``mmap`` pages and unmaps them on free, so every
+    step pays page faults on all of them — on small virtual machines that costs more than
+    the arithmetic (a 3 MB ``torch.zeros`` took 5 ms instead of 0.02 ms; on the 10M
+    catalog, a 285 MB ``(N, d)`` table took 73 ms to zero instead of 18, and a sparse
+    product 577 ms instead of 471). The mmap threshold cannot be raised past 32 MB, so
+    mmap is turned off (``M_MMAP_MAX = 0``) and the trim threshold raised: freed blocks
+    are reused. The process keeps its peak memory for the rest of its life."""
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED or not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+        m_trim_threshold, m_mmap_max = -1, -4
+        libc.mallopt(m_mmap_max, 0)
         libc.mallopt(m_trim_threshold, 1 << 30)
     except (OSError, AttributeError):  # not glibc: nothing to tune
         return
@@ -42,3 +47,10 @@ def keep_freed_memory() -> None:
 
 
 _ALLOCATOR_TUNED = False
+
+
+def adam(parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with torch's fused kernel (one pass over each parameter, on the CPU as on
+    CUDA): five times faster than the default on a million-row embedding table, where the
+    per-operation kernels cost a tenth of a training step."""
+    return torch.optim.Adam(parameters, lr=lr, fused=True)

@@ -60,7 +60,7 @@ from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.model import KGRecConfig, KGRecModel, NodeInputs, adjacency_matrix
 from kgrec.gnn.pairs import sample_users
 from kgrec.gnn.recommender import TrainSettings
-from kgrec.gnn.runtime import keep_freed_memory
+from kgrec.gnn.runtime import adam, keep_freed_memory
 from kgrec.gnn.sampling import LinkSampler
 from kgrec.kg.errors import KgrecError
 
@@ -102,7 +102,7 @@ def train_model(
     if problem.train.size(1) == 0:
         raise KgrecError("there are no training interactions to learn from")
     batch_size = max(settings.batch_size, math.ceil(problem.train.size(1) / settings.max_steps_per_epoch))
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = adam(model.parameters(), settings.lr)
     amp_dtype = _amp_dtype(device, settings)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     world = distributed.current()
@@ -222,21 +222,20 @@ class _FullGraphStep(nn.Module):
         if config.new_user_rate > 0:
             new_user = torch.rand(space.n_users, device=device) < config.new_user_rate
             keep[: space.n_users] &= ~new_user
-            hidden = torch.rand(self.n_pairs, device=device).index_select(0, self.edge_pair) >= config.new_user_keep
+            hidden = (torch.rand(self.n_pairs, device=device) >= config.new_user_keep).index_select(0, self.edge_pair)
             dropped |= new_user.index_select(0, self.edge_user) & hidden
         if config.cold_item_rate > 0 or config.new_user_rate > 0:
             adjacency = graph.masked_adjacency(~(dropped & self.is_interaction))
         x0 = self.model.inputs(space, self.problem.nodes, keep)
-        layers = self.model.propagate(x0, adjacency=adjacency)
-        # Final embeddings of all users and items first (contiguous slices, small tables),
-        # then the batch's rows: far cheaper than gathering every row from every layer.
-        z_users = self.model.combine([layer[: space.n_users] for layer in layers])
-        z_items = self.model.combine([layer[space.items()] for layer in layers])
+        # One split of each whole table, then the batch's rows: each split's gradient is
+        # one (N, d) table, where a slice or a gather per use would fill one each.
+        parts = [space.n_users, space.n_items, space.n_entities]
+        z_users, z_items, _ = self.model.embed(x0, adjacency).split(parts)
+        x0_users, x0_items, _ = x0.split(parts)
         users, items = positives
-        x0_items = layers[0][space.items()]
         loss = ranking_loss(z_users[users], z_items[items], z_items, negatives, config.loss, config.temperature,
                             shared_hits(items, negatives))
-        return loss + l2_penalty(layers[0][users], x0_items[items], squared_norms(x0_items)[negatives], weight_decay)
+        return loss + l2_penalty(x0_users[users], x0_items[items], squared_norms(x0_items)[negatives], weight_decay)
 
 
 class _SampledStep(nn.Module):
