@@ -31,7 +31,8 @@ def keep_freed_memory() -> None:
     the arithmetic (a 3 MB ``torch.zeros`` took 5 ms instead of 0.02 ms; on the 10M
     catalog, a 285 MB ``(N, d)`` table took 73 ms to zero instead of 18, and a sparse
     product 577 ms instead of 471). The mmap threshold cannot be raised past 32 MB, so
-    mmap is turned off (``M_MMAP_MAX = 0``) and the trim threshold raised: freed blocks
+    mmap is turned off (``M_MMAP_MAX = 0``), and so is trimming (a 1 GB trim threshold
+    still handed the 10M step's freed tables back at the end of each step): freed blocks
     are reused. The process keeps its peak memory for the rest of its life."""
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED or not sys.platform.startswith("linux"):
@@ -40,7 +41,7 @@ def keep_freed_memory() -> None:
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_max = -1, -4
         libc.mallopt(m_mmap_max, 0)
-        libc.mallopt(m_trim_threshold, 1 << 30)
+        libc.mallopt(m_trim_threshold, -1)  # never trim
     except (OSError, AttributeError):  # not glibc: nothing to tune
         return
     _ALLOCATOR_TUNED = True
