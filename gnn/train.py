@@ -97,8 +97,6 @@ def train_model(
     check_loss(config.loss)
     problem = replace(problem, valid=sample_users(problem.valid, settings.valid_users, settings.seed))
     device = problem.train.device
-    if device.type == "cpu":
-        keep_freed_memory()
     if problem.train.size(1) == 0:
         raise KgrecError("there are no training interactions to learn from")
     batch_size = max(settings.batch_size, math.ceil(problem.train.size(1) / settings.max_steps_per_epoch))
@@ -108,6 +106,8 @@ def train_model(
     world = distributed.current()
     candidates = torch.nonzero(problem.warm_items).flatten()
     step, mode = _choose_step(model, problem, settings, config, batch_size, candidates, probe=world is None)
+    if device.type == "cpu":  # after the probe: a sampled step's tables would stay in the heap
+        keep_freed_memory()
     curve = TrainingCurve(mode=mode, device=str(device), batch_size=batch_size)
     if world is not None:  # one rank of several: see gnn.distributed
         step = distributed.wrap(step, device)

@@ -19,6 +19,8 @@ validator already turns empty item and user values into none).
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import re
 import subprocess
 import tempfile
@@ -105,6 +107,7 @@ class Neo4jImport:
         self.data.mkdir(parents=True, exist_ok=True)
         command = [str(LAUNCHER), "import", "--data", str(self.data), "--heap", HEAP, "--pagecache", OFF_HEAP,
                    *arguments]
+        _return_freed_memory()
         with self.log.open("w", encoding="utf-8") as log:
             code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT).returncode
         if code == RUNNING:
@@ -125,6 +128,17 @@ class Neo4jImport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _return_freed_memory() -> None:
+    """Hand what this process has freed back to the OS (glibc's ``malloc_trim``) before the
+    importer's JVM starts beside it: without it kgrec held its validation peak (2.3 GB at
+    10M interactions) all through the import, and both together passed 4 GB."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to hand back
+        pass
 
 
 def _write_delta(delta: GraphDelta, folder: Path, n: int, broken: set[str],
