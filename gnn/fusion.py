@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from kgrec.gnn.metrics import full_ranking
+from kgrec.gnn.metrics import full_rankings
 
 log = logging.getLogger(__name__)
 
@@ -293,12 +293,16 @@ def fit_fusion(
         warm: ``(I,)`` bool, items with a trained ID embedding.
         train, valid: ``(2, E)`` (user, item) pairs; training items are masked.
     """
-    row = {int(u): r for r, u in enumerate(users)}
+    def ndcgs(scores: Tensor, parts: dict[str, np.ndarray]) -> dict[str, float]:
+        """NDCG@20 of each part's pairs, every user's list ranked once for all parts."""
+        def batch(ids: Tensor) -> Tensor:  # a user's row: its position among the sorted users
+            return scores[torch.as_tensor(np.searchsorted(users, ids.numpy()))]
+        present = {name: pairs for name, pairs in parts.items() if pairs.size}
+        found = full_rankings(batch, present, train, k=20) if present else {}
+        return {name: found[name]["ndcg@20"] if name in found else 0.0 for name in parts}
 
     def ndcg(scores: Tensor, pairs: np.ndarray = valid) -> float:
-        def batch(ids: Tensor) -> Tensor:
-            return scores[[row[int(u)] for u in ids]]
-        return full_ranking(batch, pairs, train, k=20)["ndcg@20"] if pairs.size else 0.0
+        return ndcgs(scores, {"": pairs})[""]
 
     masked = lambda s: s.masked_fill(~warm, float("-inf"))  # noqa: E731
     moments = WarmMoments.of(gnn, item_item, warm)
@@ -340,10 +344,10 @@ def fit_fusion(
             spread = torch.where(new_text_only, fusion.text.spread, fusion.graph.spread)
             bonus = ((warm & ~kept).to(base.dtype) * EXPLORATION_SPREAD * spread.to(base.dtype)).unsqueeze(0)
             plays_new = (folds == fold).numpy()[valid[1]]
+            parts = {"warm": valid[:, ~plays_new], "new": valid[:, plays_new]}
             for exploration in explorations:
-                scores = base + exploration * bonus
-                for part, pairs in (("warm", valid[:, ~plays_new]), ("new", valid[:, plays_new])):
-                    found[exploration, part] = found.get((exploration, part), 0.0) + ndcg(scores, pairs) / len(fold_ids)
+                for part, value in ndcgs(base + exploration * bonus, parts).items():
+                    found[exploration, part] = found.get((exploration, part), 0.0) + value / len(fold_ids)
         return found
 
     def total(found: dict[tuple[float, str], float], exploration: float) -> float:

@@ -20,7 +20,7 @@ most 0.4; NDCG's ideal list is capped at K, so NDCG can reach 1.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -120,16 +120,31 @@ def full_ranking(
 
     Returns ``{"recall@K", "ndcg@K", "users"}``.
     """
-    metrics = RankingMetrics(k)
-    truth = np.asarray(truth, dtype=np.int64).reshape(2, -1)
-    users = np.unique(truth[0])
-    truth_batches = _batched_pairs(truth, users, batch_size)
+    return full_rankings(score_batch, {"": truth}, exclude, k, candidates, batch_size)[""]
+
+
+def full_rankings(
+    score_batch: ScoreBatch,
+    truths: Mapping[str, np.ndarray],
+    exclude: np.ndarray | None = None,
+    k: int = 20,
+    candidates: np.ndarray | None = None,
+    batch_size: int = 1024,
+) -> dict[str, dict[str, float]]:
+    """:func:`full_ranking` of several sets of pairs under one scorer, each user's list
+    ranked once: ``{name: {"recall@K", "ndcg@K", "users"}}`` for each ``truths[name]``
+    (each averaged over its own users)."""
+    metrics = {name: RankingMetrics(k) for name in truths}
+    truths = {name: np.asarray(truth, dtype=np.int64).reshape(2, -1) for name, truth in truths.items()}
+    users = np.unique(np.concatenate([truth[0] for truth in truths.values()]))
+    truth_batches = {name: _batched_pairs(truth, users, batch_size) for name, truth in truths.items()}
     exclude_batches = _batched_pairs(exclude, users, batch_size)
     for b, start in enumerate(range(0, len(users), batch_size)):
         scores = score_batch(torch.as_tensor(users[start : start + batch_size]))
         top = topk_masked(scores, exclude_batches[b], k, candidates)
-        metrics.update(top, truth_batches[b])
-    return metrics.compute()
+        for name, batches in truth_batches.items():
+            metrics[name].update(top, batches[b])
+    return {name: found.compute() for name, found in metrics.items()}
 
 
 def _batched_pairs(pairs: np.ndarray | None, users: np.ndarray, batch_size: int) -> list[Tensor]:

@@ -1,11 +1,12 @@
-"""Recall@K and NDCG@K on cases worked out by hand (2 users, 6 items, K = 3)."""
+"""Recall@K and NDCG@K on cases worked out by hand (2 users, 6 items, K = 3), and several
+pair sets ranked at once."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from kgrec.gnn.metrics import RankingMetrics, full_ranking, topk_masked
+from kgrec.gnn.metrics import RankingMetrics, full_ranking, full_rankings, topk_masked
 
 SCORES = torch.tensor(
     [
@@ -85,3 +86,16 @@ def test_full_ranking_among_candidates():
     out = full_ranking(score_batch, np.array([[0, 0], [2, 5]]), None, k=2, candidates=np.array([2, 4, 5]))
     assert out["recall@2"] == pytest.approx(0.5)
     assert out["ndcg@2"] == pytest.approx(1 / (1 + 1 / math.log2(3)))
+
+
+def test_several_pair_sets_ranked_once_equal_each_ranked_alone() -> None:
+    rng = np.random.default_rng(0)
+    scores = torch.as_tensor(rng.normal(size=(30, 40)), dtype=torch.float32)
+    exclude = np.vstack([rng.integers(0, 30, 60), rng.integers(0, 40, 60)])
+    # Different users in each set: some in both, some in one only.
+    warm = np.vstack([rng.integers(0, 20, 50), rng.integers(0, 40, 50)])
+    new = np.vstack([rng.integers(10, 30, 30), rng.integers(0, 40, 30)])
+    together = full_rankings(lambda ids: scores[ids], {"warm": warm, "new": new}, exclude, k=5, batch_size=7)
+    for name, pairs in (("warm", warm), ("new", new)):
+        alone = full_ranking(lambda ids: scores[ids], pairs, exclude, k=5, batch_size=7)
+        assert together[name] == pytest.approx(alone, rel=1e-6)  # batches differ: the sums' order only
