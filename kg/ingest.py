@@ -119,6 +119,7 @@ def ingest_folder(folder: Path, store: LoadTarget, settings: Settings, strict: b
     """:func:`ingest` of a catalog folder, its interactions streamed (see the module docstring)."""
     catalog, files, rejections = read_catalog(folder, streamed=("interactions",))
     checked = check(catalog, store, settings, files, rejections, pseudonymize, stream=folder / files["interactions"])
+    del catalog  # the load needs the checked copy only: free the rows as read before it runs
     return _load_unless_strict(checked, store, strict, progress)
 
 
