@@ -1,14 +1,14 @@
 """Process set-up for training: seeding, the allocator and the optimiser."""
 from __future__ import annotations
 
-import ctypes
 import os
-import sys
 from collections.abc import Iterable
 
 import torch
 import torch_geometric
 from torch import nn
+
+from kgrec.kg.memory import glibc, return_freed_memory
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -37,16 +37,13 @@ def keep_freed_memory() -> None:
     the training loop calls this after its probe (a 10M sampled step's tables, kept,
     took the peak from 10 to 15 GB)."""
     global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED or not sys.platform.startswith("linux"):
+    libc = glibc()
+    if _ALLOCATOR_TUNED or libc is None:
         return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4
-        libc.malloc_trim(0)
-        libc.mallopt(m_mmap_max, 0)
-        libc.mallopt(m_trim_threshold, -1)  # never trim
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        return
+    return_freed_memory()
+    m_trim_threshold, m_mmap_max = -1, -4
+    libc.mallopt(m_mmap_max, 0)
+    libc.mallopt(m_trim_threshold, -1)  # never trim
     _ALLOCATOR_TUNED = True
 
 

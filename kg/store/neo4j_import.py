@@ -19,8 +19,6 @@ validator already turns empty item and user values into none).
 """
 from __future__ import annotations
 
-import ctypes
-import gc
 import re
 import subprocess
 import tempfile
@@ -34,6 +32,7 @@ from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype
 from kgrec.kg.errors import StoreError
 from kgrec.kg.graph import GraphDelta
 from kgrec.kg.identifiers import checked_label, checked_type
+from kgrec.kg.memory import return_freed_memory
 from kgrec.kg.settings import Settings
 from kgrec.kg.store.base import Changes, Progress
 from kgrec.kg.store.neo4j import META
@@ -107,7 +106,8 @@ class Neo4jImport:
         self.data.mkdir(parents=True, exist_ok=True)
         command = [str(LAUNCHER), "import", "--data", str(self.data), "--heap", HEAP, "--pagecache", OFF_HEAP,
                    *arguments]
-        _return_freed_memory()
+        # kgrec's validation peak (2.3 GB at 10M interactions) is not held beside the importer's JVM.
+        return_freed_memory()
         with self.log.open("w", encoding="utf-8") as log:
             code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT).returncode
         if code == RUNNING:
@@ -128,17 +128,6 @@ class Neo4jImport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _return_freed_memory() -> None:
-    """Hand what this process has freed back to the OS (glibc's ``malloc_trim``) before the
-    importer's JVM starts beside it: without it kgrec held its validation peak (2.3 GB at
-    10M interactions) all through the import, and both together passed 4 GB."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to hand back
-        pass
 
 
 def _write_delta(delta: GraphDelta, folder: Path, n: int, broken: set[str],
