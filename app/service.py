@@ -470,13 +470,11 @@ class RecommendationService:
         by_exploration: dict[float | None, list[tuple[int, Request, UserQuery, list[str]]]] = {}
         for entry in queries:
             by_exploration.setdefault(entry[1].exploration, []).append(entry)
-        added = torch.as_tensor(state.item_vectors[state.model_items:])  # items since the build
-        added_text_only = torch.as_tensor(state.added_text_only)
         for exploration, group in by_exploration.items():
             for start in range(0, len(group), 1024):
                 chunk = group[start:start + 1024]
                 model_queries = [state.model_query(q.user, q.liked, q.attributes, q.text) for _, _, q, _ in chunk]
-                scores = self._scores(state, chunk, model_queries, exploration, added, added_text_only)
+                scores = self._scores(state, chunk, model_queries, exploration)
                 explained = any(request.explain for _, request, _, _ in chunk)
                 vectors = self._user_vectors(state, [q for _, _, q, _ in chunk]) if explained else [None] * len(chunk)
                 for (position, request, query, warnings), row, vector in zip(chunk, scores, vectors):
@@ -487,23 +485,20 @@ class RecommendationService:
         return [a for a in answers if a is not None]
 
     def _scores(self, state: ServingState, chunk: Sequence[tuple[int, Request, UserQuery, list[str]]],
-                queries: Sequence[UserQuery], exploration: float | None, added: torch.Tensor,
-                added_text_only: torch.Tensor) -> np.ndarray:
+                queries: Sequence[UserQuery], exploration: float | None) -> np.ndarray:
         """``(len(chunk), items)`` scores: every item's, or with an index only the candidates'
         (retrieved, exact-scored; ``-inf`` elsewhere), the request's own ``candidates`` when
         it names them, items added since the build always. An index that fails (Neo4j
         down) leaves the chunk to the exact scan."""
         if state.index is not None:
             try:
-                return self._candidate_scores(state, chunk, queries, exploration, added, added_text_only)
+                return self._candidate_scores(state, chunk, queries, exploration)
             except StoreError as error:
                 log.warning("the %s index failed (%s): scoring every item", state.index.kind, error)
-        return state.model.score(queries, exploration=exploration, extra_items=added,
-                                 extra_text_only=added_text_only).numpy()
+        return state.model.score(queries, exploration=exploration, added=state.added).numpy()
 
     def _candidate_scores(self, state: ServingState, chunk: Sequence[tuple[int, Request, UserQuery, list[str]]],
-                          queries: Sequence[UserQuery], exploration: float | None, added: torch.Tensor,
-                          added_text_only: torch.Tensor) -> np.ndarray:
+                          queries: Sequence[UserQuery], exploration: float | None) -> np.ndarray:
         assert state.index is not None
         rows: list[np.ndarray] = [np.asarray([state.item_index[i] for i in request.candidates or ()], dtype=np.int64)
                                   for _, request, _, _ in chunk]
@@ -516,7 +511,7 @@ class RecommendationService:
             for row, found in zip(search, state.index.search(vectors, min(wanted, state.model_items))):
                 rows[row] = found
         candidates = candidate_rows(rows, np.arange(state.model_items, len(state.item_ids)))
-        scored = state.model.score(queries, exploration=exploration, extra_items=added, extra_text_only=added_text_only,
+        scored = state.model.score(queries, exploration=exploration, added=state.added,
                                    candidates=torch.as_tensor(candidates)).numpy()
         out = np.full((len(chunk), len(state.item_ids)), -np.inf, dtype=np.float32)
         np.put_along_axis(out, candidates, scored.astype(np.float32), axis=1)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from kgrec.app.explain import NodeNames
 from kgrec.app.user_items import UserItems
-from kgrec.gnn.inference import KGRec
+from kgrec.gnn.inference import AddedItems, KGRec
 from kgrec.gnn.pairs import popularity
 from kgrec.gnn.retrieval import ItemIndex
 from kgrec.gnn.recommender import UserQuery
@@ -71,8 +71,8 @@ class ServingState:
     """Per user, the model's items they interacted with since the build."""
     user_vectors: dict[int, np.ndarray] = field(default_factory=dict)
     """Per user changed since the build, the vector folded in with their fresh likes."""
-    added_text_only: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    """Per item added since the build, whether it has text only (no graph neighbours)."""
+    added: AddedItems | None = None
+    """The items added since the build, as the model scores them (None: none)."""
     index: ItemIndex | None = None
     """The approximate index candidates are retrieved from (:mod:`kgrec.gnn.retrieval`) over the
     first ``model_items`` items; None: every item is scored."""
@@ -200,8 +200,8 @@ def with_items(state: ServingState, catalog: Catalog, encoder: TextEncoder) -> S
                 row = (state.entity_index if other_label == ENTITY else state.item_index).get(other)
                 if row is not None and (other_label == ENTITY or row < state.model_items):
                     neighbours[position[own]].append((other_label, row))
-    folded, text_only = state.model.fold_in_items(text, neighbours)
-    vectors = folded.numpy()
+    folded = state.model.fold_in_items(text, neighbours)
+    vectors = folded.vectors.numpy()
     item_index = dict(state.item_index)
     item_index.update((item_id, len(state.item_ids) + n) for n, item_id in enumerate(new_ids))
     names = copy.copy(state.names)
@@ -217,7 +217,7 @@ def with_items(state: ServingState, catalog: Catalog, encoder: TextEncoder) -> S
         item_ids=np.concatenate([state.item_ids, np.asarray(new_ids, dtype=object)]),
         item_index=item_index,
         item_vectors=np.concatenate([state.item_vectors, vectors.astype(state.item_vectors.dtype)]),
-        added_text_only=np.concatenate([state.added_text_only, text_only.numpy()]),
+        added=folded if state.added is None else state.added + folded,
         popularity=np.concatenate([state.popularity, np.zeros(len(new_ids))]),
         names=names,
         degrees={**state.degrees, ITEM: np.concatenate([state.degrees[ITEM], degree])},

@@ -12,7 +12,9 @@ training interactions and the validation pairs only:
 2. the content tower, from text to the final embeddings of warm items (for new items
    with text only);
 3. EASE on the training interactions, :math:`\\lambda` on validation NDCG@20;
-4. the blend (:func:`kgrec.gnn.fusion.fit_fusion`), with the folds of step 1 as pseudo-new items.
+4. the blend (:func:`kgrec.gnn.fusion.fit_fusion`), with the folds of step 1 as pseudo-new items,
+   each also scored by its text neighbours outside its fold (:func:`neighbour_scores`): a new
+   item's item–item score is that of the warm items whose text is nearest its own.
 
 All of it is closed form or a handful of propagations: seconds on ml-100k's CPU.
 """
@@ -33,6 +35,7 @@ from kgrec.gnn.graph_tensors import EDGE_KNOWLEDGE, PropagationGraph
 from kgrec.gnn.metrics import full_ranking
 from kgrec.gnn.model import KGRecModel, NodeInputs
 from kgrec.gnn.pairs import sample_users
+from kgrec.gnn.text_match import nearest, weighted_columns
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +79,18 @@ class ColdStart:
             table[text_only] = self.tower.predict(text[text_only]).to(table.dtype)
         return table
 
-    def item_item_scores(self, x: Tensor, item_row: Tensor) -> Tensor:
-        """``(Q, I)`` item–item scores of users given as ``(Q, W)`` weights over ID rows;
-        0 for items without an ID row (``item_row`` ``(I,)``, ``-1``)."""
+    def item_item_scores(self, x: Tensor, item_row: Tensor, neighbours: tuple[Tensor, Tensor]) -> Tensor:
+        """``(Q, I)`` item–item scores of users given as ``(Q, W)`` weights over ID rows.
+        An item without an ID row (``item_row`` ``(I,)``, ``-1``) gets its *neighbour*
+        score: the weighted item–item scores of the warm items its text is nearest to,
+        ``neighbours`` = their ID rows and weights ``(n_new, k)`` in the order of the new
+        items (:func:`kgrec.gnn.text_match.nearest`)."""
         out = torch.zeros(x.size(0), item_row.numel(), device=x.device)
         warm = item_row >= 0
-        out[:, warm] = (x @ self.item_item.to(x.device))[:, item_row[warm]]
+        scores = x @ self.item_item.to(x.device)
+        out[:, warm] = scores[:, item_row[warm]]
+        if not warm.all():
+            out[:, ~warm] = weighted_columns(scores, *neighbours)
         return out
 
 
@@ -157,11 +166,13 @@ def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs
       torch.as_tensor(train[1, keep], device=device)] = 1.0
     tower_new = items_final.clone()
     tower_new[warm_idx] = text_oof.to(device)
+    item_item_scores = (x @ b_t).masked_fill(~warm, 0.0)
     fusion = fit_fusion(
         gnn=(user_vectors @ items_final.T).cpu(),
-        item_item=(x @ b_t).masked_fill(~warm, 0.0).cpu(),
+        item_item=item_item_scores.cpu(),
         pseudo_cold_gnn=(user_vectors @ pseudo_new.T).cpu(),
         tower_gnn=(user_vectors @ tower_new.T).cpu(),
+        neighbour_item_item=neighbour_scores(item_item_scores, text, folds).cpu(),
         text_only=(~knowledge).cpu(),
         folds=folds.cpu(),
         warm=warm.cpu(),
@@ -170,6 +181,19 @@ def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs
         valid=valid,
     )
     return ColdStart(item_item.cpu(), lam, tower, fusion)
+
+
+def neighbour_scores(item_item: Tensor, text: Tensor, folds: Tensor) -> Tensor:
+    """``(Q, I)``: each item of a fold (``folds`` ``(I,)``, ``-1`` = none; 0 elsewhere)
+    scored as a new item's neighbours score it: the ``item_item`` ``(Q, I)`` scores of the
+    items outside its fold whose ``text`` ``(I, T)`` is nearest its own."""
+    out = torch.zeros_like(item_item)
+    for fold in torch.unique(folds[folds >= 0]).tolist():
+        rows = torch.nonzero(folds == fold).flatten()
+        pool = torch.nonzero((folds >= 0) & (folds != fold)).flatten()
+        nearest_rows, weights = nearest(text[rows], text[pool])
+        out[:, rows] = weighted_columns(item_item[:, pool], nearest_rows, weights)
+    return out
 
 
 def among_fold_ndcg(scores: Tensor, users: np.ndarray, folds: Tensor, train: np.ndarray, valid: np.ndarray) -> float:

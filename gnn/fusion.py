@@ -10,14 +10,20 @@ ID embedding), :math:`\tilde g, \tilde e`:
 .. math::
 
     f_{ui} &= \mathrm{std}_u\big((1 - m)\, \tilde g_{ui} + m\, \tilde e_{ui}\big) & i \text{ warm} \\
-    f_{ui} &= a\, \tilde g_{ui} + b + \epsilon \cdot K \sigma & i \text{ new}
+    f_{ui} &= a\, s_{ui} + b + \epsilon \cdot K \sigma, \quad
+              s_{ui} = (1 - n)\, \tilde g_{ui} + n\, \tilde e_{ui} & i \text{ new}
 
 ``std_u`` standardises again over the warm items, so that every user's list is on one
 scale. :math:`m` (``mix``) is chosen on validation NDCG@20. A new item has no item–item
-column, so its score is the best linear prediction of a warm item's :math:`f` from the
-GNN score it gets as a new item: :math:`a, b` are fitted on validation users over warm
-items scored as if they had just arrived, and :math:`\sigma` is the residual standard
-deviation of that fit (how unsure a new item's place is). A new item arrives in one of
+column of its own: its :math:`e_{ui}` is its *neighbour* score, the item–item scores of
+the warm items whose text is nearest its own, weighted by a softmax of their cosine
+similarity (:mod:`kgrec.gnn.text_match`): a new edition of a film scores, for a fan of
+the original, about as the original would. Its score is the best linear prediction of a
+warm item's :math:`f` from :math:`s`, the blend of the scores it gets as a new item:
+:math:`a, b` are fitted on validation users over warm items scored as if they had just
+arrived (their neighbours drawn from the other folds), :math:`\sigma` is the residual
+standard deviation of that fit (how unsure a new item's place is), and the neighbour
+weight :math:`n` (:data:`NEW_MIXES`) is chosen on the same simulation. A new item arrives in one of
 two kinds, embedded on different scales, and each kind has its own line: one with
 knowledge-graph edges keeps the GNN's embedding (fitted on the warm items' *cold views*:
 IDs hidden, interactions removed), one with text only gets the content tower's (fitted on
@@ -35,12 +41,13 @@ exploration) is chosen on validation with the exploration, below.
 ``explorationWeight``): an optimism bonus of :math:`\epsilon K` residual standard
 deviations (:data:`EXPLORATION_SPREAD` = :math:`K`) that lets new items into lists, 0 =
 their expected place only. Its default is chosen on validation: each fold of warm items
-in turn plays the new items (their cold views or out-of-fold tower embeddings, no
-item–item scores), every validation pair is ranked among all items, and the
-placement and :math:`\epsilon` with the best *sum of two* NDCG@20 win, over the pairs
+in turn plays the new items (their cold views or out-of-fold tower embeddings, their
+neighbour scores instead of their own item–item ones), every validation pair is ranked
+among all items, and the neighbour weight (first, by the line at no exploration), then
+the placement and :math:`\epsilon` with the best *sum of two* NDCG@20 win, over the pairs
 whose item is warm and over the pairs whose item plays new, among those that keep the warm
 pairs' NDCG@20 within :data:`WARM_TOLERANCE` of the line without exploration. The
-text-only kind's placement is chosen the same way, at that :math:`\epsilon`, with the
+text-only kind's neighbour weight and placement are chosen the same way, at that :math:`\epsilon`, with the
 folds arriving as text only (their out-of-fold tower embeddings): most validation items
 have facts, so the first simulation says little about text-only arrivals. Weighting the two goals
 equally, not by their number of pairs, is the product choice: a new item's chance to be
@@ -51,7 +58,7 @@ warm lists' quality.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -64,6 +71,8 @@ log = logging.getLogger(__name__)
 MIXES = (0.0, 0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0)
 """The item–item weights :math:`m` tried: dense near 0.1, since an item–item score's
 per-user z-scores run about three times as high at the top of a list as the GNN's."""
+NEW_MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""The weights tried of a new item's neighbour item–item score against its GNN score."""
 EXPLORATIONS = tuple(i / 10 for i in range(11))
 """The exploration settings tried for the default."""
 WARM_TOLERANCE = 0.95
@@ -76,15 +85,18 @@ its expected place."""
 
 @dataclass
 class Alignment:
-    """Where one kind of new item lands on the warm items' scale: ``slope * g + bias``,
+    """Where one kind of new item lands on the warm items' scale: ``slope * s + bias``,
     ``spread`` the residual standard deviation of that fit; or, when ``knots`` ``(2, n)``
     is set (:meth:`calibrated`), the increasing piecewise-linear map through those
-    ``(g, f)`` points, continued beyond them with ``slope``."""
+    ``(s, f)`` points, continued beyond them with ``slope``. ``s`` is the new item's
+    standardised GNN score blended with its standardised *neighbour* item–item score,
+    ``(1 - mix) * g + mix * e`` (:func:`new_item_score`)."""
 
     slope: float
     bias: float
     spread: float
     knots: Tensor | None = field(default=None, repr=False)
+    mix: float = 0.0
 
     @classmethod
     def fit(cls, x: Tensor, y: Tensor) -> Alignment:
@@ -115,10 +127,10 @@ class Alignment:
         mapped = np.interp(x_rates, y_rates + rise, y_centres)
         mapped = np.maximum.accumulate(mapped + 1e-3 * (x_centres - x_centres[0]))
         knots = torch.as_tensor(np.stack([x_centres, mapped]), dtype=torch.float64)
-        return Alignment(self.slope, self.bias, self.spread, knots)
+        return Alignment(self.slope, self.bias, self.spread, knots, self.mix)
 
     def place(self, standard: Tensor) -> Tensor:
-        """A new item's place on the warm scale, from its standardised GNN score."""
+        """A new item's place on the warm scale, from its blended standardised score."""
         if self.knots is None:
             return self.slope * standard + self.bias
         xs, ys = self.knots.to(standard.device)
@@ -135,7 +147,8 @@ class Alignment:
             return NotImplemented
         same_knots = (self.knots is None and other.knots is None) or (
             self.knots is not None and other.knots is not None and torch.equal(self.knots, other.knots))
-        return (self.slope, self.bias, self.spread) == (other.slope, other.bias, other.spread) and same_knots
+        return ((self.slope, self.bias, self.spread, self.mix) == (other.slope, other.bias, other.spread, other.mix)
+                and same_knots)
 
 
 CALIBRATION_LEVELS = 1 - np.geomspace(1.0, 1e-4, 48)
@@ -185,10 +198,11 @@ class Fusion:
         new = ~warm
         if new.any():
             weight = EXPLORATION_SPREAD * (self.exploration if exploration is None else exploration)
-            standard = moments.standard_gnn(gnn)
+            standard_gnn, standard_item_item = moments.standard_gnn(gnn), moments.standard_item_item(item_item)
             text_only = torch.zeros_like(warm) if text_only is None else text_only.to(warm.device)
             for kind, align in ((new & ~text_only, self.graph), (new & text_only, self.text)):
                 if kind.any():
+                    standard = new_item_score(standard_gnn, standard_item_item, align.mix)
                     fused = torch.where(kind, align.place(standard) + weight * align.spread, fused)
         return fused
 
@@ -197,13 +211,15 @@ class Fusion:
                   self.text.spread, self.exploration]
         knots = {f"fusion_{name}_knots": align.knots for name, align in (("graph", self.graph), ("text", self.text))
                  if align.knots is not None}
-        return {"fusion": torch.tensor(values, dtype=torch.float64), **knots}
+        return {"fusion": torch.tensor(values, dtype=torch.float64),
+                "fusion_new_mix": torch.tensor([self.graph.mix, self.text.mix], dtype=torch.float64), **knots}
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor]) -> Fusion:
         v = [float(x) for x in state["fusion"].tolist()]
-        return cls(v[0], Alignment(*v[1:4], state.get("fusion_graph_knots")),
-                   Alignment(*v[4:7], state.get("fusion_text_knots")), v[7])
+        graph_mix, text_mix = (float(x) for x in state.get("fusion_new_mix", torch.zeros(2)).tolist())
+        return cls(v[0], Alignment(*v[1:4], state.get("fusion_graph_knots"), graph_mix),
+                   Alignment(*v[4:7], state.get("fusion_text_knots"), text_mix), v[7])
 
 
 @dataclass
@@ -231,6 +247,18 @@ class WarmMoments:
         """:math:`\\tilde g`: ``gnn`` ``(Q, C)`` standardised by the warm items' mean and std."""
         scale, shift = _affine(self.g, self.gg, self.n)
         return (gnn * scale.unsqueeze(1) + shift.unsqueeze(1)).to(gnn.dtype)
+
+    def standard_item_item(self, item_item: Tensor) -> Tensor:
+        """:math:`\\tilde e`: ``item_item`` ``(Q, C)`` standardised by the warm items' mean and std."""
+        scale, shift = _affine(self.e, self.ee, self.n)
+        return (item_item * scale.unsqueeze(1) + shift.unsqueeze(1)).to(item_item.dtype)
+
+
+def new_item_score(standard_gnn: Tensor, standard_item_item: Tensor, mix: float) -> Tensor:
+    """What a new item is placed by: its standardised GNN score blended with its
+    standardised neighbour item–item score (the item–item scores of the warm items whose
+    text is closest to its own)."""
+    return standard_gnn if mix == 0 else (1 - mix) * standard_gnn + mix * standard_item_item
 
 
 def _affine(total: Tensor, squares: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
@@ -271,6 +299,7 @@ def fit_fusion(
     item_item: Tensor,
     pseudo_cold_gnn: Tensor,
     tower_gnn: Tensor,
+    neighbour_item_item: Tensor,
     text_only: Tensor,
     folds: Tensor,
     warm: Tensor,
@@ -278,8 +307,8 @@ def fit_fusion(
     train: np.ndarray,
     valid: np.ndarray,
 ) -> Fusion:
-    """Choose :math:`m`, fit :math:`a, b, \\sigma` per kind of new item and choose the
-    default exploration.
+    """Choose :math:`m`, fit :math:`a, b, \\sigma` and the neighbour weight per kind of new
+    item and choose the default exploration.
 
     Args:
         gnn, item_item: ``(Q, I)`` scores of the validation users ``users`` (sorted).
@@ -288,6 +317,8 @@ def fit_fusion(
             content tower embedding.
         tower_gnn: ``(Q, I)`` GNN scores with every warm item embedded by its out-of-fold
             tower (how a text-only new item of that kind would land).
+        neighbour_item_item: ``(Q, I)`` each warm item's neighbour score as a new item's:
+            the item–item scores of its text neighbours outside its fold.
         text_only: ``(I,)`` bool, the warm items without knowledge-graph edges.
         folds: ``(I,)`` the fold of each warm item (``-1`` for the others).
         warm: ``(I,)`` bool, items with a trained ID embedding.
@@ -310,8 +341,9 @@ def fit_fusion(
     mix = max(found, key=lambda m: (found[m], -m))
     log.info("item-item mix: %s -> %.3f", {m: round(v, 4) for m, v in found.items()}, mix)
     fused = warm_scores(gnn, item_item, moments, mix)
-    # How a warm item's final score follows from the GNN score it gets as a new item, per
-    # kind: by a line, or by hit rates (the validation pairs, training pairs left out).
+    # How a warm item's final score follows from the score it gets as a new item, per
+    # kind and neighbour weight: by a line, or by hit rates (the validation pairs,
+    # training pairs left out).
     hits = torch.zeros(gnn.shape, dtype=torch.bool)
     hits[np.searchsorted(users, valid[0]), valid[1]] = True
     candidate = torch.ones(gnn.shape, dtype=torch.bool)
@@ -319,18 +351,20 @@ def fit_fusion(
     candidate[np.searchsorted(users, seen[0]), seen[1]] = False
     tower_standard = standardise(tower_gnn, warm, reference=gnn)
     cold_standard = standardise(pseudo_cold_gnn, warm, reference=gnn)
+    neighbour_standard = moments.standard_item_item(neighbour_item_item)
     with_edges = warm & ~text_only
 
     warm_pairs = candidate & warm
     warm_rates = hit_rates(fused[warm_pairs], hits[warm_pairs])
 
-    def aligned(standard: Tensor, kind: Tensor) -> tuple[Alignment, Alignment]:
-        line = Alignment.fit(standard[:, kind], fused[:, kind])
+    def aligned(standard: Tensor, kind: Tensor, new_mix: float) -> tuple[Alignment, Alignment]:
+        x = new_item_score(standard, neighbour_standard, new_mix)
+        line = replace(Alignment.fit(x[:, kind], fused[:, kind]), mix=new_mix)
         pairs = candidate & kind
-        return line, line.calibrated(standard[pairs], hits[pairs], warm_rates)
+        return line, line.calibrated(x[pairs], hits[pairs], warm_rates)
 
-    text = aligned(tower_standard, warm)
-    graph = aligned(cold_standard, with_edges) if with_edges.any() else text
+    text = {m: aligned(tower_standard, warm, m) for m in NEW_MIXES}
+    graph = {m: aligned(cold_standard, with_edges, m) for m in NEW_MIXES} if with_edges.any() else text
     fold_ids = [int(f) for f in torch.unique(folds[folds >= 0]).tolist()]
 
     def arrivals(fusion: Fusion, new_gnn: Tensor, new_text_only: Tensor,
@@ -340,7 +374,7 @@ def fit_fusion(
         found: dict[tuple[float, str], float] = {}
         for fold in fold_ids:
             kept = warm & (folds != fold)
-            base = _with_new(fusion, gnn, new_gnn, item_item, warm, kept, 0.0, new_text_only)
+            base = _with_new(fusion, gnn, new_gnn, item_item, neighbour_item_item, warm, kept, 0.0, new_text_only)
             spread = torch.where(new_text_only, fusion.text.spread, fusion.graph.spread)
             bonus = ((warm & ~kept).to(base.dtype) * EXPLORATION_SPREAD * spread.to(base.dtype)).unsqueeze(0)
             plays_new = (folds == fold).numpy()[valid[1]]
@@ -353,32 +387,41 @@ def fit_fusion(
     def total(found: dict[tuple[float, str], float], exploration: float) -> float:
         return found[exploration, "warm"] + found[exploration, "new"]
 
-    # The items arrive as they are (cold views where they have edges): the placement of
-    # that kind and the exploration, among the settings that keep the warm pairs within
-    # WARM_TOLERANCE of the line without exploration.
+    # The items arrive as they are (cold views where they have edges): first the weight of
+    # their text neighbours' item-item scores, placed by the line without exploration...
+    by_mix = {m: total(arrivals(Fusion(mix, graph[m][0], text[m][0], 0.0), pseudo_cold_gnn, text_only, (0.0,)), 0.0)
+              for m in NEW_MIXES}
+    graph_mix = max(NEW_MIXES, key=lambda m: (by_mix[m], -m))
+    # ... then the placement of that kind and the exploration, among the settings that keep
+    # the warm pairs within WARM_TOLERANCE of the line without exploration.
     ways = ("line", "hit rates")
-    found = {way: arrivals(Fusion(mix, graph[n], text[n], 0.0), pseudo_cold_gnn, text_only) for n, way in enumerate(ways)}
+    found = {way: arrivals(Fusion(mix, graph[graph_mix][n], text[graph_mix][n], 0.0), pseudo_cold_gnn, text_only)
+             for n, way in enumerate(ways)}
     allowed = [(way, e) for way in ways for e in EXPLORATIONS
                if found[way][e, "warm"] >= WARM_TOLERANCE * found["line"][0.0, "warm"]]
     graph_way, exploration = max(allowed, key=lambda c: (total(found[c[0]], c[1]), c[0] == "line", -c[1]))
-    # The same items arriving with text only (the tower's embeddings): that kind's placement.
+    graph_align = graph[graph_mix][ways.index(graph_way)]
+    # The same items arriving with text only (the tower's embeddings): that kind's
+    # neighbour weight and placement.
     everything = torch.ones_like(text_only)
-    as_text = {way: arrivals(Fusion(mix, graph[ways.index(graph_way)], text[n], 0.0), tower_gnn, everything, (exploration,))
-               for n, way in enumerate(ways)}
-    text_way = max(ways, key=lambda way: (total(as_text[way], exploration), way == "line"))
-    fusion = Fusion(mix, graph[ways.index(graph_way)], text[ways.index(text_way)], exploration)
-    log.info("new items with edges placed by %s, exploration %.1f, from (placement, exploration): (warm, new "
-             "NDCG@20) %s; text-only ones by %s, from %s (lines: with edges %s, text only %s)", graph_way, exploration,
+    as_text = {(m, way): arrivals(Fusion(mix, graph_align, text[m][n], 0.0), tower_gnn, everything, (exploration,))
+               for m in NEW_MIXES for n, way in enumerate(ways)}
+    text_mix, text_way = max(as_text, key=lambda c: (total(as_text[c], exploration), c[1] == "line", -c[0]))
+    fusion = Fusion(mix, graph_align, text[text_mix][ways.index(text_way)], exploration)
+    log.info("new items with edges: neighbour weight %.2f from %s, placed by %s, exploration %.1f, from (placement, "
+             "exploration): (warm, new NDCG@20) %s; text-only ones: neighbour weight %.2f by %s, from %s", graph_mix,
+             {m: round(v, 4) for m, v in by_mix.items()}, graph_way, exploration,
              {(w, e): (round(f[e, "warm"], 4), round(f[e, "new"], 4)) for w, f in found.items() for e in EXPLORATIONS},
-             text_way, {w: (round(f[exploration, "warm"], 4), round(f[exploration, "new"], 4)) for w, f in as_text.items()},
-             graph[0], text[0])
+             text_mix, text_way,
+             {c: (round(f[exploration, "warm"], 4), round(f[exploration, "new"], 4)) for c, f in as_text.items()})
     return fusion
 
 
-def _with_new(fusion: Fusion, gnn: Tensor, pseudo_cold_gnn: Tensor, item_item: Tensor, warm: Tensor,
-              kept: Tensor, exploration: float, text_only: Tensor) -> Tensor:
+def _with_new(fusion: Fusion, gnn: Tensor, pseudo_cold_gnn: Tensor, item_item: Tensor, neighbour_item_item: Tensor,
+              warm: Tensor, kept: Tensor, exploration: float, text_only: Tensor) -> Tensor:
     """Scores when only ``kept`` items stay warm and the other warm items arrive as new
-    (scored as such, ``pseudo_cold_gnn``, with no item–item column)."""
+    (scored as such: ``pseudo_cold_gnn``, and their neighbours' item–item scores)."""
     scores = torch.where(kept.unsqueeze(0), gnn, pseudo_cold_gnn)
-    out = fusion.combine(scores, item_item.masked_fill(~kept, 0.0), kept, exploration, text_only)
+    out = fusion.combine(scores, torch.where(kept.unsqueeze(0), item_item, neighbour_item_item), kept, exploration,
+                         text_only)
     return out.masked_fill(~warm, float("-inf"))

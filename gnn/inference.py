@@ -22,9 +22,8 @@ How cold start works, with no retraining:
   entities and/or an embedded free-text description. Its embedding is folded in from the
   cached layer embeddings of those neighbours, exactly as propagation would compute a
   user node with those edges (:meth:`~kgrec.gnn.model.KGRecModel.fold_in`); free text enters
-  as one more neighbour, a soft one: the :data:`TEXT_NEIGHBOURS` items whose text is
-  closest to it, weighted by a softmax of their cosine similarity (temperature
-  :data:`TEXT_TEMPERATURE`), so that words land where the catalog's items are and the
+  as one more neighbour, a soft one: the items whose text is closest to it, weighted by a
+  softmax of their cosine similarity (:func:`kgrec.gnn.text_match.nearest`), so that words land where the catalog's items are and the
   items' collaborative signal (popularity included) comes with them. Training hides
   users' IDs at random, so the model is fitted to users represented by their neighbours
   alone.
@@ -61,6 +60,7 @@ from kgrec.gnn.graph_tensors import EDGE_INTERACTION, EDGE_KNOWLEDGE, NodeSpace,
 from kgrec.gnn.model import KGRecConfig, KGRecModel, NodeInputs
 from kgrec.gnn.recommender import Recommender, TrainData, TrainSettings, UserQuery
 from kgrec.gnn.runtime import seed_everything
+from kgrec.gnn.text_match import nearest
 from kgrec.gnn.train import TrainProblem, final_embeddings, train_model
 from kgrec.kg.device import resolve_device
 from kgrec.kg.errors import KgrecError
@@ -68,11 +68,27 @@ from kgrec.kg.graph import GraphExport
 
 log = logging.getLogger(__name__)
 
-TEXT_NEIGHBOURS = 10
-"""Catalog items a free-text description is matched to (its soft neighbours)."""
-TEXT_TEMPERATURE = 0.05
-"""Softmax temperature over their cosine similarities: a title named in the text (cosine
-~0.6) outweighs a loosely related item (~0.4) by e^4."""
+
+
+@dataclass
+class AddedItems:
+    """Items outside the current graph (added since the last refresh), as :meth:`KGRec.score`
+    scores them (:meth:`KGRec.fold_in_items` makes them): ``vectors`` ``(n, d)`` their
+    embeddings, ``text_only`` ``(n,)`` which have text only (the tower's embedding), and
+    ``neighbours``, ``weights`` ``(n, k)`` the ID rows of the warm items nearest their text
+    and their weights (their item–item score)."""
+
+    vectors: Tensor
+    text_only: Tensor
+    neighbours: Tensor
+    weights: Tensor
+
+    def __len__(self) -> int:
+        return self.vectors.size(0)
+
+    def __add__(self, other: AddedItems) -> AddedItems:
+        return AddedItems(torch.cat([self.vectors, other.vectors]), torch.cat([self.text_only, other.text_only]),
+                          torch.cat([self.neighbours, other.neighbours]), torch.cat([self.weights, other.weights]))
 
 
 @dataclass
@@ -132,6 +148,11 @@ class KGRec(Recommender):
         self._text_only: Tensor | None = None
         """``(I,)`` bool: the graph's new items without knowledge-graph edges."""
         self._unit_text: Tensor | None = None
+        self._warm_text: tuple[Tensor, Tensor] | None = None
+        """The unit text embeddings ``(W, T)`` of the graph's items with an ID row, and those rows."""
+        self._new_neighbours: tuple[Tensor, Tensor] | None = None
+        """The warm items (ID rows) nearest the text of each new item of the graph, and their
+        weights ``(n_new, k)``: the new items' item–item scores."""
         self._warm_sum: Tensor | None = None
         self._warm_gram: Tensor | None = None
         """The warm items' embedding sum ``(d,)`` and Gram matrix ``(d, d)``, float64."""
@@ -305,31 +326,31 @@ class KGRec(Recommender):
         return out
 
     @torch.no_grad()
-    def score(self, queries: Sequence[UserQuery], exploration: float | None = None,
-              extra_items: Tensor | None = None, extra_text_only: Tensor | None = None,
+    def score(self, queries: Sequence[UserQuery], exploration: float | None = None, added: AddedItems | None = None,
               candidates: Tensor | None = None) -> Tensor:
-        """``(len(queries), n_items + n_extra)`` scores. ``exploration`` in 0..1 (default:
+        """``(len(queries), n_items + len(added))`` scores. ``exploration`` in 0..1 (default:
         the model's, chosen on validation) is how far new items (no trained ID embedding)
         are let into the list: 0 places them where their content predicts, 1 three residual
-        standard deviations higher (:mod:`kgrec.gnn.fusion`). ``extra_items`` ``(n_extra, d)``
-        are items outside the current graph (added since the last refresh, embedded by
-        :meth:`fold_in_items`), scored after the graph's own as new items; ``extra_text_only``
-        ``(n_extra,)`` bool says which of them have text only (the tower's embedding).
+        standard deviations higher (:mod:`kgrec.gnn.fusion`). ``added`` are items outside
+        the current graph (added since the last refresh, :meth:`fold_in_items`), scored
+        after the graph's own as new items.
 
-        ``candidates`` ``(len(queries), C)`` item positions (extra items after the graph's):
+        ``candidates`` ``(len(queries), C)`` item positions (added items after the graph's):
         the ``(len(queries), C)`` scores of those items only, exactly what the whole row
         gives them (an approximate search's candidates re-ranked, :mod:`kgrec.gnn.retrieval`)."""
         self._require_ready()
         assert self._items is not None and self._nodes is not None and self._text_only is not None
+        assert self._new_neighbours is not None
         if exploration is not None and not 0.0 <= float(exploration) <= 1.0:
             raise KgrecError(f"exploration must be between 0 and 1, got {exploration!r}")
         items, item_row, text_only = self._items, self._nodes.item_row, self._text_only
-        if extra_items is not None and extra_items.numel():
-            extra = extra_items.size(0)
-            items = torch.cat([items, extra_items.to(items.device, items.dtype)])
-            item_row = torch.cat([item_row, item_row.new_full((extra,), -1)])
-            flags = torch.zeros(extra, dtype=torch.bool) if extra_text_only is None else extra_text_only
-            text_only = torch.cat([text_only, flags.to(text_only.device, torch.bool)])
+        neighbours, weights = self._new_neighbours
+        if added is not None and len(added):
+            items = torch.cat([items, added.vectors.to(items.device, items.dtype)])
+            item_row = torch.cat([item_row, item_row.new_full((len(added),), -1)])
+            text_only = torch.cat([text_only, added.text_only.to(text_only.device, torch.bool)])
+            neighbours = torch.cat([neighbours, added.neighbours.to(neighbours.device)])
+            weights = torch.cat([weights, added.weights.to(weights.device)])
         users = self._user_vectors(queries)
         if candidates is None:
             gnn = users @ items.T
@@ -343,7 +364,7 @@ class KGRec(Recommender):
         own = self._nodes.item_row
         warm_own = own >= 0
         rows[:, own[warm_own]] = x[:, warm_own]
-        item_item = self.cold_start.item_item_scores(rows, item_row)
+        item_item = self.cold_start.item_item_scores(rows, item_row, (neighbours, weights))
         warm = item_row >= 0
         fusion = self.cold_start.fusion
         if candidates is None:
@@ -355,8 +376,8 @@ class KGRec(Recommender):
         shrunk = torch.nonzero(weight < 1).flatten()
         if shrunk.numel():
             # A new user's list, pulled towards their prior by how little they revealed.
-            prior = self.score([prior_query(queries[q]) for q in shrunk.tolist()], exploration, extra_items,
-                               extra_text_only, None if candidates is None else candidates[shrunk])
+            prior = self.score([prior_query(queries[q]) for q in shrunk.tolist()], exploration, added,
+                               None if candidates is None else candidates[shrunk])
             fused[shrunk] = blend(fused[shrunk], prior.to(fused.device, fused.dtype), weight[shrunk])
         return fused.cpu()
 
@@ -385,10 +406,10 @@ class KGRec(Recommender):
         return self._user_vectors(queries).cpu()
 
     @torch.no_grad()
-    def fold_in_items(self, text: np.ndarray, neighbours: Sequence[Sequence[tuple[str, int]]]) -> tuple[Tensor, Tensor]:
-        """The embeddings ``(n, d)`` that ``n`` items outside the current graph are scored
-        with, on the CPU — what :meth:`item_embeddings` would give them after a refresh —
-        and ``(n,)`` bool: which have text only (see :meth:`score`'s ``extra_text_only``).
+    def fold_in_items(self, text: np.ndarray, neighbours: Sequence[Sequence[tuple[str, int]]]) -> AddedItems:
+        """How ``n`` items outside the current graph are scored (:meth:`score`'s ``added``),
+        on the CPU: their embeddings — what :meth:`item_embeddings` would give them after a
+        refresh —, which have text only, and the warm items nearest their text.
 
         ``text`` ``(n, t)`` holds their text embeddings, ``neighbours[q]`` item ``q``'s
         neighbours as ``("Entity" | "Item", export row)``. An item with neighbours in the
@@ -416,7 +437,8 @@ class KGRec(Recommender):
         text_only = (counts == 0).to(self.device)
         if self.cold_start is not None and text_only.any():
             folded[text_only] = self.cold_start.tower.predict(text_tensor[text_only]).to(folded.dtype)
-        return folded.cpu(), text_only.cpu()
+        rows, weights = self._nearest_warm(text_tensor)
+        return AddedItems(folded.cpu(), text_only.cpu(), rows.cpu(), weights.cpu())
 
     # --- internals -------------------------------------------------------------------------
 
@@ -456,7 +478,10 @@ class KGRec(Recommender):
                               if warm_users.any() else torch.zeros(self._final.size(1), device=self.device),
                               interactions / max(int(warm_users.sum()), 1))
         knowledge = item_edges(self._graph, (EDGE_KNOWLEDGE,)) > 0
-        self._text_only = (self._nodes.item_row < 0) & ~knowledge
+        item_row = self._nodes.item_row
+        self._text_only = (item_row < 0) & ~knowledge
+        self._warm_text = (self._unit_text[item_row >= 0], item_row[item_row >= 0])
+        self._new_neighbours = self._nearest_warm(self._unit_text[item_row < 0])
         if self.cold_start is None:
             self._items = final_items
             return
@@ -465,6 +490,14 @@ class KGRec(Recommender):
         warm_items = self._items[self._nodes.item_row >= 0].double()
         self._warm_sum, self._warm_gram = warm_items.sum(0), warm_items.T @ warm_items
 
+    def _nearest_warm(self, text: Tensor) -> tuple[Tensor, Tensor]:
+        """The ID rows ``(n, k)`` of the warm items nearest each of ``text`` ``(n, T)``, and
+        their weights."""
+        assert self._warm_text is not None
+        warm_text, warm_rows = self._warm_text
+        found, weights = nearest(text, warm_text)
+        return warm_rows[found], weights
+
     def _text_neighbours(self, text: np.ndarray) -> tuple[Tensor, Tensor]:
         """The items (export positions) a free-text embedding is matched to and their
         weights (summing to 1)."""
@@ -472,9 +505,8 @@ class KGRec(Recommender):
         vector = torch.as_tensor(np.asarray(text, dtype=np.float32).reshape(-1), device=self.device)
         if vector.numel() != self._unit_text.size(1):
             raise KgrecError(f"the text embedding has {vector.numel()} dimensions; the items' have {self._unit_text.size(1)}")
-        similarity = self._unit_text @ torch.nn.functional.normalize(vector, dim=0)
-        top = similarity.topk(min(TEXT_NEIGHBOURS, similarity.numel()))
-        return top.indices, torch.softmax(top.values / TEXT_TEMPERATURE, 0)
+        rows, weights = nearest(vector.unsqueeze(0), self._unit_text)
+        return rows[0], weights[0]
 
     def _item_weights(self, queries: Sequence[UserQuery]) -> Tensor:
         """``(Q, I)`` each query's items: 1 for a known user's items in the graph and for

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from kgrec.gnn.cold_start import among_fold_ndcg
+from kgrec.gnn.cold_start import among_fold_ndcg, neighbour_scores
 
 
 def test_among_fold_ranks_each_pair_among_its_own_fold_only():
@@ -20,3 +20,17 @@ def test_among_fold_ranks_each_pair_among_its_own_fold_only():
     perfect = torch.zeros(2, 5)
     perfect[0, 0] = perfect[1, 2] = 1.0
     assert np.isclose(among_fold_ndcg(perfect, users, folds, train, valid), 1.0)
+
+
+def test_neighbour_scores_draw_each_items_neighbours_from_the_other_folds():
+    """An item playing new is scored by its text neighbours' item-item scores, never by an
+    item of its own fold (which plays new with it) nor by an item outside the folds."""
+    text = torch.tensor([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.01, 1.0], [1.0, 0.02]])
+    folds = torch.tensor([0, 1, 0, 1, -1])
+    item_item = torch.tensor([[10.0, 20.0, 30.0, 40.0, 50.0]])
+    out = neighbour_scores(item_item, text, folds)
+    assert out[0, 4] == 0  # not in a fold: not scored
+    # item 0 (fold 0) may only draw on items 1 and 3 (fold 1), not on 4 nor 2: item 1 is nearest
+    assert torch.isclose(out[0, 0], torch.tensor(20.0), atol=0.5)
+    assert torch.isclose(out[0, 2], torch.tensor(40.0), atol=0.5)  # item 2 ~ item 3 in text
+    assert torch.isclose(out[0, 1], torch.tensor(10.0), atol=0.5) and torch.isclose(out[0, 3], torch.tensor(30.0), atol=0.5)

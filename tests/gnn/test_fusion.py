@@ -1,4 +1,6 @@
 """The blend of GNN and item-item scores: standardisation, new items' alignment, exploration."""
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -40,6 +42,7 @@ def test_fit_prefers_the_component_that_ranks_validation_items():
     folds = torch.arange(n_items) % 5
     unrelated = torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)
     fusion = fit_fusion(gnn=noise, item_item=oracle + 0.01 * noise, pseudo_cold_gnn=unrelated, tower_gnn=unrelated,
+                        neighbour_item_item=torch.zeros(n_users, n_items),
                         text_only=torch.zeros(n_items, dtype=torch.bool), folds=folds, warm=warm,
                         users=np.arange(n_users), train=train, valid=valid)
     assert fusion.mix >= 0.3  # the smallest weight at which the oracle wins every list
@@ -67,9 +70,11 @@ def test_each_kind_of_new_item_is_aligned_on_its_own():
     cold_view = 0.25 * gnn
     tower = gnn + 0.5 * torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)
     text_only = torch.arange(n_items) % 2 == 0
-    fusion = fit_fusion(gnn=gnn, item_item=torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32), pseudo_cold_gnn=torch.where(text_only, tower, cold_view),
-                        tower_gnn=tower, text_only=text_only, folds=folds,
+    noise = lambda: torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)  # noqa: E731
+    fusion = fit_fusion(gnn=gnn, item_item=noise(), pseudo_cold_gnn=torch.where(text_only, tower, cold_view),
+                        tower_gnn=tower, neighbour_item_item=noise(), text_only=text_only, folds=folds,
                         warm=warm, users=np.arange(n_users), train=train, valid=valid)
+    assert fusion.graph.mix == fusion.text.mix == 0.0  # the neighbours' scores are noise: left out
     assert fusion.graph.slope > 2.5 * fusion.text.slope > 0  # a quarter of the scale needs about four times the slope
     assert fusion.graph.spread < fusion.text.spread  # the cold views are exact here, the tower is noisy
     restored = Fusion.from_state(fusion.state())
@@ -82,6 +87,32 @@ def test_each_kind_of_new_item_is_aligned_on_its_own():
     z = standardise(scores, warm6)
     assert torch.isclose(out[0, 4], fusion.graph.slope * z[0, 4] + fusion.graph.bias)
     assert torch.isclose(out[0, 5], fusion.text.slope * z[0, 5] + fusion.text.bias)
+
+
+def test_new_items_take_their_text_neighbours_item_item_scores_where_those_rank_them():
+    """When the item-item scores of a new item's text neighbours rank the validation items
+    and its GNN score as a new item does not, both kinds of new item lean on the
+    neighbours, and a new item's score follows its neighbour score."""
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 60
+    valid = np.array([np.arange(n_users), rng.integers(0, n_items, n_users)])
+    train = np.array([np.arange(n_users), (valid[1] + 7) % n_items])
+    noise = lambda: torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)  # noqa: E731
+    signal = torch.zeros(n_users, n_items)
+    signal[valid[0], valid[1]] = 3.0
+    gnn = noise() + signal
+    unrelated = noise()
+    text_only = torch.arange(n_items) % 2 == 0
+    fusion = fit_fusion(gnn=gnn, item_item=noise() + signal, pseudo_cold_gnn=unrelated, tower_gnn=unrelated,
+                        neighbour_item_item=noise() + signal, text_only=text_only, folds=torch.arange(n_items) % 5,
+                        warm=torch.ones(n_items, dtype=torch.bool), users=np.arange(n_users), train=train, valid=valid)
+    assert fusion.graph.mix > 0 and fusion.text.mix > 0
+    scores = torch.tensor([[2.0, 1.0, 0.0, -1.0, 0.5, 0.5]])
+    item_item = torch.tensor([[0.0, 1.0, 2.0, 3.0, 0.0, 3.0]])
+    warm6 = torch.tensor([True, True, True, True, False, False])
+    out = fusion.combine(scores, item_item, warm6, 0.0, torch.tensor([False] * 5 + [True]))
+    lone = fusion.combine(scores, item_item, warm6, 0.0, torch.ones(6, dtype=torch.bool))
+    assert out[0, 5] == lone[0, 5] > lone[0, 4]  # the same GNN score, the better neighbours
 
 
 def test_hit_rate_calibration_places_new_items_where_warm_ones_are_as_likely_wanted():
@@ -106,7 +137,7 @@ def test_hit_rate_calibration_places_new_items_where_warm_ones_are_as_likely_wan
     top = calibrated.knots[0, -1]
     assert torch.isclose(calibrated.place(top + 1.0) - calibrated.place(top), torch.tensor(0.4, dtype=torch.float64))
     assert (calibrated.spread, calibrated.slope) == (line.spread, line.slope)
-    fusion = Fusion(mix=0.1, graph=calibrated, text=line, exploration=0.2)
+    fusion = Fusion(mix=0.1, graph=calibrated, text=replace(line, mix=0.5), exploration=0.2)
     restored = Fusion.from_state(fusion.state())
     assert restored == fusion and restored.graph.knots is not None and restored.text.knots is None
     assert restored != Fusion(mix=0.1, graph=line, text=line, exploration=0.2)
