@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -67,6 +68,7 @@ from torch import Tensor
 from kgrec.gnn.metrics import full_rankings
 
 log = logging.getLogger(__name__)
+V = TypeVar("V")
 
 MIXES = (0.0, 0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0)
 """The item–item weights :math:`m` tried: dense near 0.1, since an item–item score's
@@ -188,22 +190,27 @@ class Fusion:
                 text_only: Tensor | None = None, moments: WarmMoments | None = None) -> Tensor:
         """``(Q, C)`` final scores from the GNN scores and item–item scores ``(Q, C)``;
         ``warm`` ``(C,)`` or ``(Q, C)`` bool marks items with a trained ID embedding (the
-        others are new), ``text_only`` (same shape) the new items embedded by the tower
-        (default: none). The columns are the whole catalog, or any subset of it (the
-        candidates of an approximate search, :mod:`kgrec.gnn.retrieval`) when ``moments`` gives
-        each user's sums over all the catalog's warm items; without it the columns are
-        taken as the whole catalog."""
+        others are new, and their ``item_item`` column is their neighbour score:
+        :meth:`kgrec.gnn.cold_start.ColdStart.item_item_scores`), ``text_only`` (same
+        shape) the new items embedded by the tower (default: none). The columns are the
+        whole catalog, or any subset of it (the candidates of an approximate search,
+        :mod:`kgrec.gnn.retrieval`) when ``moments`` gives each user's sums over all the
+        catalog's warm items; without it the columns are taken as the whole catalog."""
         moments = moments or WarmMoments.of(gnn, item_item, warm)
         fused = warm_scores(gnn, item_item, moments, self.mix)
         new = ~warm
-        if new.any():
-            weight = EXPLORATION_SPREAD * (self.exploration if exploration is None else exploration)
-            standard_gnn, standard_item_item = moments.standard_gnn(gnn), moments.standard_item_item(item_item)
-            text_only = torch.zeros_like(warm) if text_only is None else text_only.to(warm.device)
-            for kind, align in ((new & ~text_only, self.graph), (new & text_only, self.text)):
-                if kind.any():
-                    standard = new_item_score(standard_gnn, standard_item_item, align.mix)
-                    fused = torch.where(kind, align.place(standard) + weight * align.spread, fused)
+        if not new.any():
+            return fused
+        weight = EXPLORATION_SPREAD * (self.exploration if exploration is None else exploration)
+        text_only = torch.zeros_like(warm) if text_only is None else text_only.to(warm.device)
+        for kind, align in ((new & ~text_only, self.graph), (new & text_only, self.text)):
+            if not kind.any():
+                continue
+            if kind.dim() == 1:  # the same columns for every user: only those are placed
+                columns = torch.nonzero(kind).flatten()
+                fused[:, columns] = _placed(align, moments, gnn[:, columns], item_item[:, columns], weight).to(fused.dtype)
+            else:
+                fused = torch.where(kind, _placed(align, moments, gnn, item_item, weight).to(fused.dtype), fused)
         return fused
 
     def state(self) -> dict[str, Tensor]:
@@ -259,6 +266,13 @@ def new_item_score(standard_gnn: Tensor, standard_item_item: Tensor, mix: float)
     standardised neighbour item–item score (the item–item scores of the warm items whose
     text is closest to its own)."""
     return standard_gnn if mix == 0 else (1 - mix) * standard_gnn + mix * standard_item_item
+
+
+def _placed(align: Alignment, moments: WarmMoments, gnn: Tensor, item_item: Tensor, bonus: float) -> Tensor:
+    """New items' final scores: their blended standardised score placed by ``align``, plus
+    ``bonus`` residual standard deviations (the exploration)."""
+    standard = new_item_score(moments.standard_gnn(gnn), moments.standard_item_item(item_item), align.mix)
+    return align.place(standard) + bonus * align.spread
 
 
 def _affine(total: Tensor, squares: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
@@ -367,21 +381,31 @@ def fit_fusion(
     graph = {m: aligned(cold_standard, with_edges, m) for m in NEW_MIXES} if with_edges.any() else text
     fold_ids = [int(f) for f in torch.unique(folds[folds >= 0]).tolist()]
 
-    def arrivals(fusion: Fusion, new_gnn: Tensor, new_text_only: Tensor,
-                 explorations: tuple[float, ...] = EXPLORATIONS) -> dict[tuple[float, str], float]:
-        """Mean NDCG@20 over the folds of the pairs on warm and on arriving items, per
-        exploration, with each fold's items arriving as ``new_gnn`` scores them."""
-        found: dict[tuple[float, str], float] = {}
+    def arrivals(variants: dict[V, Fusion], new_gnn: Tensor, new_text_only: Tensor,
+                 explorations: tuple[float, ...] = EXPLORATIONS) -> dict[V, dict[tuple[float, str], float]]:
+        """Per variant, the mean NDCG@20 over the folds of the pairs on warm and on arriving
+        items, per exploration, with each fold's items arriving as ``new_gnn`` scores them
+        and as that variant places them. A fold's warm scores are the same for every
+        variant (the same blend over the same warm items): computed once, and only the
+        arriving items' columns are placed again."""
+        found: dict[V, dict[tuple[float, str], float]] = {name: {} for name in variants}
         for fold in fold_ids:
             kept = warm & (folds != fold)
-            base = _with_new(fusion, gnn, new_gnn, item_item, neighbour_item_item, warm, kept, 0.0, new_text_only)
-            spread = torch.where(new_text_only, fusion.text.spread, fusion.graph.spread)
-            bonus = ((warm & ~kept).to(base.dtype) * EXPLORATION_SPREAD * spread.to(base.dtype)).unsqueeze(0)
+            moments_kept = WarmMoments.of(gnn, item_item, kept)
+            scores = warm_scores(gnn, item_item, moments_kept, mix).masked_fill(~warm, float("-inf"))
             plays_new = (folds == fold).numpy()[valid[1]]
             parts = {"warm": valid[:, ~plays_new], "new": valid[:, plays_new]}
-            for exploration in explorations:
-                for part, value in ndcgs(base + exploration * bonus, parts).items():
-                    found[exploration, part] = found.get((exploration, part), 0.0) + value / len(fold_ids)
+            arriving = warm & ~kept
+            kinds = [torch.nonzero(arriving & ~new_text_only).flatten(), torch.nonzero(arriving & new_text_only).flatten()]
+            for name, fusion in variants.items():
+                placed = [(columns, _placed(align, moments_kept, new_gnn[:, columns], neighbour_item_item[:, columns],
+                                            0.0).to(scores.dtype), align.spread)
+                          for columns, align in zip(kinds, (fusion.graph, fusion.text)) if columns.numel()]
+                for exploration in explorations:
+                    for columns, values, spread in placed:
+                        scores[:, columns] = values + exploration * EXPLORATION_SPREAD * spread
+                    for part, value in ndcgs(scores, parts).items():
+                        found[name][exploration, part] = found[name].get((exploration, part), 0.0) + value / len(fold_ids)
         return found
 
     def total(found: dict[tuple[float, str], float], exploration: float) -> float:
@@ -389,14 +413,14 @@ def fit_fusion(
 
     # The items arrive as they are (cold views where they have edges): first the weight of
     # their text neighbours' item-item scores, placed by the line without exploration...
-    by_mix = {m: total(arrivals(Fusion(mix, graph[m][0], text[m][0], 0.0), pseudo_cold_gnn, text_only, (0.0,)), 0.0)
-              for m in NEW_MIXES}
+    by_mix = {m: total(f, 0.0) for m, f in arrivals({m: Fusion(mix, graph[m][0], text[m][0], 0.0) for m in NEW_MIXES},
+                                                    pseudo_cold_gnn, text_only, (0.0,)).items()}
     graph_mix = max(NEW_MIXES, key=lambda m: (by_mix[m], -m))
     # ... then the placement of that kind and the exploration, among the settings that keep
     # the warm pairs within WARM_TOLERANCE of the line without exploration.
     ways = ("line", "hit rates")
-    found = {way: arrivals(Fusion(mix, graph[graph_mix][n], text[graph_mix][n], 0.0), pseudo_cold_gnn, text_only)
-             for n, way in enumerate(ways)}
+    found = arrivals({way: Fusion(mix, graph[graph_mix][n], text[graph_mix][n], 0.0) for n, way in enumerate(ways)},
+                     pseudo_cold_gnn, text_only)
     allowed = [(way, e) for way in ways for e in EXPLORATIONS
                if found[way][e, "warm"] >= WARM_TOLERANCE * found["line"][0.0, "warm"]]
     graph_way, exploration = max(allowed, key=lambda c: (total(found[c[0]], c[1]), c[0] == "line", -c[1]))
@@ -404,8 +428,8 @@ def fit_fusion(
     # The same items arriving with text only (the tower's embeddings): that kind's
     # neighbour weight and placement.
     everything = torch.ones_like(text_only)
-    as_text = {(m, way): arrivals(Fusion(mix, graph_align, text[m][n], 0.0), tower_gnn, everything, (exploration,))
-               for m in NEW_MIXES for n, way in enumerate(ways)}
+    as_text = arrivals({(m, way): Fusion(mix, graph_align, text[m][n], 0.0) for m in NEW_MIXES for n, way in enumerate(ways)},
+                       tower_gnn, everything, (exploration,))
     text_mix, text_way = max(as_text, key=lambda c: (total(as_text[c], exploration), c[1] == "line", -c[0]))
     fusion = Fusion(mix, graph_align, text[text_mix][ways.index(text_way)], exploration)
     log.info("new items with edges: neighbour weight %.2f from %s, placed by %s, exploration %.1f, from (placement, "
@@ -415,13 +439,3 @@ def fit_fusion(
              text_mix, text_way,
              {c: (round(f[exploration, "warm"], 4), round(f[exploration, "new"], 4)) for c, f in as_text.items()})
     return fusion
-
-
-def _with_new(fusion: Fusion, gnn: Tensor, pseudo_cold_gnn: Tensor, item_item: Tensor, neighbour_item_item: Tensor,
-              warm: Tensor, kept: Tensor, exploration: float, text_only: Tensor) -> Tensor:
-    """Scores when only ``kept`` items stay warm and the other warm items arrive as new
-    (scored as such: ``pseudo_cold_gnn``, and their neighbours' item–item scores)."""
-    scores = torch.where(kept.unsqueeze(0), gnn, pseudo_cold_gnn)
-    out = fusion.combine(scores, torch.where(kept.unsqueeze(0), item_item, neighbour_item_item), kept, exploration,
-                         text_only)
-    return out.masked_fill(~warm, float("-inf"))
