@@ -585,6 +585,11 @@ class RecommendationService:
             else:
                 for entry, explanations in zip(items, explained):
                     entry["explanations"] = [self._explanation_dict(state, e) for e in explanations]
+            # A new item is scored by the items its text is nearest to: that is its reason too.
+            for entry, neighbours in zip(items, state.model.text_neighbours(top, state.added)):
+                if neighbours:
+                    entry["text_neighbours"] = [{"item_id": i, "name": state.names.name(NodeRef(ITEM, i)),
+                                                 "weight": round(w, 4)} for i, w in neighbours]
         return Answer(request.id, items, warnings=warnings or None)
 
     def _popular(self, state: ServingState, request: Request, warnings: list[str]) -> Answer:

@@ -311,6 +311,35 @@ class KGRec(Recommender):
         assert self._items is not None
         return self._items.float().cpu()
 
+    def text_neighbours(self, items: Sequence[int], added: AddedItems | None = None,
+                        limit: int = 3) -> list[list[tuple[str, float]]]:
+        """For each item position (the graph's items, then ``added``'s), the ``limit`` warm
+        items whose text is nearest its own, as ``(item id, weight)``, when it is a new item
+        (a new item's item–item score is theirs, weighted so); empty for a warm item, or for
+        a model without the item–item component."""
+        self._require_ready()
+        assert self._nodes is not None and self._new_neighbours is not None and self.id_maps is not None
+        if self.cold_start is None:
+            return [[] for _ in items]
+        item_row = self._nodes.item_row.cpu()
+        new_positions = torch.nonzero(item_row < 0).flatten()
+        ids = self.id_maps.ids["Item"]
+        out: list[list[tuple[str, float]]] = []
+        for position in map(int, items):
+            if position >= item_row.numel():
+                if added is None or position - item_row.numel() >= len(added):
+                    raise KgrecError(f"item index {position} is outside the graph and the added items")
+                rows, weights = added.neighbours[position - item_row.numel()], added.weights[position - item_row.numel()]
+            elif item_row[position] < 0:
+                n = int(torch.searchsorted(new_positions, torch.tensor(position)))
+                rows, weights = self._new_neighbours[0][n].cpu(), self._new_neighbours[1][n].cpu()
+            else:
+                out.append([])
+                continue
+            order = weights.argsort(descending=True)[:limit]
+            out.append([(ids[int(rows[i])], float(weights[i])) for i in order])
+        return out
+
     def node_embeddings(self, label: str, rows: Sequence[int]) -> Tensor:
         """Final embeddings ``(len(rows), d)`` of nodes of ``label`` ("User", "Item" or
         "Entity") by their row in the current export, on the CPU; zeros for an entity left

@@ -57,3 +57,20 @@ def test_a_new_item_folded_in_agrees_with_a_whole_refresh(service: Recommendatio
     assert cosine(incremental, refreshed) > 0.95
     fan = service.recommend([{"liked": list(STAR_WARS), "k": 1000}])[0]
     assert "state-rebels" in [entry["item_id"] for entry in fan["items"]]
+
+
+def test_a_new_item_with_text_only_is_explained_by_its_text_neighbours(service: RecommendationService) -> None:
+    """A new item without graph facts has no path to explain it; its item-item score comes
+    from the warm items nearest its text, and the answer names them."""
+    outcome = service.add_items([{"item_id": "state-special", "title": "Star Wars (Special Edition)",
+                                  "description": "Luke Skywalker and the rebels fight Darth Vader's Death Star."}])
+    assert outcome.accepted == ["state-special"]
+    [answer] = service.recommend([{"id": 1, "liked": list(STAR_WARS)[:1], "candidates": ["state-special", "1"], "k": 2}],
+                                 explain=True)
+    entries = {entry["item_id"]: entry for entry in answer["items"]}
+    neighbours = entries["state-special"]["text_neighbours"]
+    assert "text_neighbours" not in entries["1"]  # a warm item is scored by its own column
+    assert 1 <= len(neighbours) <= 3 and all(n["item_id"] in service.state.item_index for n in neighbours)
+    weights = [n["weight"] for n in neighbours]
+    assert weights == sorted(weights, reverse=True) and sum(weights) <= 1 + 1e-6
+    assert set(STAR_WARS) & {n["item_id"] for n in neighbours}, neighbours  # the films its text names

@@ -143,6 +143,12 @@ def test_explain_view_messages(actions: UiActions) -> None:
     view = actions.recommend(liked=list(STAR_WARS), k=2)
     wrong = actions.explain_view(view.items, "no-such-item")
     assert wrong.image is None and "is not among the current recommendations" in wrong.markdown
+    # A new item with text only has no path: the items its text is nearest to are its reason.
+    new = {"item_id": "new-1", "title": "Fine <b>film</b>", "explanations": [],
+           "text_neighbours": [{"item_id": "50", "name": "Star Wars", "weight": 0.6}]}
+    shown = actions.explain_view([new], "new-1")
+    assert "no path of at most three hops" in shown.markdown and "*Star Wars* (60%)" in shown.markdown
+    assert "<b>" not in shown.markdown and shown.image is None
 
 
 # --- search and explore ------------------------------------------------------------------

@@ -35,7 +35,8 @@ class ExplainActions(TabActions):
         title = escape(str(chosen.get("title", chosen["item_id"])))
         explanations = list(chosen.get("explanations") or [])  # type: ignore[call-overload]
         if not explanations:
-            return PathView(f"**{title}**: no path of at most three hops joins it to what you gave.", None, empty)
+            return PathView(f"**{title}**: no path of at most three hops joins it to what you gave."
+                            + _text_reason(chosen.get("text_neighbours")), None, empty)
         with self.lock.reading():
             kinds = {(n["label"], n["id"]): self.service.names.kind(NodeRef(n["label"], n["id"]))
                      for e in explanations for n in e["nodes"]}
@@ -49,6 +50,15 @@ class ExplainActions(TabActions):
                 rows.append((number, hop, src["name"], drawing.humanise(step["type"]), dst["name"]))
         image = drawing.draw_paths(explanations, kinds)
         return PathView("\n".join(lines), image, pd.DataFrame(rows, columns=empty.columns))
+
+
+def _text_reason(neighbours: object) -> str:
+    """A new item's reason when it has no path: the items its text is nearest to, which it
+    was scored by (the answer's ``text_neighbours``)."""
+    if not neighbours:
+        return ""
+    named = ", ".join(f"*{escape(str(n['name']))}* ({float(n['weight']):.0%})" for n in neighbours)  # type: ignore[index]
+    return f" It is new, and was scored by the items whose text is nearest its own: {named}."
 
 
 __all__ = ["PATH_COLUMNS", "ExplainActions", "PathView"]
