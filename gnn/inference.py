@@ -23,10 +23,10 @@ How cold start works, with no retraining:
   cached layer embeddings of those neighbours, exactly as propagation would compute a
   user node with those edges (:meth:`~kgrec.gnn.model.KGRecModel.fold_in`); free text enters
   as one more neighbour, a soft one: the items whose text is closest to it, weighted by a
-  softmax of their cosine similarity (:func:`kgrec.gnn.text_match.nearest`), so that words land where the catalog's items are and the
-  items' collaborative signal (popularity included) comes with them. Training hides
-  users' IDs at random, so the model is fitted to users represented by their neighbours
-  alone.
+  softmax of their cosine similarity (:func:`kgrec.gnn.text_match.nearest`), so that words
+  land where the catalog's items are and the items' collaborative signal (popularity
+  included) comes with them. Training hides users' IDs at random, so the model is fitted
+  to users represented by their neighbours alone.
 - **A known user with new likes** — the same fold-in over the user's training neighbours
   plus the new ones, with its ID embedding kept.
 
@@ -67,7 +67,6 @@ from kgrec.kg.errors import KgrecError
 from kgrec.kg.graph import GraphExport
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
