@@ -192,7 +192,7 @@ def neighbour_scores(item_item: Tensor, text: Tensor, folds: Tensor) -> Tensor:
         rows = torch.nonzero(folds == fold).flatten()
         pool = torch.nonzero((folds >= 0) & (folds != fold)).flatten()
         nearest_rows, weights = nearest(text[rows], text[pool])
-        out[:, rows] = weighted_columns(item_item[:, pool], nearest_rows, weights)
+        out[:, rows] = weighted_columns(item_item, pool[nearest_rows], weights)
     return out
 
 

@@ -371,14 +371,18 @@ def fit_fusion(
     warm_pairs = candidate & warm
     warm_rates = hit_rates(fused[warm_pairs], hits[warm_pairs])
 
-    def aligned(standard: Tensor, kind: Tensor, new_mix: float) -> tuple[Alignment, Alignment]:
+    def aligned(standard: Tensor, kind: Tensor, new_mix: float, by_hit_rate: bool = True) -> tuple[Alignment, ...]:
+        """The line through a kind's (new-item score, warm score) points, then (when
+        ``by_hit_rate``) its hit-rate placement."""
         x = new_item_score(standard, neighbour_standard, new_mix)
         line = replace(Alignment.fit(x[:, kind], fused[:, kind]), mix=new_mix)
+        if not by_hit_rate:
+            return (line,)
         pairs = candidate & kind
         return line, line.calibrated(x[pairs], hits[pairs], warm_rates)
 
     text = {m: aligned(tower_standard, warm, m) for m in NEW_MIXES}
-    graph = {m: aligned(cold_standard, with_edges, m) for m in NEW_MIXES} if with_edges.any() else text
+    with_edges_scores = (cold_standard, with_edges) if with_edges.any() else (tower_standard, warm)
     fold_ids = [int(f) for f in torch.unique(folds[folds >= 0]).tolist()]
 
     def arrivals(variants: dict[V, Fusion], new_gnn: Tensor, new_text_only: Tensor,
@@ -413,18 +417,19 @@ def fit_fusion(
 
     # The items arrive as they are (cold views where they have edges): first the weight of
     # their text neighbours' item-item scores, placed by the line without exploration...
-    by_mix = {m: total(f, 0.0) for m, f in arrivals({m: Fusion(mix, graph[m][0], text[m][0], 0.0) for m in NEW_MIXES},
-                                                    pseudo_cold_gnn, text_only, (0.0,)).items()}
+    lines = {m: Fusion(mix, aligned(*with_edges_scores, m, by_hit_rate=False)[0], text[m][0], 0.0) for m in NEW_MIXES}
+    by_mix = {m: total(f, 0.0) for m, f in arrivals(lines, pseudo_cold_gnn, text_only, (0.0,)).items()}
     graph_mix = max(NEW_MIXES, key=lambda m: (by_mix[m], -m))
     # ... then the placement of that kind and the exploration, among the settings that keep
     # the warm pairs within WARM_TOLERANCE of the line without exploration.
     ways = ("line", "hit rates")
-    found = arrivals({way: Fusion(mix, graph[graph_mix][n], text[graph_mix][n], 0.0) for n, way in enumerate(ways)},
+    graph = aligned(*with_edges_scores, graph_mix)
+    found = arrivals({way: Fusion(mix, graph[n], text[graph_mix][n], 0.0) for n, way in enumerate(ways)},
                      pseudo_cold_gnn, text_only)
     allowed = [(way, e) for way in ways for e in EXPLORATIONS
                if found[way][e, "warm"] >= WARM_TOLERANCE * found["line"][0.0, "warm"]]
     graph_way, exploration = max(allowed, key=lambda c: (total(found[c[0]], c[1]), c[0] == "line", -c[1]))
-    graph_align = graph[graph_mix][ways.index(graph_way)]
+    graph_align = graph[ways.index(graph_way)]
     # The same items arriving with text only (the tower's embeddings): that kind's
     # neighbour weight and placement.
     everything = torch.ones_like(text_only)

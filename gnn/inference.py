@@ -335,8 +335,7 @@ class KGRec(Recommender):
             else:
                 out.append([])
                 continue
-            order = weights.argsort(descending=True)[:limit]
-            out.append([(ids[int(rows[i])], float(weights[i])) for i in order])
+            out.append([(ids[int(r)], float(w)) for r, w in zip(rows[:limit], weights[:limit])])  # best first
         return out
 
     def node_embeddings(self, label: str, rows: Sequence[int]) -> Tensor:

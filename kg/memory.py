@@ -11,10 +11,9 @@ def glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc (``mallopt``, ``malloc_trim``), else None."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim, libc.mallopt  # noqa: B018 - glibc's own functions, or AttributeError
-    except (OSError, AttributeError):
+    except OSError:
         return None
-    return libc
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
 
 
 def return_freed_memory() -> None:

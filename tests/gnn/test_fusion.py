@@ -7,6 +7,10 @@ import torch
 from kgrec.gnn.fusion import EXPLORATION_SPREAD, EXPLORATIONS, Alignment, Fusion, fit_fusion, hit_rates, standardise
 
 
+def _noise(rng: np.random.Generator, n_users: int, n_items: int) -> torch.Tensor:
+    return torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)
+
+
 def test_standardise_uses_the_warm_columns_only():
     scores = torch.tensor([[1.0, 2.0, 3.0, 100.0], [5.0, 5.0, 5.0, 1.0]])
     warm = torch.tensor([True, True, True, False])
@@ -70,9 +74,8 @@ def test_each_kind_of_new_item_is_aligned_on_its_own():
     cold_view = 0.25 * gnn
     tower = gnn + 0.5 * torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)
     text_only = torch.arange(n_items) % 2 == 0
-    noise = lambda: torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)  # noqa: E731
-    fusion = fit_fusion(gnn=gnn, item_item=noise(), pseudo_cold_gnn=torch.where(text_only, tower, cold_view),
-                        tower_gnn=tower, neighbour_item_item=noise(), text_only=text_only, folds=folds,
+    fusion = fit_fusion(gnn=gnn, item_item=_noise(rng, n_users, n_items), pseudo_cold_gnn=torch.where(text_only, tower, cold_view),
+                        tower_gnn=tower, neighbour_item_item=_noise(rng, n_users, n_items), text_only=text_only, folds=folds,
                         warm=warm, users=np.arange(n_users), train=train, valid=valid)
     assert fusion.graph.mix == fusion.text.mix == 0.0  # the neighbours' scores are noise: left out
     assert fusion.graph.slope > 2.5 * fusion.text.slope > 0  # a quarter of the scale needs about four times the slope
@@ -97,14 +100,13 @@ def test_new_items_take_their_text_neighbours_item_item_scores_where_those_rank_
     n_users, n_items = 40, 60
     valid = np.array([np.arange(n_users), rng.integers(0, n_items, n_users)])
     train = np.array([np.arange(n_users), (valid[1] + 7) % n_items])
-    noise = lambda: torch.as_tensor(rng.normal(size=(n_users, n_items)), dtype=torch.float32)  # noqa: E731
     signal = torch.zeros(n_users, n_items)
     signal[valid[0], valid[1]] = 3.0
-    gnn = noise() + signal
-    unrelated = noise()
+    gnn = _noise(rng, n_users, n_items) + signal
+    unrelated = _noise(rng, n_users, n_items)
     text_only = torch.arange(n_items) % 2 == 0
-    fusion = fit_fusion(gnn=gnn, item_item=noise() + signal, pseudo_cold_gnn=unrelated, tower_gnn=unrelated,
-                        neighbour_item_item=noise() + signal, text_only=text_only, folds=torch.arange(n_items) % 5,
+    fusion = fit_fusion(gnn=gnn, item_item=_noise(rng, n_users, n_items) + signal, pseudo_cold_gnn=unrelated, tower_gnn=unrelated,
+                        neighbour_item_item=_noise(rng, n_users, n_items) + signal, text_only=text_only, folds=torch.arange(n_items) % 5,
                         warm=torch.ones(n_items, dtype=torch.bool), users=np.arange(n_users), train=train, valid=valid)
     assert fusion.graph.mix > 0 and fusion.text.mix > 0
     scores = torch.tensor([[2.0, 1.0, 0.0, -1.0, 0.5, 0.5]])
