@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kgrec.app.coalesce import Coalescer
 from kgrec.app.explain import Explainer, Explanation, NodeNames
 from kgrec.app.requests import Request, RequestError, decode_line, parse_request
 from kgrec.app.state import ServingState, build_state, with_events, with_items
-from kgrec.app.updates import Rejected, check_events, check_items
+from kgrec.app.updates import Rejected, check_event_requests, check_items
 from kgrec.app.user_items import EMPTY, UserItems
 from kgrec.gnn.inference import KGRec
 from kgrec.gnn.recommender import UserQuery
@@ -57,6 +58,8 @@ REFRESH_SHARE = 0.1
 ``d`` seconds the next starts no sooner than ``d / REFRESH_SHARE`` seconds after it began.
 Under a steady stream of events the incremental updates keep answers current meanwhile; a
 refresh every ``refresh_events`` events would otherwise take a core away from the readers."""
+BATCH = 1024
+"""Requests scored in one model call (and gathered from concurrent callers into one)."""
 T = TypeVar("T")
 STORE_DOWN = "explanations are left out: the graph store is unreachable ({}); the recommendations come from the model in memory"
 
@@ -115,16 +118,6 @@ class ItemOutcome:
     rejected: list[Rejected]
 
 
-@dataclass
-class _PendingEvents:
-    """Events waiting for the next store write (group commit)."""
-
-    events: pd.DataFrame
-    done: bool = False
-    written: list[bool] = field(default_factory=list)
-    error: KgrecError | None = None
-
-
 class RecommendationService:
     """The contract over one model and one store, kept current as the store changes.
 
@@ -147,8 +140,8 @@ class RecommendationService:
         """The item text embeddings of one export, for :meth:`semantic_scores`."""
         self._changing = threading.Lock()
         """Held while a change is written to the store and applied: one change at a time."""
-        self._queue: list[_PendingEvents] = []
-        self._queue_lock = threading.Lock()
+        self._events = Coalescer(self._record_events, limit=BATCH)
+        """Concurrent callers' events, checked, written and applied together (group commit)."""
         self._journal: list[Callable[[ServingState], ServingState]] | None = None
         """Changes applied while a refresh reads the store, replayed onto its result."""
         self._refreshing = threading.Lock()
@@ -157,6 +150,8 @@ class RecommendationService:
         """``time.monotonic()`` before which the background refresh waits (see REFRESH_SHARE)."""
         self._closed = threading.Event()
         self._refresher: threading.Thread | None = None
+        self._answers = Coalescer(self._answer, limit=BATCH)
+        """Requests from concurrent callers, answered in one batch (:mod:`kgrec.app.coalesce`)."""
         self.store_version = ""
         """The store's version this service has accounted for: its last build's, or that of its
         own last write (see :meth:`_write`); another value in the store means another writer."""
@@ -325,45 +320,48 @@ class RecommendationService:
     def record_events(self, raw: Sequence[object]) -> EventOutcome:
         """Validate events, write the valid ones to the store, apply them to the model.
 
-        Concurrent callers are committed together (one store write for all the events
-        waiting, then one new state), so many small requests cost one write."""
-        events, rejected = check_events(raw, self.store.existing_ids, self.settings.rating_range, time.time())
-        if events.empty:
-            self.stats.add("events_rejected", len(rejected))
-            return EventOutcome([], rejected)
-        pending = _PendingEvents(events)
-        with self._queue_lock:
-            self._queue.append(pending)
-        with self._changing:
-            if not pending.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit_events(batch)
-        if pending.error is not None:
-            raise pending.error
-        accepted, gone = [], []
-        for row, written in zip(events.itertuples(index=False), pending.written):
-            if written:
-                accepted.append({"index": int(row.index), "user_id": row.user_id, "item_id": row.item_id})
-            else:
-                gone.append(Rejected(int(row.index), "item_id", "unknown_item",
-                                     f"item_id {row.item_id!r} is not in the store (removed meanwhile)"))
-        rejected = sorted(rejected + gone, key=lambda r: r.index)
-        self.stats.add("events_rejected", len(rejected))
-        return EventOutcome(accepted, rejected)
+        Concurrent callers are committed together (one validation and one store write for
+        all the events waiting, then one new state), so many small requests cost about one."""
+        [outcome] = self._events([raw])
+        if isinstance(outcome, KgrecError):
+            raise outcome
+        return outcome
 
-    def _commit_events(self, batch: list[_PendingEvents]) -> None:
-        frame = pd.concat([p.events for p in batch], ignore_index=True)
-        try:
-            written = self._write(lambda: self.store.write_interactions(frame))
-        except KgrecError as error:
-            for p in batch:
-                p.error, p.done = error, True
-            return
+    def _record_events(self, requests: list[Sequence[object]]) -> list[EventOutcome | KgrecError]:
+        """:meth:`record_events` for several callers' requests at once; a request with valid
+        events gets the store's error when the write fails."""
+        checked = check_event_requests(requests, self.store.existing_ids, self.settings.rating_range, time.time())
+        valid = [events for events, _ in checked if not events.empty]
+        written: list[bool] = []
+        failure: KgrecError | None = None
+        if valid:
+            frame = pd.concat(valid, ignore_index=True)
+            with self._changing:
+                try:
+                    written = self._write(lambda: self.store.write_interactions(frame))
+                except KgrecError as error:
+                    failure = error
+                else:
+                    self._apply_events(frame, written)
+        outcomes: list[EventOutcome | KgrecError] = []
         at = 0
-        for p in batch:
-            p.written, p.done = written[at:at + len(p.events)], True
-            at += len(p.events)
+        for events, rejected in checked:
+            if not events.empty and failure is not None:
+                outcomes.append(failure)
+                continue
+            accepted, gone = [], []
+            for row, stored in zip(events.itertuples(index=False), written[at:at + len(events)]):
+                if stored:
+                    accepted.append({"index": int(row.index), "user_id": row.user_id, "item_id": row.item_id})
+                else:
+                    gone.append(Rejected(int(row.index), "item_id", "unknown_item",
+                                         f"item_id {row.item_id!r} is not in the store (removed meanwhile)"))
+            at += len(events)
+            self.stats.add("events_rejected", len(rejected) + len(gone))
+            outcomes.append(EventOutcome(accepted, sorted(rejected + gone, key=lambda r: r.index)))
+        return outcomes
+
+    def _apply_events(self, frame: pd.DataFrame, written: list[bool]) -> None:
         pairs = [(u, i) for u, i, w in zip(frame["user_id"], frame["item_id"], written) if w]
         state, unserved = with_events(self.state, pairs)
         self._changed(state, lambda s: with_events(s, pairs)[0])
@@ -431,11 +429,11 @@ class RecommendationService:
                 parsed.append(Answer(None, [], error=str(error)))
                 continue
             parsed.append(self._parse(raw, default_k, explain))
-        return [a.to_dict() for a in self._answer(parsed)]
+        return [a.to_dict() for a in self._answers(parsed)]
 
     def recommend(self, requests: Sequence[object], default_k: int = 20, explain: bool = False) -> list[dict[str, object]]:
         """Answer already-decoded requests (dicts), one answer each, in order."""
-        return [a.to_dict() for a in self._answer([self._parse(r, default_k, explain) for r in requests])]
+        return [a.to_dict() for a in self._answers([self._parse(r, default_k, explain) for r in requests])]
 
     def _parse(self, raw: object, default_k: int, explain: bool) -> Request | Answer:
         try:
@@ -471,8 +469,8 @@ class RecommendationService:
         for entry in queries:
             by_exploration.setdefault(entry[1].exploration, []).append(entry)
         for exploration, group in by_exploration.items():
-            for start in range(0, len(group), 1024):
-                chunk = group[start:start + 1024]
+            for start in range(0, len(group), BATCH):
+                chunk = group[start:start + BATCH]
                 model_queries = [state.model_query(q.user, q.liked, q.attributes, q.text) for _, _, q, _ in chunk]
                 scores = self._scores(state, chunk, model_queries, exploration)
                 explained = any(request.explain for _, request, _, _ in chunk)

@@ -27,6 +27,8 @@ EVENT_FIELDS = frozenset({"user_id", "item_id", "rating", "timestamp"})
 ITEM_FIELDS = frozenset({"item_id", "title", "description", "properties", "triples"})
 TRIPLE_FIELDS = frozenset({"head", "relation", "tail"})
 RESERVED_PROPERTIES = frozenset({"id", "item_id", "title", "description", LINE})
+REQUEST = "_request"
+"""The column that tells the requests of :func:`check_event_requests` apart."""
 MAX_ID = 512
 MAX_TITLE = 500
 MAX_DESCRIPTION = 20_000
@@ -62,21 +64,33 @@ def check_events(raw: Sequence[object], existing: ExistingIds, rating_range: tup
                  now: float) -> tuple[pd.DataFrame, list[Rejected]]:
     """The events that pass (``user_id``, ``item_id``, ``rating``, ``timestamp`` — the time
     of arrival when not given — and ``index``, their position in ``raw``), and the rest."""
-    rejected: list[Rejected] = []
-    rows: list[dict[str, str]] = []
-    for index, event in enumerate(raw):
-        try:
-            rows.append({LINE: index, **_event_row(event)})  # type: ignore[dict-item]
-        except _Bad as bad:
-            rejected.append(Rejected(index, bad.field, bad.reason, str(bad)))
-    frame = pd.DataFrame(rows, columns=[LINE, *sorted(EVENT_FIELDS)])
+    return check_event_requests([raw], existing, rating_range, now)[0]
+
+
+def check_event_requests(requests: Sequence[Sequence[object]], existing: ExistingIds,
+                         rating_range: tuple[float, float], now: float) -> list[tuple[pd.DataFrame, list[Rejected]]]:
+    """:func:`check_events` of each request, in one validation: each request is answered as
+    if alone (a pair sent in two requests is no repeat), and a validation of a few events
+    costs about as much as one of many (the table's fixed cost is most of it)."""
+    rejected: list[list[Rejected]] = [[] for _ in requests]
+    rows: list[dict[str, object]] = []
+    origin: list[tuple[int, int]] = []  # per row: (request, index in it)
+    for request, raw in enumerate(requests):
+        for index, event in enumerate(raw):
+            try:
+                rows.append({LINE: len(origin), REQUEST: request, **_event_row(event)})
+                origin.append((request, index))
+            except _Bad as bad:
+                rejected[request].append(Rejected(index, bad.field, bad.reason, str(bad)))
+    frame = pd.DataFrame(rows, columns=[LINE, REQUEST, *sorted(EVENT_FIELDS)])
     report = IngestReport("events")
-    clean = validate_interactions(frame, "events", set(), existing, rating_range, report).drop(columns=[LINE])
-    refused = {r.line for r in report.rejections}
-    rejected += [_rejected(r) for r in report.rejections]
-    events = clean.assign(index=[row[LINE] for row in rows if row[LINE] not in refused])
-    events["timestamp"] = events["timestamp"].fillna(now)
-    return events.reset_index(drop=True), sorted(rejected, key=lambda r: r.index)
+    clean = validate_interactions(frame, "events", set(), existing, rating_range, report, group=REQUEST)
+    for r in report.rejections:
+        request, index = origin[r.line]
+        rejected[request].append(Rejected(index, r.field, r.reason, r.message))
+    clean = clean.assign(index=[origin[line][1] for line in clean[LINE]], timestamp=clean["timestamp"].fillna(now))
+    return [(clean[clean[REQUEST] == request].drop(columns=[LINE, REQUEST]).reset_index(drop=True),
+             sorted(refused, key=lambda r: r.index)) for request, refused in enumerate(rejected)]
 
 
 def _event_row(event: object) -> dict[str, str]:
@@ -229,4 +243,4 @@ def _rejected(rejection: Rejection) -> Rejected:
     return Rejected(rejection.line, rejection.field, rejection.reason, rejection.message)
 
 
-__all__ = ["Rejected", "check_events", "check_items"]
+__all__ = ["Rejected", "check_event_requests", "check_events", "check_items"]

@@ -65,13 +65,19 @@ class TableCheck:
             frame = frame.assign(**{LINE: np.arange(2, len(frame) + 2)})
         self.frame = frame.reset_index(drop=True)
         self.file, self.report = file, report
+        self._text: dict[str, pd.Series] = {}
+        """Columns already made text, kept in step with the frame: each rule reads its
+        columns again, and on a batch of a few events the conversions were most of the cost."""
 
     def text(self, column: str) -> pd.Series:
         """A column as stripped strings ('' when absent)."""
-        if column not in self.frame.columns:
-            return pd.Series("", index=self.frame.index, dtype=object)
-        values = self.frame[column]
-        return values.where(values.notna(), "").astype(str).str.strip()
+        if column not in self._text:
+            if column in self.frame.columns:
+                values = self.frame[column]
+                self._text[column] = values.where(values.notna(), "").astype(str).str.strip()
+            else:
+                self._text[column] = pd.Series("", index=self.frame.index, dtype=object)
+        return self._text[column]
 
     def reject(self, bad: pd.Series, field: str | None, reason: str, message: Callable[[pd.Series], str] | str) -> None:
         bad = bad.fillna(False).astype(bool)
@@ -86,6 +92,7 @@ class TableCheck:
             raw = ",".join(str(row[c]) for c in self.frame.columns if c != LINE)
             self.report.reject(Rejection(self.file, int(row[LINE]), field, reason, text, raw))
         self.frame = self.frame[~bad].reset_index(drop=True)
+        self._text = {column: values[~bad].reset_index(drop=True) for column, values in self._text.items()}
 
     def require(self, *columns: str) -> None:
         for column in columns:
@@ -158,12 +165,13 @@ def _users(check: TableCheck) -> pd.DataFrame:
 
 
 def validate_interactions(frame: pd.DataFrame, file: str, item_ids: set[str], existing: ExistingIds,
-                          rating_range: tuple[float, float], report: IngestReport) -> pd.DataFrame:
+                          rating_range: tuple[float, float], report: IngestReport, group: str | None = None) -> pd.DataFrame:
     """An interactions table alone (one chunk of a streamed file, or a batch of events —
     without the cost of checking four empty tables): the rows that pass (with their
     ``_line``), the others in ``report``. A pair repeated within the frame keeps its latest
-    row here; :func:`reject_repeats` does the same across chunks."""
-    return _interactions(TableCheck(frame, file, report), item_ids, existing, rating_range, lines=True)
+    row here (within each value of the ``group`` column when given, which is kept too:
+    several requests' events checked at once); :func:`reject_repeats` does the same across chunks."""
+    return _interactions(TableCheck(frame, file, report), item_ids, existing, rating_range, lines=True, group=group)
 
 
 def reject_repeats(rows: pd.DataFrame, file: str, report: IngestReport,
@@ -185,7 +193,8 @@ def reject_repeats(rows: pd.DataFrame, file: str, report: IngestReport,
 
 
 def _interactions(
-    check: TableCheck, item_ids: set[str], existing: ExistingIds, rating_range: tuple[float, float], lines: bool = False
+    check: TableCheck, item_ids: set[str], existing: ExistingIds, rating_range: tuple[float, float], lines: bool = False,
+    group: str | None = None,
 ) -> pd.DataFrame:
     check.require("user_id", "item_id")
     items = check.text("item_id")
@@ -214,9 +223,10 @@ def _interactions(
         "rating": pd.to_numeric(check.text("rating"), errors="coerce").astype(float),
         "timestamp": _timestamps(check.text("timestamp")),
         LINE: check.frame[LINE],
+        **({group: check.frame[group]} if group else {}),
     })
     order = frame.sort_values(["timestamp", LINE], na_position="first", kind="stable")
-    repeated = order.duplicated(["user_id", "item_id"], keep="last").reindex(frame.index)
+    repeated = order.duplicated(["user_id", "item_id", *([group] if group else [])], keep="last").reindex(frame.index)
     check.reject(repeated, None, "duplicate_interaction", REPEATED_PAIR)
     frame = frame[~repeated].reset_index(drop=True)
     return frame if lines else frame.drop(columns=[LINE])

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,42 @@ def test_bad_requests_get_their_own_error_lines(service: RecommendationService) 
     assert answers[4]["error"] is None and len(answers[4]["items"]) == 2
     assert "unknown item id(s) in candidates" in answers[5]["error"]
     assert all(a["items"] == [] for a in answers if a["error"])
+
+
+def test_concurrent_callers_get_the_answers_they_would_get_alone(service: RecommendationService,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests from threads arriving while a batch is scored are answered together in the
+    next one (kgrec.app.coalesce), each with its own answer, a bad one with its own error."""
+    users = service.export.ids("User")[:12]
+    requests = [{"id": n, "user_id": user, "k": 10} for n, user in enumerate(users)]
+    requests += [{"id": "liked", "liked": list(STAR_WARS), "k": 10}, {"id": "bad", "user_id": "no-such-user"},
+                 {"id": "text", "text": "space opera with rebels", "k": 10, "exploration": 0.5}]
+    alone = {r["id"]: service.recommend([r])[0] for r in requests}
+    batches: list[int] = []
+    run = service._answers._run
+
+    def slow_first(parsed: list) -> list:
+        batches.append(len(parsed))
+        if len(batches) == 1:
+            time.sleep(0.3)  # the others arrive meanwhile
+        return run(parsed)
+
+    monkeypatch.setattr(service._answers, "_run", slow_first)
+    together: dict[object, dict] = {}
+    threads = [threading.Thread(target=lambda r=r: together.update({r["id"]: service.recommend([r])[0]}))
+               for r in requests]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.01)
+    for thread in threads:
+        thread.join(30)
+    assert max(batches) > 1 and sum(batches) == len(requests)
+    assert together.keys() == alone.keys()
+    for key, answer in together.items():
+        assert answer["error"] == alone[key]["error"] and ids(answer) == ids(alone[key])
+        np.testing.assert_allclose([e["score"] for e in answer["items"]], [e["score"] for e in alone[key]["items"]],
+                                   atol=1e-4)
+    assert "unknown user_id" in together["bad"]["error"]
 
 
 def test_unknown_attribute_values_give_warnings(service: RecommendationService) -> None:

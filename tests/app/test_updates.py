@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kgrec.app.updates import MAX_TITLE, check_events, check_items
+import pandas as pd
+
+from kgrec.app.updates import MAX_TITLE, check_event_requests, check_events, check_items
 from kgrec.kg.identifiers import ENTITY, ITEM
 
 STORED = {ITEM: {"1", "2"}, ENTITY: {"genre:Drama"}}
@@ -30,6 +32,22 @@ def test_events_pass_or_fail_one_by_one() -> None:
         (2, "item_id", "unknown_item"), (3, "rating", "invalid_rating"), (4, "rating", "invalid_rating"),
         (5, "user_id", "invalid_text"), (6, None, "not_an_object")]
     assert rejected[0].message == "item_id '3' is not an item of this catalog or the store"
+
+
+def test_requests_checked_together_are_each_answered_as_if_alone() -> None:
+    first = [{"user_id": "u", "item_id": "1", "timestamp": 5}, {"user_id": "u", "item_id": "3"},
+             {"user_id": "u", "item_id": "1", "timestamp": 9}]
+    second = [{"user_id": "u", "item_id": "1", "timestamp": 1}, {"user_id": "v", "item_id": "2", "rating": 11}]
+    together = check_event_requests([first, [], second], existing, (0.0, 5.0), now=1000.0)
+    for raw, (events, rejected) in zip([first, [], second], together):
+        alone, alone_rejected = check_events(raw, existing, (0.0, 5.0), now=1000.0)
+        pd.testing.assert_frame_equal(events, alone, check_dtype=False, check_index_type=False)
+        assert rejected == alone_rejected
+    (events, rejected), _, (other, other_rejected) = together
+    assert events[["item_id", "index", "timestamp"]].values.tolist() == [["1", 2, 9.0]]
+    assert [(r.index, r.reason) for r in rejected] == [(0, "duplicate_interaction"), (1, "unknown_item")]
+    assert other[["item_id", "index"]].values.tolist() == [["1", 0]]  # the pair of the first request: no repeat here
+    assert [(r.index, r.reason) for r in other_rejected] == [(1, "rating_out_of_range")]
 
 
 def test_items_are_checked_like_catalog_files() -> None:
