@@ -6,7 +6,8 @@ and the blend with its exploration setting (:mod:`kgrec.gnn.fusion`).
 training interactions and the validation pairs only:
 
 1. the *cold view* of every warm item: warm items are cut into :data:`FOLDS` folds, and
-   each fold in turn has its ID embeddings hidden and its interaction edges removed, then
+   each fold in turn has its ID embeddings hidden (and those of the entities only its items
+   have, :func:`arriving_entities`) and its interaction edges removed, then
    the graph is propagated once (no gradients) — what the GNN makes of those items as if
    they had just arrived with their text and knowledge-graph edges;
 2. the content tower, from text to the final embeddings of warm items (for new items
@@ -116,9 +117,26 @@ def cold_views(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs, fo
         dropped = (graph.edge_item >= 0) & in_fold[graph.edge_item.clamp(min=0)]
         keep = torch.ones(space.num_nodes, dtype=torch.bool, device=graph.edge_index.device)
         keep[space.item_offset + torch.nonzero(in_fold).flatten()] = False
+        keep[space.entity_offset + torch.nonzero(arriving_entities(graph, in_fold)).flatten()] = False
         layers = model.propagate(model.inputs(space, nodes, keep), adjacency=graph.masked_adjacency(~dropped))
         out[in_fold] = model.combine([layer[space.items()] for layer in layers])[in_fold]
     return out
+
+
+def arriving_entities(graph: PropagationGraph, items: Tensor) -> Tensor:
+    """``(E,)`` bool: the entities whose every item is among ``items`` ``(I,)`` bool, which
+    would have arrived with them. A cold view hides their ID embeddings too: trained on
+    those items' interactions alone (an actor in one film carries what that film's
+    viewers liked), they would hand the items back their own collaborative signal, which a
+    new item's new entities do not have (with them, ml-100k's validation rated the cold
+    views far above what truly new items reach)."""
+    space = graph.space
+    src, dst = graph.edge_index
+    links = (dst >= space.item_offset) & (dst < space.entity_offset) & (src >= space.entity_offset)
+    entity, item = src[links] - space.entity_offset, dst[links] - space.item_offset
+    total = torch.bincount(entity, minlength=space.n_entities)
+    inside = torch.bincount(entity[items[item]], minlength=space.n_entities)
+    return (total > 0) & (inside == total)
 
 
 def fit_cold_start(model: KGRecModel, graph: PropagationGraph, nodes: NodeInputs, final: Tensor, train: np.ndarray,

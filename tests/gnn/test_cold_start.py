@@ -1,8 +1,11 @@
 """The validation criterion the content tower is chosen by: items ranked among their fold."""
+from types import SimpleNamespace
+
 import numpy as np
 import torch
 
-from kgrec.gnn.cold_start import among_fold_ndcg, neighbour_scores
+from kgrec.gnn.cold_start import among_fold_ndcg, arriving_entities, neighbour_scores
+from kgrec.gnn.graph_tensors import NodeSpace
 
 
 def test_among_fold_ranks_each_pair_among_its_own_fold_only():
@@ -34,3 +37,18 @@ def test_neighbour_scores_draw_each_items_neighbours_from_the_other_folds():
     assert torch.isclose(out[0, 0], torch.tensor(20.0), atol=0.5)
     assert torch.isclose(out[0, 2], torch.tensor(40.0), atol=0.5)  # item 2 ~ item 3 in text
     assert torch.isclose(out[0, 1], torch.tensor(10.0), atol=0.5) and torch.isclose(out[0, 3], torch.tensor(30.0), atol=0.5)
+
+
+def test_the_entities_only_arriving_items_have_arrive_with_them():
+    """1 user, 3 items, 4 entities (both directions stored, as in the propagation graph):
+    entity 0 belongs to item 0 alone, entity 1 to items 0 and 1, entity 2 to item 2, entity 3
+    to no item (a user attribute)."""
+    space = NodeSpace(n_users=1, n_items=3, n_entities=4)
+    item, entity = space.item_offset, space.entity_offset
+    links = [(entity + 0, item + 0), (entity + 1, item + 0), (entity + 1, item + 1), (entity + 2, item + 2),
+             (entity + 3, 0), (0, item + 0)]
+    edges = torch.tensor(links + [(b, a) for a, b in links]).T
+    graph = SimpleNamespace(space=space, edge_index=edges)
+    assert arriving_entities(graph, torch.tensor([True, False, False])).tolist() == [True, False, False, False]
+    assert arriving_entities(graph, torch.tensor([True, True, False])).tolist() == [True, True, False, False]
+    assert arriving_entities(graph, torch.tensor([False, False, False])).tolist() == [False] * 4
