@@ -145,7 +145,8 @@ class Neo4jStore(GraphStore):
         # One delta (an item or a batch of changes from the API): only what it writes is
         # counted, not all of the store's relationship types (30 count queries on ml-100k,
         # each planned anew on a fresh server, were most of an added item's write).
-        present = self._counts(list(first.nodes), {rel.type for rel in first.rels}) if single else self.counts()
+        present = (self._counts(list(first.nodes), {rel.type for rel, frame in first.rels.items() if len(frame)})
+                   if single else self.counts())
         for delta in ([first] if single else itertools.chain([first, second], stream)):
             self._load_one(delta, present, single, progress)
 

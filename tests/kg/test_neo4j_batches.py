@@ -39,3 +39,36 @@ def test_one_relationship_statement_per_label_pair_and_property_set() -> None:
     assert kg[["src", "dst", TYPE_COLUMN]].values.tolist() == [["a", "g", "IN_GENRE"], ["a", "y", "DIRECTED_BY"],
                                                              ["b", "x", "DIRECTED_BY"]]
     assert list(groups[1][1].columns) == ["src", "dst", "rating", TYPE_COLUMN]
+
+
+def test_one_delta_counts_only_what_it_writes(neo4j_store, settings, monkeypatch) -> None:
+    """An item added through the API is one delta: its load reads the counts of its own
+    labels and relationship types, not of every type in the store (each a statement a fresh
+    server plans anew), and still MERGEs into what is there (loading it twice changes nothing)."""
+    from kgrec.app.updates import check_items
+    from kgrec.kg.store.neo4j import Neo4jStore
+    from kgrec.kg.to_graph import catalog_to_delta
+    from conftest import FIXTURES
+    from helpers import ingest_folder, normalised
+
+    ingest_folder(FIXTURES / "tiny", neo4j_store, settings)
+    catalog, ids, rejected = check_items([{"item_id": "thief", "title": "Thief",
+                                           "triples": [{"relation": "directed_by", "tail": "mann"}]}],
+                                         neo4j_store.existing_ids)
+    assert ids == ["thief"] and not rejected
+    delta = catalog_to_delta(catalog)
+    counted: list[str] = []
+    query = Neo4jStore._query
+
+    def recording(self: Neo4jStore, cypher: str, **params: object) -> list:
+        if "count(r)" in cypher:
+            counted.append(cypher.split("`")[1])
+        return query(self, cypher, **params)
+
+    monkeypatch.setattr(Neo4jStore, "_query", recording)
+    neo4j_store.load(delta)
+    assert counted == ["DIRECTED_BY"]
+    once = normalised(neo4j_store.export())
+    neo4j_store.load(delta)
+    assert normalised(neo4j_store.export()) == once
+    assert neo4j_store.counts().types["DIRECTED_BY"] == 3
