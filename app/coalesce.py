@@ -74,14 +74,16 @@ class Coalescer(Generic[T, R]):
         return batch
 
     def _lead(self, batch: list[_Ticket[T, R]]) -> None:
+        entries = [entry for ticket in batch for entry in ticket.entries]
         results: list[R] | None = None
         error: BaseException | None = None
         try:
-            results = self._run([entry for ticket in batch for entry in ticket.entries])
-            if len(results) != sum(len(ticket.entries) for ticket in batch):
-                raise RuntimeError(f"the batch function returned {len(results)} results for "
-                                   f"{sum(len(t.entries) for t in batch)} entries")
-        except BaseException as failure:  # noqa: BLE001 - handed to each caller of this batch
+            results = self._run(entries)
+            if len(results) != len(entries):
+                raise RuntimeError(f"the batch function returned {len(results)} results for {len(entries)} entries")
+        # Whatever ends the run (an interrupt too) is handed to every caller of the batch and
+        # re-raised there: the followers must be released, or they would wait for ever.
+        except BaseException as failure:  # noqa: BLE001
             error = failure
         with self._changed:
             start = 0
